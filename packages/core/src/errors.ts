@@ -1,0 +1,125 @@
+/**
+ * Typed errors. Every error a user can see carries a stable `code` and the context that
+ * names who and where (rank, peer, round, step, op) and what was expected against got.
+ *
+ * Errors are grouped by what the caller does next (see STYLE.md D):
+ * - `CollectiveAbortedError` family (timeouts, lost peers, bad frames): restore the last
+ *   committed state and re-rendezvous.
+ * - `ConfigError`: stop and tell the user.
+ * - `InternalError`: our bug (`invariant`).
+ */
+export type ErrorCode =
+  | 'E_CONFIG'
+  | 'E_TIMEOUT'
+  | 'E_PEER_LOST'
+  | 'E_CHUNK_SIZE'
+  | 'E_LAYOUT_MISMATCH'
+  | 'E_PROTOCOL_VERSION'
+  | 'E_STALE_ROUND'
+  | 'E_TAG_MISMATCH'
+  | 'E_BAD_FRAME'
+  | 'E_FRAME_TOO_LARGE'
+  | 'E_CLOSED'
+  | 'E_JOB_MISMATCH'
+  | 'E_BACKEND'
+  | 'E_DATA'
+  | 'E_TASK'
+  | 'E_INTERNAL'
+
+export interface ErrorContext {
+  rank?: number
+  peer?: number
+  round?: number
+  step?: number
+  op?: number
+  phase?: string
+  tensor?: string
+  expected?: unknown
+  got?: unknown
+  [key: string]: unknown
+}
+
+export class DistError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly context: ErrorContext = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+    this.name = new.target.name
+  }
+
+  /** The shape an error takes on the wire (see `errorFromWire`). */
+  toWire(): WireError {
+    return { name: this.name, code: this.code, message: this.message, context: this.context }
+  }
+}
+
+/** Membership or transport trouble inside a collective: restore and re-rendezvous. */
+export class CollectiveAbortedError extends DistError {}
+/** A blocking wait passed its deadline. */
+export class CollectiveTimeoutError extends CollectiveAbortedError {}
+/** A peer is gone (closed, disconnected, declared dead by the coordinator). */
+export class PeerLostError extends CollectiveAbortedError {}
+/** A frame that must not reach a result: wrong length, tag, version, or undecodable. */
+export class FrameError extends CollectiveAbortedError {}
+/** A message from an earlier membership round. */
+export class StaleRoundError extends FrameError {}
+/** The ring received a chunk of the wrong size. */
+export class RingAllReduceError extends FrameError {}
+/** Ranks disagree on the gradient layout or model. */
+export class LayoutMismatchError extends DistError {}
+/** Bad flags, options or task definitions: stop and tell the user. */
+export class ConfigError extends DistError {
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super('E_CONFIG', message, context, options)
+  }
+}
+/** Our bug. */
+export class InternalError extends DistError {
+  constructor(message: string, context: ErrorContext = {}) {
+    super('E_INTERNAL', message, context)
+  }
+}
+
+/** Fails with an `InternalError` (a bug of ours, never bad input) when `condition` is false. */
+export function invariant(condition: unknown, message: string, context?: ErrorContext): asserts condition {
+  if (!condition) throw new InternalError(`invariant failed: ${message}`, context)
+}
+
+export interface WireError {
+  name: string
+  code: ErrorCode
+  message: string
+  context: ErrorContext
+}
+
+const classesByName: Record<string, new (code: ErrorCode, message: string, context: ErrorContext) => DistError> = {
+  DistError,
+  CollectiveAbortedError,
+  CollectiveTimeoutError,
+  PeerLostError,
+  FrameError,
+  StaleRoundError,
+  RingAllReduceError,
+  LayoutMismatchError,
+}
+
+/**
+ * Rebuilds an error that crossed a process boundary. Matches by `name`, never `instanceof`
+ * (tRPC does the same): the class is chosen by name, the `code` is kept as sent.
+ */
+export function errorFromWire(wire: WireError): DistError {
+  if (wire.name === 'ConfigError') return new ConfigError(wire.message, wire.context)
+  if (wire.name === 'InternalError') return new InternalError(wire.message, wire.context)
+  const Class = classesByName[wire.name] ?? DistError
+  const error = new Class(wire.code, wire.message, wire.context)
+  if (!(wire.name in classesByName)) error.name = wire.name
+  return error
+}
+
+/** Formats bytes for messages: `4096 bytes (1024 float32)`. */
+export function describeBytes(byteLength: number): string {
+  return byteLength % 4 === 0 ? `${byteLength} bytes (${byteLength / 4} float32)` : `${byteLength} bytes`
+}

@@ -1,0 +1,22 @@
+// Curated public API of @ringtrain/core. Anything not listed here is internal.
+export {
+  DistError,
+  CollectiveAbortedError,
+  CollectiveTimeoutError,
+  PeerLostError,
+  FrameError,
+  StaleRoundError,
+  RingAllReduceError,
+  LayoutMismatchError,
+  ConfigError,
+  InternalError,
+  invariant,
+  errorFromWire,
+  describeBytes,
+} from './errors.js'
+export type { ErrorCode, ErrorContext, WireError } from './errors.js'
+export type { Transport, Tag } from './transport/transport.js'
+export { tagsEqual, formatTag } from './transport/transport.js'
+export { InProcessHub, InProcessTransport } from './transport/in-process.js'
+export { PROTOCOL_VERSION } from './protocol/version.js'
+export { encode, decode } from './protocol/codec.js'

@@ -1,0 +1,6 @@
+/**
+ * Version of everything ringtrain puts on the wire: data-plane frame headers and control
+ * messages. Bump on any incompatible change; peers with another version are refused with
+ * code E_PROTOCOL_VERSION.
+ */
+export const PROTOCOL_VERSION = 1
