@@ -1,0 +1,24 @@
+/** `ringtrain bench <allreduce|compute|scaling>`: benchmarks that print figures (JSON lines with --json). */
+import type { CommandModule } from 'yargs'
+
+export const benchCommand: CommandModule = {
+  command: 'bench <kind> [task]',
+  describe: 'Run a benchmark: allreduce (ring all-reduce over ZeroMQ), compute (ms per training step per backend), scaling (samples/s against worker count)',
+  builder: (y) =>
+    y
+      .positional('kind', { choices: ['allreduce', 'compute', 'scaling'] as const, demandOption: true })
+      .positional('task', { type: 'string', describe: 'task module (scaling only)' })
+      .option('workers', { type: 'string', default: '2,4', describe: 'comma-separated worker counts' })
+      .option('sizes', { type: 'string', default: '1MiB,16MiB,64MiB', describe: 'comma-separated buffer sizes (allreduce)' })
+      .option('iterations', { type: 'number', default: 20, describe: 'timed iterations per case, after warm-up (at least 10)' })
+      .option('steps', { type: 'number', default: 200, describe: 'training steps (scaling)' })
+      .option('json', { type: 'boolean', default: false, describe: 'print one JSON line per case' }),
+  handler: async (argv) => {
+    const kind = argv['kind'] as string
+    const module =
+      kind === 'allreduce' ? await import('../bench/allreduce.js')
+      : kind === 'compute' ? await import('../bench/compute.js')
+      : await import('../bench/scaling.js')
+    await module.run(argv as Record<string, unknown>)
+  },
+}
