@@ -1,0 +1,87 @@
+/**
+ * Options and endpoints of the ZeroMQ transport. Types only and defaults: importing this
+ * file does not load the native addon.
+ */
+import { hostname } from 'node:os'
+import type { Transport } from './transport.js'
+
+/** 64 MiB of payload plus 4 KiB for the header and ZMTP framing. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024 + 4096
+
+/** What a worker reports at join so that peers can reach its data socket. */
+export interface ZmqEndpoints {
+  readonly rank: number
+  /** Identifies the machine (`os.hostname()`): peers with the same `hostId` may use `ipc`. */
+  readonly hostId: string
+  /** `tcp://HOST:PORT` of the ROUTER, always present. */
+  readonly tcp: string
+  /** `ipc:///PATH` of the same ROUTER, when it was bound with `ipc: true`. */
+  readonly ipc?: string
+}
+
+/** A ZeroMQ transport after `bind()`: report `endpoints`, then `connect()` to everyone's. */
+export interface BoundZmqTransport extends Transport {
+  /** What this rank reports at join. */
+  readonly endpoints: ZmqEndpoints
+  /** Opens a DEALER to every peer; `all[r]` are rank r's endpoints. */
+  connect(all: readonly ZmqEndpoints[]): Promise<void>
+}
+
+export interface ZmqTransportOptions {
+  rank: number
+  worldSize: number
+  /** Interface to bind the data socket on; peers connect to it. Default '127.0.0.1'. */
+  host?: string
+  /** TCP port of the data socket; 0 (the default) lets the OS choose. */
+  port?: number
+  /**
+   * Also bind an `ipc://` endpoint, which `connect()` prefers for peers that report the
+   * same `hostId`. Default false: on loopback ipc was not faster (bench/transport-throughput.ts).
+   */
+  ipc?: boolean
+  /**
+   * ZMQ_MAXMSGSIZE on the receiving ROUTER, and the limit `send()` enforces, in bytes.
+   * A peer that sends a larger frame is disconnected by ZeroMQ (see Note [Oversized frames]).
+   */
+  maxMessageBytes?: number
+  /** ZMQ_SNDHWM: messages queued per peer before `send()` waits. */
+  sendHighWaterMark?: number
+  /** ZMQ_RCVHWM: messages queued per connection before ZeroMQ stops reading the socket. */
+  receiveHighWaterMark?: number
+  /** ZMQ_SNDBUF: kernel send buffer in bytes; -1 keeps the OS default (autotuned). */
+  sendBufferBytes?: number
+  /** ZMQ_RCVBUF: kernel receive buffer in bytes; -1 keeps the OS default (autotuned). */
+  receiveBufferBytes?: number
+  /** ZMQ_IO_THREADS of the transport's own context. Default 1 (see the bench figures). */
+  ioThreads?: number
+  /** ZMQ_LINGER: how long `close()` lets unsent frames go out, in ms. Default 0. */
+  lingerMs?: number
+  /** Machine identity reported in the endpoints. Default `os.hostname()`. */
+  hostId?: string
+  /** Where warnings go (dropped frames). Default console.warn. */
+  warn?: (message: string) => void
+}
+
+export type ResolvedZmqOptions = Required<ZmqTransportOptions>
+
+export function resolveZmqOptions(options: ZmqTransportOptions): ResolvedZmqOptions {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    ipc: false,
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    sendHighWaterMark: 1000,
+    receiveHighWaterMark: 1000,
+    sendBufferBytes: -1,
+    receiveBufferBytes: -1,
+    ioThreads: 1,
+    lingerMs: 0,
+    hostId: hostname(),
+    warn: (message) => console.warn(message),
+    ...stripUndefined(options),
+  }
+}
+
+function stripUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
+}

@@ -1,0 +1,202 @@
+/**
+ * ZmqTransport: the data plane over ZeroMQ, and the only file that imports 'zeromq'.
+ * It follows Note [Transport semantics] (transport.ts) by delivering into a `PeerInbox`.
+ *
+ * Sockets. Each rank binds one ROUTER (its data endpoint, reported to peers at join) and
+ * opens one DEALER per peer, whose ZMQ_ROUTING_ID is its rank as a string. The ROUTER thus
+ * prefixes every incoming message with the sender's rank, and one TCP connection per
+ * ordered pair of ranks carries that pair's frames in order (per-peer FIFO for free).
+ * A message is `[header, payload]`: header = encodeFrameHeader() (msgpack, with
+ * PROTOCOL_VERSION), payload = the caller's bytes, zero-copy (see zeromq-outbox.ts).
+ *
+ * Set-up has two phases, because every rank must know every endpoint before connecting:
+ *   1. `ZmqTransport.bind(options)` binds the ROUTER; `t.endpoints` is what the worker
+ *      reports at join.
+ *   2. `t.connect(allEndpoints)`, with every rank's endpoints indexed by rank, opens the
+ *      DEALERs. It does not wait for the TCP handshakes: frames sent before a connection
+ *      is up wait in ZeroMQ's queue (up to ZMQ_SNDHWM messages).
+ *
+ * Note [Oversized frames]
+ * The ROUTER has ZMQ_MAXMSGSIZE = maxMessageBytes. When a peer sends a larger frame,
+ * ZeroMQ does not deliver it: it closes that connection ('disconnect' on the ROUTER, whose
+ * address is our own endpoint, so the sender is unknown), the peer's DEALER reconnects,
+ * and its later frames arrive. The receiver never crashes; its next recv from that peer
+ * fails with E_TAG_MISMATCH (the next frame is not the expected one) or with E_TIMEOUT,
+ * and either error then says that the data socket lost a connection and why that happens.
+ * Honest ranks never hit this: `send()` refuses payloads over the limit (E_FRAME_TOO_LARGE).
+ */
+import { randomBytes } from 'node:crypto'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import * as zmq from 'zeromq'
+import { ConfigError, DistError, FrameError, PeerLostError } from '../errors.js'
+import { encodeFrameHeader } from '../protocol/frame-header.js'
+import { checkFrames } from './zeromq-frames.js'
+import { PeerOutbox } from './zeromq-outbox.js'
+import { resolveZmqOptions, type BoundZmqTransport, type ResolvedZmqOptions, type ZmqEndpoints, type ZmqTransportOptions } from './zeromq-options.js'
+import { PeerInbox } from './peer-inbox.js'
+import type { Tag } from './transport.js'
+
+export class ZmqTransport implements BoundZmqTransport {
+  readonly rank: number
+  readonly worldSize: number
+  private readonly inbox: PeerInbox
+  private readonly outboxes: (PeerOutbox | undefined)[]
+  private readonly dealers: zmq.Dealer[] = []
+  private readonly receiving: Promise<void>
+  private closed = false
+  private lostConnections = 0
+
+  private constructor(
+    private readonly options: ResolvedZmqOptions,
+    private readonly context: zmq.Context,
+    private readonly router: zmq.Router,
+    /** What this rank reports at join. */
+    readonly endpoints: ZmqEndpoints,
+  ) {
+    this.rank = options.rank
+    this.worldSize = options.worldSize
+    this.inbox = new PeerInbox(this.rank, this.worldSize)
+    this.outboxes = new Array(this.worldSize).fill(undefined)
+    router.events.on('disconnect', () => { if (!this.closed) this.lostConnections++ })
+    this.receiving = this.receiveLoop()
+  }
+
+  /** Phase 1: binds this rank's ROUTER. Rejects with E_CONFIG for bad options. */
+  static async bind(options: ZmqTransportOptions): Promise<ZmqTransport> {
+    const o = resolveZmqOptions(options)
+    if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw new ConfigError(`worldSize (${o.worldSize}) must be a positive integer.`)
+    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new ConfigError(`rank (${o.rank}) must be an integer in [0, ${o.worldSize}).`)
+    if (!Number.isInteger(o.maxMessageBytes) || o.maxMessageBytes < 1) throw new ConfigError(`maxMessageBytes (${o.maxMessageBytes}) must be a positive integer.`)
+    const context = new zmq.Context({ ioThreads: o.ioThreads, blocky: false })
+    const router = new zmq.Router({
+      context,
+      linger: o.lingerMs,
+      maxMessageSize: o.maxMessageBytes,
+      receiveHighWaterMark: o.receiveHighWaterMark,
+      receiveBufferSize: o.receiveBufferBytes,
+    })
+    try {
+      await router.bind(`tcp://${o.host}:${o.port}`)
+      const tcp = router.lastEndpoint!
+      let ipc: string | undefined
+      if (o.ipc) {
+        ipc = `ipc://${join(tmpdir(), `ringtrain-${process.pid}-${o.rank}-${randomBytes(4).toString('hex')}.sock`)}`
+        await router.bind(ipc)
+      }
+      return new ZmqTransport(o, context, router, { rank: o.rank, hostId: o.hostId, tcp, ...(ipc ? { ipc } : {}) })
+    } catch (cause) {
+      router.close()
+      throw new ConfigError(`rank ${o.rank} could not bind its data socket on ${o.host}:${o.port}: ${(cause as Error).message}.`, { rank: o.rank }, { cause })
+    }
+  }
+
+  /**
+   * Phase 2: opens a DEALER to every peer. `all[r]` are rank r's endpoints (this rank's
+   * own entry is ignored). Prefers ipc for peers on the same host when both sides bound one.
+   */
+  async connect(all: readonly ZmqEndpoints[]): Promise<void> {
+    if (this.closed) throw this.closedError()
+    if (all.length !== this.worldSize) throw new ConfigError(`rank ${this.rank} got endpoints for ${all.length} ranks; expected ${this.worldSize}.`, { rank: this.rank, expected: this.worldSize, got: all.length })
+    for (let peer = 0; peer < this.worldSize; peer++) {
+      if (peer === this.rank) continue
+      const endpoints = all[peer]!
+      if (endpoints.rank !== peer) throw new ConfigError(`rank ${this.rank} got endpoints of rank ${endpoints.rank} at index ${peer}; expected rank ${peer}.`, { rank: this.rank, peer })
+      const sameHost = endpoints.hostId === this.endpoints.hostId
+      const address = sameHost && endpoints.ipc && this.options.ipc ? endpoints.ipc : endpoints.tcp
+      const dealer = new zmq.Dealer({
+        context: this.context,
+        routingId: String(this.rank),
+        linger: this.options.lingerMs,
+        sendHighWaterMark: this.options.sendHighWaterMark,
+        sendBufferSize: this.options.sendBufferBytes,
+      })
+      this.dealers.push(dealer)
+      dealer.connect(address)
+      this.outboxes[peer] = new PeerOutbox(dealer, (cause) => this.sendError(peer, cause))
+    }
+  }
+
+  /**
+   * Queues `bytes` for `peer` and resolves when ZeroMQ has taken them (zero-copy: do not
+   * modify them until the peer has them). Rejects with E_FRAME_TOO_LARGE over
+   * maxMessageBytes, E_CLOSED after close(). Does not time out: a peer that stops reading
+   * makes sends wait past ZMQ_SNDHWM messages, and the caller's next recv times out.
+   */
+  send(peer: number, tag: Tag, bytes: Uint8Array): Promise<void> {
+    const badPeer = this.checkPeer(peer)
+    if (badPeer) return Promise.reject(badPeer)
+    if (this.closed) return Promise.reject(this.closedError())
+    if (bytes.byteLength > this.options.maxMessageBytes) {
+      return Promise.reject(new FrameError('E_FRAME_TOO_LARGE', `rank ${this.rank} refused to send ${bytes.byteLength} bytes to rank ${peer}: over maxMessageBytes (${this.options.maxMessageBytes}), which the receiving socket would refuse. Send it in smaller segments.`, { rank: this.rank, peer, round: tag.round, step: tag.step, op: tag.op, expected: this.options.maxMessageBytes, got: bytes.byteLength }))
+    }
+    const outbox = this.outboxes[peer]
+    if (!outbox) return Promise.reject(new DistError('E_INTERNAL', `rank ${this.rank} sent to rank ${peer} before connect().`, { rank: this.rank, peer }))
+    return outbox.push(encodeFrameHeader(this.rank, tag, bytes.byteLength), bytes)
+  }
+
+  /** See Note [Transport semantics]; errors say when the data socket lost a connection. */
+  recv(peer: number, tag: Tag, options: { timeoutMs: number }): Promise<Uint8Array> {
+    const badPeer = this.checkPeer(peer)
+    if (badPeer) return Promise.reject(badPeer)
+    const lostBefore = this.lostConnections
+    return this.inbox.take(peer, tag, options.timeoutMs).catch((error: unknown) => {
+      throw this.lostConnections > lostBefore ? this.explainLostConnection(error) : error
+    })
+  }
+
+  /** Closes every socket; pending and later calls reject with E_CLOSED. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    const error = this.closedError()
+    this.inbox.close(error)
+    for (const outbox of this.outboxes) outbox?.fail(error)
+    for (const dealer of this.dealers) dealer.close()
+    this.router.close()
+    await this.receiving
+  }
+
+  private async receiveLoop(): Promise<void> {
+    for (;;) {
+      let frames: Buffer[]
+      try {
+        frames = await this.router.receive()
+      } catch (cause) {
+        if (this.closed) return
+        this.options.warn(`[rank ${this.rank}] the data socket failed to receive: ${(cause as Error).message}; stopped receiving.`)
+        this.inbox.close(new PeerLostError('E_PEER_LOST', `rank ${this.rank}'s data socket failed: ${(cause as Error).message}.`, { rank: this.rank }))
+        return
+      }
+      const checked = checkFrames(this.rank, this.worldSize, frames)
+      if (checked.kind === 'message') this.inbox.deliver(checked.peer, checked.tag, checked.bytes)
+      else if (checked.kind === 'error') this.inbox.deliverError(checked.peer, checked.error)
+      else this.options.warn(`[rank ${this.rank}] ${checked.reason}`)
+    }
+  }
+
+  private explainLostConnection(error: unknown): unknown {
+    if (!(error instanceof DistError) || (error.code !== 'E_TIMEOUT' && error.code !== 'E_TAG_MISMATCH')) return error
+    const Class = error.constructor as new (...args: ConstructorParameters<typeof DistError>) => DistError
+    const why = ` Meanwhile rank ${this.rank}'s data socket lost a connection: a peer exited, or sent a frame over maxMessageBytes (${this.options.maxMessageBytes}), which ZeroMQ refuses by disconnecting the sender.`
+    return new Class(error.code, error.message + why, { ...error.context, lostConnection: true }, { cause: error })
+  }
+
+  private sendError(peer: number, cause: unknown): DistError {
+    if (this.closed) return this.closedError()
+    return new PeerLostError('E_PEER_LOST', `rank ${this.rank} could not send to rank ${peer}: ${(cause as Error).message}.`, { rank: this.rank, peer }, { cause })
+  }
+
+  private checkPeer(peer: number): DistError | undefined {
+    if (!Number.isInteger(peer) || peer < 0 || peer >= this.worldSize || peer === this.rank) {
+      return new DistError('E_INTERNAL', `rank ${this.rank} addressed peer ${peer}; expected an integer in [0, ${this.worldSize}) other than itself.`, { rank: this.rank, peer })
+    }
+    return undefined
+  }
+
+  private closedError(): DistError {
+    return new DistError('E_CLOSED', `rank ${this.rank}'s transport is closed.`, { rank: this.rank })
+  }
+}
+
+export type { BoundZmqTransport, ZmqEndpoints, ZmqTransportOptions } from './zeromq-options.js'
