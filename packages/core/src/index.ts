@@ -27,3 +27,15 @@ export type { DistributedSamplerOptions } from './sharding/distributed-sampler.j
 export { stepsPerEpoch, batchIndices, globalBatchOrder } from './sharding/batches.js'
 export { evalShard } from './sharding/eval-shard.js'
 export { mulberry32, seededPermutation } from './sharding/mulberry32.js'
+// Control plane: messages between coordinator and workers, their validation, the job config.
+export { MessageType, messageTypeName, controlMessage } from './protocol/messages.js'
+export type {
+  ControlMessage, MessageFields, JoinRequest, JoinResponse, Assignment, Reject, Heartbeat, BarrierRequest,
+  BarrierRelease, StepMetrics, MetricSum, WorkerDone, WorkerFailed, Abort, Shutdown,
+} from './protocol/messages.js'
+export { decodeControlMessage, validateControlMessage, MAX_CONTROL_MESSAGE_BYTES } from './protocol/validate.js'
+export type { ValidateExpectation } from './protocol/validate.js'
+export { resolveJobConfig, jobConfigProblem, JOB_CONFIG_DEFAULTS } from './protocol/job-config.js'
+export type { JobConfig, JobConfigInput } from './protocol/job-config.js'
+export { openControlServer, connectControlClient } from './transport/control-socket.js'
+export type { ControlServer, ControlClient, ControlReceipt, ControlSocketOptions } from './transport/control-socket.js'

@@ -1,0 +1,91 @@
+/**
+ * The configuration of one training job. The coordinator owns it and sends it to every
+ * worker inside its `Assignment`, so all ranks train with the same settings.
+ */
+import { ConfigError } from '../errors.js'
+
+export interface JobConfig {
+  /** Names the job; every control message carries it, and a worker of another job is refused. */
+  jobId: string
+  /** Number of workers (ranks) the job waits for before it starts. */
+  worldSize: number
+  /** Module path of the task (the file that calls `defineTask`). */
+  task: string
+  epochs: number
+  /** Samples per step on each worker; the global batch is `batchSize × worldSize`. */
+  batchSize: number
+  /** Overrides the task's learning rate when set. */
+  learningRate?: number
+  /** Seeds shuffling and weight initialisation on every rank. */
+  seed: number
+  /** Compute backend name: 'auto', 'tensorflow', 'wasm' or 'cpu'. */
+  backend: string
+  /** Folder for metrics.jsonl, summary.json, checkpoints and traces. */
+  outDir: string
+  heartbeatIntervalMs: number
+  /** A worker whose last heartbeat is older than `heartbeatIntervalMs × heartbeatMaxMissed` is lost. */
+  heartbeatMaxMissed: number
+  /** Deadline of every blocking wait inside one training step. */
+  stepTimeoutMs: number
+  /** Passed through to the task untouched. */
+  taskOptions: Record<string, unknown>
+}
+
+/** What a caller must give; everything else has a default. */
+export type JobConfigInput = Pick<JobConfig, 'jobId' | 'worldSize' | 'task' | 'outDir'> & Partial<JobConfig>
+
+export const JOB_CONFIG_DEFAULTS = {
+  epochs: 1,
+  batchSize: 32,
+  seed: 0,
+  backend: 'auto',
+  heartbeatIntervalMs: 1000,
+  heartbeatMaxMissed: 5,
+  stepTimeoutMs: 60_000,
+} as const
+
+/** Fills in the defaults and checks every field; throws a `ConfigError` naming the field and the rule. */
+export function resolveJobConfig(input: JobConfigInput): JobConfig {
+  const config: JobConfig = { ...JOB_CONFIG_DEFAULTS, taskOptions: {}, ...input }
+  const problem = jobConfigProblem(config)
+  if (problem !== undefined) throw new ConfigError(`Invalid job configuration: ${problem}`, { got: config })
+  return config
+}
+
+const POSITIVE_INTEGERS = ['worldSize', 'epochs', 'batchSize', 'heartbeatIntervalMs', 'heartbeatMaxMissed', 'stepTimeoutMs'] as const
+const STRINGS = ['jobId', 'task', 'backend', 'outDir'] as const
+
+/**
+ * Returns a sentence naming the first field that breaks its rule, or undefined when `value`
+ * is a valid JobConfig. Used by `resolveJobConfig` and by the validator of `Assignment`.
+ */
+export function jobConfigProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return `expected an object, got ${describe(value)}.`
+  const config = value as Record<string, unknown>
+  for (const key of STRINGS) {
+    if (typeof config[key] !== 'string' || config[key] === '') return `${key} must be a non-empty string, got ${describe(config[key])}.`
+  }
+  for (const key of POSITIVE_INTEGERS) {
+    const x = config[key]
+    if (!Number.isInteger(x) || (x as number) < 1) return `${key} must be an integer greater than zero, got ${describe(x)}.`
+  }
+  if (!Number.isInteger(config.seed)) return `seed must be an integer, got ${describe(config.seed)}.`
+  const rate = config.learningRate
+  if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) {
+    return `learningRate must be a finite number greater than zero when set, got ${describe(rate)}.`
+  }
+  const options = config.taskOptions
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) return `taskOptions must be an object, got ${describe(options)}.`
+  return undefined
+}
+
+/** A short description of a value for error messages: `"abc"`, `42`, `an array of 3`, `null`. */
+export function describe(value: unknown): string {
+  if (value === undefined) return 'nothing'
+  if (value === null) return 'null'
+  if (Array.isArray(value)) return `an array of ${value.length}`
+  if (value instanceof Uint8Array) return `${value.byteLength} bytes`
+  if (typeof value === 'object') return 'an object'
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)
+  return String(value)
+}

@@ -1,0 +1,155 @@
+/**
+ * Control-plane messages between the coordinator (ROUTER) and the workers (DEALER). Each is
+ * a msgpack map with a stable numeric `type`, the sender's `version` (PROTOCOL_VERSION) and
+ * the `jobId`. Gradients never travel here: they go worker to worker on the data plane.
+ *
+ * The `type` values are the wire format, as in Horovod's `Request::ALLREDUCE = 0`: never
+ * renumber one; add new messages at the end and bump PROTOCOL_VERSION for incompatible
+ * changes. The comment above each message reads sender → receiver: purpose.
+ */
+import type { WireError } from '../errors.js'
+import type { JobConfig } from './job-config.js'
+import { PROTOCOL_VERSION } from './version.js'
+
+export const MessageType = {
+  JoinRequest: 1,
+  Assignment: 2,
+  Reject: 3,
+  Heartbeat: 4,
+  BarrierRequest: 5,
+  BarrierRelease: 6,
+  StepMetrics: 7,
+  WorkerDone: 8,
+  WorkerFailed: 9,
+  Abort: 10,
+  Shutdown: 11,
+} as const
+export type MessageType = (typeof MessageType)[keyof typeof MessageType]
+
+/** The name of a message type, for logs: `messageTypeName(4) === 'Heartbeat'`. */
+export function messageTypeName(type: number): string {
+  return Object.entries(MessageType).find(([, value]) => value === type)?.[0] ?? `unknown type ${type}`
+}
+
+interface Envelope<T extends MessageType> {
+  type: T
+  /** PROTOCOL_VERSION of the sender. */
+  version: number
+  jobId: string
+}
+
+/** worker → coordinator: asks to take part in the job; answered by Assignment or Reject. */
+export interface JoinRequest extends Envelope<typeof MessageType.JoinRequest> {
+  host: string
+  pid: number
+  /** Set when a launcher or scheduler (mpirun, srun) already numbered the workers of a host. */
+  localRank?: number
+  /** Addresses where this worker's ring transport listens. */
+  dataEndpoints: string[]
+  /** Compute backend the worker runs on. */
+  backend: string
+}
+
+/** coordinator → worker: the worker's place in the ring, sent when all workers have joined. */
+export interface Assignment extends Envelope<typeof MessageType.Assignment> {
+  rank: number
+  worldSize: number
+  localRank: number
+  localWorldSize: number
+  round: number
+  /** `peers[r]` holds the dataEndpoints of rank r, in ring order. */
+  peers: string[][]
+  /** `hosts[r]` is the host of rank r. */
+  hosts: string[]
+  config: JobConfig
+}
+/** The answer to a JoinRequest that admits the worker (PyTorch's name for it). */
+export type JoinResponse = Assignment
+
+/** coordinator → worker: the join was refused (other version, other job, job full or running). */
+export interface Reject extends Envelope<typeof MessageType.Reject> {
+  error: WireError
+}
+
+/** worker → coordinator: proof of life, every `heartbeatIntervalMs`. */
+export interface Heartbeat extends Envelope<typeof MessageType.Heartbeat> {
+  rank: number
+  round: number
+  /** The step the worker is on. */
+  step: number
+}
+
+/** worker → coordinator: the worker reached barrier `name` and waits for the others. */
+export interface BarrierRequest extends Envelope<typeof MessageType.BarrierRequest> {
+  rank: number
+  round: number
+  name: string
+}
+
+/** coordinator → workers: every rank reached barrier `name`; go on. */
+export interface BarrierRelease extends Envelope<typeof MessageType.BarrierRelease> {
+  round: number
+  name: string
+}
+
+/** worker → coordinator: what one step cost on one rank. */
+export interface StepMetrics extends Envelope<typeof MessageType.StepMetrics> {
+  rank: number
+  round: number
+  step: number
+  epoch: number
+  loss: number
+  /** Samples this rank trained on in this step. */
+  samples: number
+  computeMs: number
+  allReduceMs: number
+  bytesSent: number
+}
+
+/** A metric summed over a rank's share of the evaluation set; the job's value is Σsum / Σcount. */
+export interface MetricSum {
+  sum: number
+  count: number
+}
+
+/** worker → coordinator: the final report of a rank that finished training. */
+export interface WorkerDone extends Envelope<typeof MessageType.WorkerDone> {
+  rank: number
+  steps: number
+  /** Hash of the trained parameters; equal on every rank when the replicas stayed identical. */
+  parameterHash: string
+  finalLoss: number
+  eval: Record<string, MetricSum>
+  backend: string
+}
+
+/** worker → coordinator: the worker hit an error and stops. `rank` is absent before assignment. */
+export interface WorkerFailed extends Envelope<typeof MessageType.WorkerFailed> {
+  rank?: number
+  error: WireError
+}
+
+/** coordinator → workers: the job failed; stop now. `reason` names the root cause. */
+export interface Abort extends Envelope<typeof MessageType.Abort> {
+  reason: string
+  error?: WireError
+}
+
+/** coordinator → worker: the job is over (every rank is done); close and exit 0. */
+export interface Shutdown extends Envelope<typeof MessageType.Shutdown> {
+  reason: string
+}
+
+export type ControlMessage =
+  | JoinRequest | Assignment | Reject | Heartbeat | BarrierRequest | BarrierRelease
+  | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown
+
+/** The fields of a message without its envelope: what a sender fills in. */
+export type MessageFields<M extends ControlMessage> = Omit<M, 'type' | 'version' | 'jobId'>
+
+type ByType<T extends MessageType> = Extract<ControlMessage, { type: T }>
+
+/** Builds a message with this process's PROTOCOL_VERSION: `controlMessage(MessageType.Heartbeat, jobId, { rank, round, step })`. */
+export function controlMessage<T extends MessageType>(type: T, jobId: string, fields: MessageFields<ByType<T>>): ByType<T> {
+  return { type, version: PROTOCOL_VERSION, jobId, ...fields } as unknown as ByType<T>
+}

@@ -1,0 +1,132 @@
+/**
+ * Sockets of the control plane: the coordinator's ROUTER (`openControlServer`) and each
+ * worker's DEALER (`connectControlClient`). They carry msgpack control messages
+ * (protocol/messages.ts), validate every one at the edge (protocol/validate.ts), and hand
+ * the receiver either a message or a typed error, never a throw from the receive loop.
+ *
+ * This is the second file allowed to import 'zeromq' (after transport/zeromq.ts), and it
+ * does so lazily inside the factories, so importing @ringtrain/core never loads the addon.
+ * Sends are queued: zeromq.js allows one pending `send()` per socket (EBUSY otherwise).
+ */
+import { FrameError } from '../errors.js'
+import { encode } from '../protocol/codec.js'
+import type { ControlMessage } from '../protocol/messages.js'
+import { decodeControlMessage, MAX_CONTROL_MESSAGE_BYTES, type ValidateExpectation } from '../protocol/validate.js'
+
+/** What a socket hands its owner: a valid message, or the typed error of an invalid one. */
+export type ControlReceipt =
+  | { kind: 'message'; from: string; message: ControlMessage }
+  | { kind: 'invalid'; from: string; error: FrameError }
+
+export interface ControlServer {
+  /** The resolved address, e.g. tcp://127.0.0.1:41235 when bound to port 0. */
+  readonly endpoint: string
+  /** Queues `message` for the worker whose DEALER identity is `to`; a gone worker drops it silently (ZMQ_ROUTER_MANDATORY off). */
+  send(to: string, message: ControlMessage): Promise<void>
+  /** Flushes queued sends (up to `lingerMs`) and closes the socket. */
+  close(options?: { lingerMs?: number }): Promise<void>
+}
+
+export interface ControlClient {
+  send(message: ControlMessage): Promise<void>
+  close(options?: { lingerMs?: number }): Promise<void>
+}
+
+export interface ControlSocketOptions {
+  /** Messages of another job are refused with E_JOB_MISMATCH; undefined accepts any job. */
+  jobId?: string
+  onReceive(receipt: ControlReceipt): void
+  /** Where socket-level trouble is reported in whole sentences; console.error by default. */
+  log?: (line: string) => void
+}
+
+/** Binds a ROUTER at `bind` (tcp://127.0.0.1:0 picks a free port). */
+export async function openControlServer(bind: string, options: ControlSocketOptions): Promise<ControlServer> {
+  const zmq = await import('zeromq')
+  const socket = new zmq.Router({ linger: 0, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
+  await socket.bind(bind)
+  const endpoint = socket.lastEndpoint ?? bind
+  const sends = new SendQueue(options.log)
+  void receiveLoop(socket, `the coordinator at ${endpoint}`, options, (frames) => {
+    const from = frames[0]?.toString('hex') ?? ''
+    return { from, payloads: frames.slice(1), sender: `worker ${from.slice(0, 8)}` }
+  })
+  return {
+    endpoint,
+    send: (to, message) => sends.push(() => socket.send([Buffer.from(to, 'hex'), encode(message)])),
+    close: (closeOptions) => sends.closeAfterFlush(socket, closeOptions?.lingerMs ?? 1000),
+  }
+}
+
+/** Connects a DEALER to the coordinator at `endpoint`. `receiver` names this process in error messages. */
+export async function connectControlClient(endpoint: string, receiver: () => string, options: ControlSocketOptions): Promise<ControlClient> {
+  const zmq = await import('zeromq')
+  const socket = new zmq.Dealer({ linger: 0, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
+  socket.connect(endpoint)
+  const sends = new SendQueue(options.log)
+  void receiveLoop(socket, receiver, options, (frames) => ({ from: endpoint, payloads: frames, sender: `the coordinator at ${endpoint}` }))
+  return {
+    send: (message) => sends.push(() => socket.send(encode(message))),
+    close: (closeOptions) => sends.closeAfterFlush(socket, closeOptions?.lingerMs ?? 1000),
+  }
+}
+
+interface ReceivingSocket extends AsyncIterable<Buffer[]> { readonly closed: boolean }
+type Split = (frames: Buffer[]) => { from: string; payloads: Buffer[]; sender: string }
+
+async function receiveLoop(socket: ReceivingSocket, receiver: string | (() => string), options: ControlSocketOptions, split: Split): Promise<void> {
+  const log = options.log ?? console.error
+  try {
+    for await (const frames of socket) {
+      const { from, payloads, sender } = split(frames)
+      const who = typeof receiver === 'string' ? receiver : receiver()
+      const receipt = check(payloads, { receiver: who, sender, jobId: options.jobId }, from)
+      try {
+        options.onReceive(receipt)
+      } catch (error) {
+        log(`The owner of the control socket of ${who} failed on a ${receipt.kind} message: ${(error as Error).stack ?? String(error)}`)
+      }
+    }
+  } catch (error) {
+    if (!socket.closed) log(`The control socket of ${typeof receiver === 'string' ? receiver : receiver()} stopped receiving: ${(error as Error).message}`)
+  }
+}
+
+function check(payloads: Buffer[], expect: ValidateExpectation & { jobId: string | undefined }, from: string): ControlReceipt {
+  const { receiver, sender } = expect
+  try {
+    if (payloads.length !== 1) {
+      throw new FrameError('E_BAD_FRAME', `${receiver} got a message of ${payloads.length} frames from ${sender}; expected 1 frame (a msgpack control message). Dropped it.`, { receiver, sender, expected: 1, got: payloads.length })
+    }
+    return { kind: 'message', from, message: decodeControlMessage(payloads[0]!, expect) }
+  } catch (error) {
+    const frameError = error instanceof FrameError ? error : new FrameError('E_BAD_FRAME', `${receiver} could not read a message from ${sender}: ${(error as Error).message}`, { receiver, sender }, { cause: error })
+    return { kind: 'invalid', from, error: frameError }
+  }
+}
+
+/** One pending send at a time, in order; a failed send is logged and the queue goes on. */
+class SendQueue {
+  private tail: Promise<void> = Promise.resolve()
+  private closing = false
+  constructor(private readonly log: (line: string) => void = console.error) {}
+
+  push(send: () => Promise<void>): Promise<void> {
+    if (this.closing) return Promise.resolve()
+    const next = this.tail.then(send).catch((error: Error) => {
+      this.log(`A control message could not be sent and was dropped: ${error.message}`)
+    })
+    this.tail = next
+    return next
+  }
+
+  async closeAfterFlush(socket: { close(): void; linger: number; readonly closed: boolean }, lingerMs: number): Promise<void> {
+    if (socket.closed) return
+    this.closing = true
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.tail, new Promise((resolve) => { timer = setTimeout(resolve, lingerMs) })])
+    clearTimeout(timer)
+    socket.linger = lingerMs
+    socket.close()
+  }
+}
