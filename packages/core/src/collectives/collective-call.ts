@@ -1,0 +1,114 @@
+/**
+ * What every collective call shares: its tag prefix, its deadline, receives that name the
+ * collective and phase when they time out, and sends kept in flight until the end.
+ */
+import { CollectiveTimeoutError, ConfigError, DistError, FrameError, describeBytes } from '../errors.js'
+import type { Tag, Transport } from '../transport/transport.js'
+
+export interface CollectiveOptions {
+  /** Membership round (rendezvous generation); frames of another round are rejected. Default 0. */
+  round?: number
+  /** Optimizer step. */
+  step: number
+  /** Sequence number of this collective within the step: the same on every rank. */
+  op: number
+  /** Deadline for the whole call, in milliseconds from its start. */
+  timeoutMs: number
+}
+
+export class CollectiveCall {
+  readonly rank: number
+  readonly worldSize: number
+  readonly round: number
+  readonly deadlineAt: number
+  private readonly sends: Promise<void>[] = []
+  private sendError: unknown
+
+  constructor(
+    readonly transport: Transport,
+    /** As it appears in messages: `allReduce`, `broadcast`, `allGather`, `barrier`. */
+    readonly collective: string,
+    readonly options: CollectiveOptions,
+  ) {
+    const { timeoutMs } = options
+    if (!(timeoutMs > 0)) {
+      throw new ConfigError(`The timeout of ${collective} op ${options.op} (${timeoutMs} ms) must be greater than zero.`, { op: options.op, got: timeoutMs })
+    }
+    this.rank = transport.rank
+    this.worldSize = transport.worldSize
+    this.round = options.round ?? 0
+    this.deadlineAt = performance.now() + timeoutMs
+  }
+
+  tag(chunk: number, segment: number): Tag {
+    return { round: this.round, step: this.options.step, op: this.options.op, chunk, segment }
+  }
+
+  /** Starts a send and keeps it in flight; its failure surfaces at the next receive or at `finish()`. */
+  send(peer: number, chunk: number, segment: number, bytes: Uint8Array): void {
+    const sending = this.transport.send(peer, this.tag(chunk, segment), bytes)
+    sending.catch((error: unknown) => { this.sendError ??= error })
+    this.sends.push(sending)
+  }
+
+  /**
+   * Receives the next message from `peer` with the deadline that is left. A timeout is
+   * rethrown as a `CollectiveTimeoutError` naming the collective and `phase` (transport's
+   * error kept as `cause`). The returned promise is marked handled, so a receive posted
+   * ahead and then abandoned on another error never becomes an unhandled rejection.
+   */
+  receive(peer: number, chunk: number, segment: number, phase: () => string): Promise<Uint8Array> {
+    if (this.sendError !== undefined) return Promise.reject(this.sendError)
+    const timeoutMs = Math.max(0, this.deadlineAt - performance.now())
+    const receiving = this.transport.recv(peer, this.tag(chunk, segment), { timeoutMs }).catch((error: unknown) => {
+      if (error instanceof DistError && error.code === 'E_TIMEOUT') throw this.timeoutError(peer, phase(), error)
+      throw error
+    })
+    receiving.catch(() => {})
+    return receiving
+  }
+
+  /** Fails with E_CHUNK_SIZE when a received message does not have the agreed size. */
+  checkByteLength(bytes: Uint8Array, expected: number, peer: number, what: string, hint: string, ErrorClass = FrameError): void {
+    if (bytes.byteLength === expected) return
+    const { op, step } = this.options
+    throw new ErrorClass(
+      'E_CHUNK_SIZE',
+      `rank ${this.rank} got ${bytes.byteLength} bytes for ${what} of ${this.collective} op ${op} at step ${step} (round ${this.round}) from rank ${peer}; expected ${describeBytes(expected)}. ${hint}`,
+      { rank: this.rank, peer, round: this.round, step, op, expected, got: bytes.byteLength },
+    )
+  }
+
+  /** Waits for every send to be queued, within the deadline. */
+  async finish(): Promise<void> {
+    await Promise.all(this.sends)
+  }
+
+  private timeoutError(peer: number, phase: string, cause: DistError): CollectiveTimeoutError {
+    const { op, step, timeoutMs } = this.options
+    return new CollectiveTimeoutError(
+      'E_TIMEOUT',
+      `rank ${this.rank} waited ${timeoutMs} ms in ${this.collective} op ${op} at step ${step} (${phase}) for rank ${peer}; nothing arrived. Check that rank ${peer} is alive and calls the same collectives in the same order.`,
+      { rank: this.rank, peer, round: this.round, step, op, phase, timeoutMs },
+      { cause },
+    )
+  }
+}
+
+/** `(a mod n)` in [0, n). */
+export function mod(a: number, n: number): number {
+  return ((a % n) + n) % n
+}
+
+/** The bytes of a Float32Array view, without copying. */
+export function bytesOf(floats: Float32Array): Uint8Array {
+  return new Uint8Array(floats.buffer, floats.byteOffset, floats.byteLength)
+}
+
+/** Checks `segmentBytes`: a positive multiple of 4 (whole float32). */
+export function checkSegmentBytes(collective: string, segmentBytes: number): number {
+  if (!Number.isInteger(segmentBytes) || segmentBytes < 4 || segmentBytes % 4 !== 0) {
+    throw new ConfigError(`segmentBytes of ${collective} (${segmentBytes}) must be a positive multiple of 4 (whole float32).`, { got: segmentBytes })
+  }
+  return segmentBytes
+}
