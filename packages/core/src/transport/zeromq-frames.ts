@@ -50,7 +50,8 @@ export function checkFrames(rank: number, worldSize: number, frames: Buffer[]): 
   if (decoded.byteLength !== payload.byteLength) {
     return bad(peer, 'E_BAD_FRAME', `rank ${rank} got a payload of ${payload.byteLength} bytes from rank ${peer} whose header announced ${decoded.byteLength} bytes (${formatTag(tag)}); expected ${decoded.byteLength}, got ${payload.byteLength}. Dropped it.`, { ...context, round: tag.round, step: tag.step, op: tag.op, expected: decoded.byteLength, got: payload.byteLength })
   }
-  return { kind: 'message', peer, tag, bytes: payload }
+  // A plain Uint8Array view of ZeroMQ's buffer (no copy), as InProcessTransport hands out.
+  return { kind: 'message', peer, tag, bytes: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) }
 }
 
 function bad(peer: number, code: 'E_BAD_FRAME' | 'E_PROTOCOL_VERSION', message: string, context: Record<string, unknown>, cause?: unknown): CheckedFrames {

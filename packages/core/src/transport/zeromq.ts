@@ -26,6 +26,7 @@
  * Honest ranks never hit this: `send()` refuses payloads over the limit (E_FRAME_TOO_LARGE).
  */
 import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as zmq from 'zeromq'
@@ -103,7 +104,7 @@ export class ZmqTransport implements BoundZmqTransport {
       const endpoints = all[peer]!
       if (endpoints.rank !== peer) throw new ConfigError(`rank ${this.rank} got endpoints of rank ${endpoints.rank} at index ${peer}; expected rank ${peer}.`, { rank: this.rank, peer })
       const sameHost = endpoints.hostId === this.endpoints.hostId
-      const address = sameHost && endpoints.ipc && this.options.ipc ? endpoints.ipc : endpoints.tcp
+      const address = sameHost && endpoints.ipc ? endpoints.ipc : endpoints.tcp
       const dealer = new zmq.Dealer({
         context: this.context,
         routingId: String(this.rank),
@@ -155,6 +156,9 @@ export class ZmqTransport implements BoundZmqTransport {
     for (const dealer of this.dealers) dealer.close()
     this.router.close()
     await this.receiving
+    // libzmq unlinks the ipc file on its I/O thread some time later: do it now, so that
+    // close() leaves nothing behind when it resolves.
+    if (this.endpoints.ipc) rmSync(this.endpoints.ipc.slice('ipc://'.length), { force: true })
   }
 
   private async receiveLoop(): Promise<void> {

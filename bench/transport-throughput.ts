@@ -1,0 +1,137 @@
+/**
+ * Throughput of the ZeroMQ transport between two OS processes on one host: 16 MiB sent as
+ * segments of 256 KiB, 1 MiB and 4 MiB, one way and in both directions at once, over
+ * tcp:// (loopback) and ipc://.
+ *
+ *   node --import tsx bench/transport-throughput.ts [--iterations 25] [--options '{"ioThreads":2}']
+ *
+ * GB/s = 1e9 bytes/s; "both ways" is per direction (each rank sends and receives 16 MiB).
+ * Measured on the 2-core dev VM (shared with other jobs, so ±15% between runs), medians:
+ * FIGURES
+ */
+import { fork } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { createZmqTransport, type BoundZmqTransport, type Tag, type ZmqEndpoints, type ZmqTransportOptions } from '@ringtrain/core'
+
+const TOTAL_BYTES = 16 * 1024 * 1024
+const SEGMENT_BYTES = [256 * 1024, 1024 * 1024, 4 * 1024 * 1024]
+const TIMEOUT_MS = 10_000
+
+type Mode = 'one way' | 'both ways'
+interface Case { endpoint: 'tcp' | 'ipc'; mode: Mode; segmentBytes: number }
+type ParentMessage = { type: 'endpoints'; all: ZmqEndpoints[] } | { type: 'case'; index: number } | { type: 'stop' }
+
+const args = parseArgs(process.argv.slice(2))
+const cases: Case[] = (['tcp', 'ipc'] as const).flatMap((endpoint) =>
+  (['one way', 'both ways'] as const).flatMap((mode) => SEGMENT_BYTES.map((segmentBytes) => ({ endpoint, mode, segmentBytes }))))
+const payload = new Uint8Array(TOTAL_BYTES).fill(7)
+
+if (process.env.RINGTRAIN_BENCH_RANK === '1') await child()
+else await parent()
+
+async function parent(): Promise<void> {
+  const worker = fork(fileURLToPath(import.meta.url), process.argv.slice(2), {
+    env: { ...process.env, RINGTRAIN_BENCH_RANK: '1' },
+    execArgv: process.execArgv,
+  })
+  const fromChild = messages(worker)
+  try {
+    console.log(`options ${JSON.stringify(args.options)}, ${args.iterations} iterations per case, median GB/s`)
+    for (const endpoint of ['tcp', 'ipc'] as const) {
+      const t = await createZmqTransport({ rank: 0, worldSize: 2, ...args.options, ipc: endpoint === 'ipc' })
+      worker.send({ type: 'endpoint', endpoint })
+      const peer = (await fromChild()) as ZmqEndpoints
+      const all = [t.endpoints, peer]
+      await t.connect(all)
+      worker.send({ type: 'endpoints', all } satisfies ParentMessage)
+      await fromChild()
+      for (const [index, c] of cases.entries()) {
+        if (c.endpoint !== endpoint) continue
+        worker.send({ type: 'case', index } satisfies ParentMessage)
+        const seconds: number[] = []
+        for (let i = 0; i < args.iterations + 2; i++) {
+          const s = await runCase(t, c, i)
+          if (i >= 2) seconds.push(s) // the first two warm up connections and buffers
+        }
+        await fromChild()
+        seconds.sort((a, b) => a - b)
+        const median = seconds[seconds.length >> 1]!
+        console.log(`${c.endpoint} ${c.mode.padEnd(9)} segments of ${String(c.segmentBytes / 1024).padStart(4)} KiB: ${(TOTAL_BYTES / median / 1e9).toFixed(2)} GB/s (median ${(median * 1e3).toFixed(2)} ms)`)
+      }
+      worker.send({ type: 'stop' } satisfies ParentMessage)
+      await fromChild()
+      await t.close()
+    }
+  } finally {
+    worker.kill()
+  }
+}
+
+async function child(): Promise<void> {
+  const fromParent = messages(process)
+  for (;;) {
+    const hello = (await fromParent()) as { endpoint: 'tcp' | 'ipc' } | undefined
+    if (!hello) return
+    const t = await createZmqTransport({ rank: 1, worldSize: 2, ...args.options, ipc: hello.endpoint === 'ipc' })
+    process.send!(t.endpoints)
+    const { all } = (await fromParent()) as Extract<ParentMessage, { type: 'endpoints' }>
+    await t.connect(all)
+    process.send!('connected')
+    for (;;) {
+      const message = (await fromParent()) as ParentMessage
+      if (message.type === 'stop') break
+      const c = cases[(message as { index: number }).index]!
+      for (let i = 0; i < args.iterations + 2; i++) await runCase(t, c, i)
+      process.send!('done')
+    }
+    await t.close()
+    process.send!('closed')
+  }
+}
+
+/** One iteration on either rank; returns rank 0's seconds from start to the last byte. */
+async function runCase(t: BoundZmqTransport, c: Case, step: number): Promise<number> {
+  const peer = 1 - t.rank
+  const tag = (op: number, segment: number): Tag => ({ round: 0, step, op, chunk: 0, segment })
+  // Start together: rank 1 says it is ready, rank 0 answers go.
+  if (t.rank === 1) {
+    await t.send(peer, tag(0, 0), payload.subarray(0, 1))
+    await t.recv(peer, tag(1, 0), { timeoutMs: TIMEOUT_MS })
+  } else {
+    await t.recv(peer, tag(0, 0), { timeoutMs: TIMEOUT_MS })
+    await t.send(peer, tag(1, 0), payload.subarray(0, 1))
+  }
+  const start = process.hrtime.bigint()
+  const segments = TOTAL_BYTES / c.segmentBytes
+  const sending = t.rank === 0 || c.mode === 'both ways'
+  const receiving = t.rank === 1 || c.mode === 'both ways'
+  const work: Promise<unknown>[] = []
+  for (let s = 0; s < segments && receiving; s++) work.push(t.recv(peer, tag(2, s), { timeoutMs: TIMEOUT_MS }))
+  for (let s = 0; s < segments && sending; s++) work.push(t.send(peer, tag(2, s), payload.subarray(s * c.segmentBytes, (s + 1) * c.segmentBytes)))
+  await Promise.all(work)
+  // One way: the sender stops the clock when the receiver confirms the last segment.
+  if (c.mode === 'one way') {
+    if (t.rank === 1) await t.send(peer, tag(3, 0), payload.subarray(0, 1))
+    else await t.recv(peer, tag(3, 0), { timeoutMs: TIMEOUT_MS })
+  }
+  return Number(process.hrtime.bigint() - start) / 1e9
+}
+
+function messages(channel: NodeJS.Process | ReturnType<typeof fork>): () => Promise<unknown> {
+  const queue: unknown[] = []
+  const waiting: ((value: unknown) => void)[] = []
+  channel.on('message', (m: unknown) => (waiting.length > 0 ? waiting.shift()!(m) : queue.push(m)))
+  channel.on('disconnect', () => { for (const w of waiting.splice(0)) w(undefined) })
+  return () => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiting.push(resolve)))
+}
+
+function parseArgs(argv: string[]): { iterations: number; options: Partial<ZmqTransportOptions> } {
+  let iterations = 25
+  let options: Partial<ZmqTransportOptions> = {}
+  for (let i = 0; i < argv.length; i += 2) {
+    if (argv[i] === '--iterations') iterations = Number(argv[i + 1])
+    else if (argv[i] === '--options') options = JSON.parse(argv[i + 1]!) as Partial<ZmqTransportOptions>
+    else throw new Error(`unknown argument ${argv[i]}; expected --iterations N or --options JSON`)
+  }
+  return { iterations, options }
+}
