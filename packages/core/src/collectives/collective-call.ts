@@ -58,12 +58,12 @@ export class CollectiveCall {
    * ahead and then abandoned on another error never becomes an unhandled rejection.
    */
   receive(peer: number, chunk: number, segment: number, phase: () => string): Promise<Uint8Array> {
-    if (this.sendError !== undefined) return Promise.reject(this.sendError)
     const timeoutMs = Math.max(0, this.deadlineAt - performance.now())
-    const receiving = this.transport.recv(peer, this.tag(chunk, segment), { timeoutMs }).catch((error: unknown) => {
-      if (error instanceof DistError && error.code === 'E_TIMEOUT') throw this.timeoutError(peer, phase(), error)
-      throw error
-    })
+    const receiving = this.sendError !== undefined ? Promise.reject(this.sendError)
+      : this.transport.recv(peer, this.tag(chunk, segment), { timeoutMs }).catch((error: unknown) => {
+        if (error instanceof DistError && error.code === 'E_TIMEOUT') throw this.timeoutError(peer, phase(), error)
+        throw error
+      })
     receiving.catch(() => {})
     return receiving
   }
@@ -79,7 +79,7 @@ export class CollectiveCall {
     )
   }
 
-  /** Waits for every send to be queued, within the deadline. */
+  /** Waits for every send to be queued (the transport bounds how long that takes). */
   async finish(): Promise<void> {
     await Promise.all(this.sends)
   }
