@@ -1,0 +1,66 @@
+import { DistError } from '@ringtrain/core'
+import type { Dataset } from './dataset.js'
+import { denseDataset } from './dense-dataset.js'
+import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, readIdx } from './read-idx.js'
+
+/** Arguments of {@link idxDataset}. */
+export interface IdxDatasetOptions {
+  /** IDX file of images, magic 0x00000803, shape [count, rows, cols]; raw or .gz. */
+  images: string
+  /** IDX file of labels, magic 0x00000801, shape [count]; raw or .gz. */
+  labels: string
+  /** Scale pixels from 0 … 255 to [0, 1] (default true). */
+  normalize?: boolean
+  /** Labels as one-hot vectors of `classes` values (default true), else `[1]` holding the label. */
+  oneHot?: boolean
+  /** Number of classes for one-hot labels (default 10). */
+  classes?: number
+  /** Input shape `[rows·cols]` (true) or `[rows, cols, 1]` (default false). */
+  flatten?: boolean
+}
+
+/**
+ * Reads a pair of MNIST-format IDX files (images and labels) into a {@link Dataset}.
+ *
+ * @throws DistError (`E_DATA`) naming the file and expected/got when a magic number,
+ *   a byte length, the image and label counts, or a label (≥ `classes`) is wrong.
+ */
+export async function idxDataset(options: IdxDatasetOptions): Promise<Dataset> {
+  const { normalize = true, oneHot = true, classes = 10, flatten = false } = options
+  const [images, labels] = await Promise.all([
+    readIdx(options.images, IDX_IMAGES_MAGIC),
+    readIdx(options.labels, IDX_LABELS_MAGIC),
+  ])
+  const [count = 0, rows = 0, cols = 0] = images.shape
+  const labelCount = labels.shape[0] ?? 0
+  if (labelCount !== count) {
+    throw new DistError(
+      'E_DATA',
+      `${options.labels}: expected ${count} labels, one per image in ${options.images}, got ${labelCount}.`,
+      { file: options.labels, expected: count, got: labelCount },
+    )
+  }
+  const inputs = Float32Array.from(images.values)
+  if (normalize) for (let i = 0; i < inputs.length; i++) inputs[i] = inputs[i]! / 255
+  const targetLength = oneHot ? classes : 1
+  const targets = new Float32Array(count * targetLength)
+  for (let i = 0; i < count; i++) {
+    const label = labels.values[i]!
+    if (!oneHot) {
+      targets[i] = label
+    } else if (label < classes) {
+      targets[i * classes + label] = 1
+    } else {
+      throw new DistError('E_DATA', `${options.labels}: label ${i}: expected a class in [0, ${classes}), got ${label}.`, {
+        file: options.labels,
+        item: i,
+        expected: `< ${classes}`,
+        got: label,
+      })
+    }
+  }
+  return denseDataset(
+    { inputs, inputShape: flatten ? [rows * cols] : [rows, cols, 1], targets, targetShape: [targetLength] },
+    options.images,
+  )
+}
