@@ -104,6 +104,8 @@ export interface StepMetrics extends Envelope<typeof MessageType.StepMetrics> {
   computeMs: number
   allReduceMs: number
   bytesSent: number
+  /** Steps of the whole job (epochs × steps per epoch), for progress bars; optional. */
+  totalSteps?: number
 }
 
 /** A metric summed over a rank's share of the evaluation set; the job's value is Σsum / Σcount. */

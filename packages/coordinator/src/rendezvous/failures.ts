@@ -1,0 +1,114 @@
+/**
+ * The coordinator's decisions about failure: a worker's own WorkerFailed, a participant
+ * whose heartbeats stopped, a worker process the launcher saw exit, a shutdown request, and
+ * messages rejected at the edge. Recovery is not enabled yet: any lost rank fails the job,
+ * and the first failure by time is its root cause (the others are listed under it).
+ */
+import { MessageType, controlMessage, type WireError, type WorkerFailed } from '@ringtrain/core'
+import { broadcast, log } from './actions.js'
+import { describeParticipant } from './assign-ranks.js'
+import type { Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
+
+export function decideFailed(state: RendezvousState, from: string, message: WorkerFailed, now: number, actions: RendezvousAction[]): void {
+  const participant = state.participants[from]
+  const waiting = state.waitList.find((w) => w.identity === from)
+  const rank = participant?.rank ?? message.rank
+  const who = participant !== undefined ? describeParticipant(participant)
+    : waiting !== undefined ? `pid ${waiting.pid} on ${waiting.host}` : `worker ${from.slice(0, 8)}`
+  const reason = `${who} failed: ${message.error.name} [${message.error.code}]: ${message.error.message}`
+  failJob(state, { atMs: now, rank, reason, error: message.error }, 1, actions)
+}
+
+/** Declares lost every participant whose last heartbeat is older than keepAliveIntervalMs × keepAliveMaxMissed. */
+export function decideTick(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
+  if (state.phase !== 'running') return
+  const deadlineMs = state.keepAliveIntervalMs * state.keepAliveMaxMissed
+  for (const participant of Object.values(state.participants)) {
+    if (state.doneReports[participant.rank] !== undefined) continue
+    const silentMs = now - participant.lastHeartbeatAt
+    if (silentMs <= deadlineMs) continue
+    delete state.participants[participant.identity]
+    const missed = Math.floor(silentMs / state.keepAliveIntervalMs)
+    const reason = `${describeParticipant(participant)} missed ${missed} heartbeats (last one ${(silentMs / 1000).toFixed(1)} s ago); stopping the job. Recovery is not enabled.`
+    failJob(state, lostError(participant, reason, now, { expected: `a heartbeat every ${state.keepAliveIntervalMs} ms`, got: `none for ${silentMs} ms` }), 1, actions)
+  }
+  failExited(state, now, actions)
+}
+
+/**
+ * The launcher saw a worker process end. A clean exit after WorkerDone is fine; any other
+ * exit fails the job once `exitGraceMs` passed without the worker's own WorkerFailed
+ * (which names the real cause and may still be in flight).
+ */
+export function decideWorkerExited(state: RendezvousState, event: Extract<RendezvousEvent, { kind: 'workerExited' }>, now: number, actions: RendezvousAction[]): void {
+  const how = event.signal !== null ? `was killed by ${event.signal}` : `exited with code ${event.code}`
+  const waiting = state.waitList.findIndex((w) => w.pid === event.pid)
+  if (waiting >= 0) {
+    const [worker] = state.waitList.splice(waiting, 1)
+    actions.push(log(`pid ${event.pid} on ${worker!.host} ${how} before the job started; removed it from the wait list (${state.waitList.length} of ${state.config.worldSize} workers wait).`))
+    return
+  }
+  const participant = Object.values(state.participants).find((p) => p.pid === event.pid)
+  if (participant === undefined) {
+    actions.push(log(`pid ${event.pid} ${how}; it is not a participant of job ${JSON.stringify(state.config.jobId)}.`))
+    return
+  }
+  const clean = event.code === 0 && state.doneReports[participant.rank] !== undefined
+  if (clean || state.phase !== 'running') {
+    actions.push(log(`${describeParticipant(participant)} ${how}.`))
+    return
+  }
+  participant.exited = { code: event.code, signal: event.signal, atMs: now }
+  failExited(state, now, actions)
+}
+
+export function decideShutdownRequested(state: RendezvousState, event: Extract<RendezvousEvent, { kind: 'shutdownRequested' }>, now: number, actions: RendezvousAction[]): void {
+  if (state.phase === 'finished' || state.phase === 'failed') {
+    actions.push(log(`Ignored a shutdown request (${event.reason}): the job has already ${state.phase}.`))
+    return
+  }
+  const reason = `The job was stopped: ${event.reason}.`
+  failJob(state, { atMs: now, reason, error: { name: 'DistError', code: 'E_CLOSED', message: reason, context: {} } }, event.exitCode ?? 1, actions)
+}
+
+/** Logs a message rejected at the edge; a foreign version or job hears why in a Reject. */
+export function decideInvalidMessage(state: RendezvousState, from: string, error: WireError, actions: RendezvousAction[]): void {
+  actions.push(log(error.message))
+  const refusable = error.code === 'E_PROTOCOL_VERSION' || error.code === 'E_JOB_MISMATCH'
+  if (refusable && state.participants[from] === undefined) {
+    actions.push({ kind: 'send', to: from, message: controlMessage(MessageType.Reject, state.config.jobId, { error }) })
+  }
+}
+
+function failExited(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
+  for (const participant of Object.values(state.participants)) {
+    const exited = participant.exited
+    if (exited === undefined || now - exited.atMs < state.exitGraceMs) continue
+    delete state.participants[participant.identity]
+    const how = exited.signal !== null ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`
+    const reason = `${describeParticipant(participant)} ${how} before reporting done; stopping the job. Recovery is not enabled.`
+    failJob(state, lostError(participant, reason, exited.atMs, { expected: 'a WorkerDone before exit', got: how }), 1, actions)
+  }
+}
+
+function lostError(participant: Participant, reason: string, atMs: number, context: { expected: string; got: string }) {
+  const error: WireError = { name: 'PeerLostError', code: 'E_PEER_LOST', message: reason, context: { rank: participant.rank, ...context } }
+  return { atMs, rank: participant.rank, reason, error }
+}
+
+/**
+ * Records a failure. The first one moves the job to `failed`, tells every worker to stop
+ * (Abort) and the server to exit with `exitCode`; later ones are listed under it.
+ */
+function failJob(state: RendezvousState, failure: RendezvousState['failures'][number], exitCode: number, actions: RendezvousAction[]): void {
+  state.failures.push(failure)
+  if (state.phase === 'finished' || state.phase === 'failed') {
+    actions.push(log(`After the job ${state.phase}, this failure was also reported: ${failure.reason}`))
+    return
+  }
+  state.phase = 'failed'
+  actions.push(log(failure.reason))
+  actions.push(broadcast(state, controlMessage(MessageType.Abort, state.config.jobId, { reason: failure.reason, error: failure.error })))
+  actions.push({ kind: 'progress', event: { type: 'failed', reason: failure.reason, exitCode } })
+  actions.push({ kind: 'fail', reason: failure.reason, exitCode, error: failure.error, failures: state.failures })
+}

@@ -1,0 +1,145 @@
+/**
+ * The coordinator's rendezvous as data: its state, the events that move it and the actions
+ * it asks the server to carry out. Names follow PyTorch's elastic rendezvous
+ * (`participants`, `waitList`, `round`, `lastHeartbeatAt`, `keepAliveIntervalMs`).
+ * Everything here is plain JSON-like data, so `decide` stays pure and testable.
+ */
+import type {
+  BarrierRequest, ControlMessage, Heartbeat, JobConfig, JoinRequest, StepMetrics, WireError, WorkerDone, WorkerFailed,
+} from '@ringtrain/core'
+
+export type Phase = 'waiting' | 'running' | 'finished' | 'failed'
+
+/** A worker that asked to join and waits for the world to fill. */
+export interface WaitingWorker {
+  /** ROUTER identity of the worker's DEALER (hex). */
+  identity: string
+  host: string
+  pid: number
+  localRank?: number
+  dataEndpoints: string[]
+  backend: string
+  joinedAtMs: number
+}
+
+/** A worker with a rank in the current round. */
+export interface Participant extends Omit<WaitingWorker, 'localRank'> {
+  rank: number
+  localRank: number
+  /** Time of the last message of any kind from this worker; any message is a sign of life. */
+  lastHeartbeatAt: number
+  /** The step of its last heartbeat or metrics. */
+  step: number
+  /** Set when the launcher saw the process exit. */
+  exited?: { code: number | null; signal: string | null; atMs: number }
+}
+
+/** One failure reported or detected; the first one by time is the root cause. */
+export interface Failure {
+  atMs: number
+  rank?: number
+  reason: string
+  error: WireError
+}
+
+export interface RendezvousState {
+  config: JobConfig
+  phase: Phase
+  round: number
+  keepAliveIntervalMs: number
+  keepAliveMaxMissed: number
+  /** How long a non-zero exit seen by the launcher waits for the worker's own WorkerFailed. */
+  exitGraceMs: number
+  waitList: WaitingWorker[]
+  /** Keyed by worker identity. */
+  participants: Record<string, Participant>
+  /** Barrier name → ranks that arrived. */
+  barrierArrivals: Record<string, number[]>
+  /** Step → rank → that rank's metrics, until every rank has reported the step. */
+  stepReports: Record<string, Record<string, StepMetrics>>
+  totals: { samples: number; stepTimeMs: number; stepsWritten: number }
+  /** Rank → final report. */
+  doneReports: Record<string, WorkerDone>
+  failures: Failure[]
+}
+
+export type RendezvousEvent =
+  | { kind: 'join'; from: string; message: JoinRequest }
+  | { kind: 'heartbeat'; from: string; message: Heartbeat }
+  | { kind: 'barrier'; from: string; message: BarrierRequest }
+  | { kind: 'metrics'; from: string; message: StepMetrics }
+  | { kind: 'done'; from: string; message: WorkerDone }
+  | { kind: 'failed'; from: string; message: WorkerFailed }
+  /** A message that failed validation at the edge (or a type the coordinator never receives). */
+  | { kind: 'invalidMessage'; from: string; error: WireError }
+  | { kind: 'tick' }
+  /** The launcher saw a local worker process end. */
+  | { kind: 'workerExited'; pid: number; code: number | null; signal: string | null }
+  | { kind: 'shutdownRequested'; reason: string; exitCode?: number }
+
+/** One line of metrics.jsonl: one step aggregated over every rank. */
+export interface MetricsLine {
+  step: number
+  epoch: number
+  /** Mean over ranks. */
+  loss: number
+  /** Total samples of the step over the slowest rank's step time (compute + all-reduce). */
+  samplesPerSecond: number
+  /** Max over ranks. */
+  computeMs: number
+  /** Max over ranks. */
+  allReduceMs: number
+  /** Sum over ranks. */
+  bytesSent: number
+}
+
+export interface JobSummary {
+  jobId: string
+  workers: number
+  steps: number
+  epochs: number
+  /** All samples over the sum of the steps' slowest times. */
+  samplesPerSecond: number
+  /** Mean of the ranks' final losses. */
+  finalLoss: number
+  /** Metric → Σsum / Σcount over ranks. */
+  eval: Record<string, number>
+  replicasIdentical: boolean
+  /** By rank. */
+  parameterHashes: string[]
+  /** By rank. */
+  backends: string[]
+}
+
+/** What a progress bar shows after each step. `totalSteps` is 0 until a worker reports it. */
+export interface ProgressSample {
+  step: number
+  totalSteps: number
+  epoch: number
+  epochs: number
+  loss: number
+  samplesPerSecond: number
+}
+
+/** Events for a launcher's progress bar and logs. */
+export type CoordinatorEvent =
+  | { type: 'joined'; host: string; pid: number; joined: number; worldSize: number }
+  | { type: 'started'; round: number; worldSize: number; hosts: string[] }
+  | { type: 'metrics'; line: MetricsLine; progress: ProgressSample }
+  | { type: 'workerDone'; rank: number; done: number; worldSize: number }
+  | { type: 'done'; summary: JobSummary }
+  | { type: 'failed'; reason: string; exitCode: number }
+
+export type RendezvousAction =
+  | { kind: 'send'; to: string; message: ControlMessage }
+  | { kind: 'broadcast'; to: string[]; message: ControlMessage }
+  | { kind: 'writeMetricsLine'; line: MetricsLine }
+  | { kind: 'log'; line: string }
+  | { kind: 'progress'; event: CoordinatorEvent }
+  | { kind: 'finish'; summary: JobSummary }
+  | { kind: 'fail'; reason: string; exitCode: number; error: WireError; failures: Failure[] }
+
+export interface Decision {
+  state: RendezvousState
+  actions: RendezvousAction[]
+}

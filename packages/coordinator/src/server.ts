@@ -1,0 +1,114 @@
+/**
+ * The coordinator's I/O: the ROUTER socket, the tick timer, metrics.jsonl and summary.json.
+ * It decides nothing itself: every received message, tick, exit notice or stop request
+ * becomes an event for `decide`, and the actions that come back are carried out here.
+ */
+import { openControlServer, errorFromWire, type DistError, type JobConfig } from '@ringtrain/core'
+import { eventFromReceipt } from './rendezvous/events.js'
+import { decide, initialState } from './rendezvous/decide.js'
+import type { CoordinatorEvent, Failure, JobSummary, RendezvousAction, RendezvousEvent } from './rendezvous/types.js'
+import { JobFiles } from './job-files.js'
+
+export interface CoordinatorOptions {
+  /** ROUTER endpoint; tcp://127.0.0.1:0 (the default) picks a free port on loopback. */
+  bind?: string
+  /** Progress for a launcher: joins, each step's metrics, done, failed. */
+  onEvent?: (event: CoordinatorEvent) => void
+  /** Where `[coordinator] …` lines go; stderr by default. */
+  log?: (line: string) => void
+  /** How often heartbeats are checked; a quarter of heartbeatIntervalMs by default. */
+  tickIntervalMs?: number
+  /** How long a worker's non-zero exit waits for its own WorkerFailed before failing the job. */
+  exitGraceMs?: number
+}
+
+export interface CoordinatorResult {
+  ok: boolean
+  /** 0 when every rank finished; non-zero when the job failed or was stopped. */
+  exitCode: number
+  summary?: JobSummary
+  /** The root cause: the first failure by time. */
+  error?: DistError
+  /** Every failure, root cause first. */
+  failures?: Failure[]
+}
+
+export interface Coordinator {
+  readonly endpoint: string
+  /** Settles once the job finished or failed, after the last Shutdown/Abort is flushed and the socket closed. */
+  readonly done: Promise<CoordinatorResult>
+  /** The launcher saw a local worker process end. */
+  notifyWorkerExited(pid: number, code: number | null, signal: string | null): void
+  /** Stops the job (Ctrl-C): workers get an Abort; `done` settles with `exitCode` (1 by default). */
+  stop(reason: string, exitCode?: number): Promise<CoordinatorResult>
+}
+
+export async function startCoordinator(config: JobConfig, options: CoordinatorOptions = {}): Promise<Coordinator> {
+  const log = (line: string) => (options.log ?? ((text: string) => process.stderr.write(`${text}\n`)))(`[coordinator] ${line}`)
+  const files = await JobFiles.open(config.outDir)
+  let state = initialState(config, { exitGraceMs: options.exitGraceMs })
+  let settled = false
+  let resolveDone!: (result: CoordinatorResult) => void
+  const done = new Promise<CoordinatorResult>((resolve) => { resolveDone = resolve })
+
+  const server = await openControlServer(options.bind ?? 'tcp://127.0.0.1:0', {
+    jobId: config.jobId,
+    log,
+    onReceive: (receipt) => apply(eventFromReceipt(receipt)),
+  })
+  const tickIntervalMs = options.tickIntervalMs ?? Math.min(500, Math.max(10, config.heartbeatIntervalMs / 4))
+  const timer = setInterval(() => apply({ kind: 'tick' }), tickIntervalMs)
+  log(`Job ${JSON.stringify(config.jobId)} waits for ${config.worldSize} worker(s) on ${server.endpoint}; metrics go to ${files.metricsPath}.`)
+
+  function apply(event: RendezvousEvent): void {
+    if (settled) return
+    const decision = decide(state, event, Date.now())
+    state = decision.state
+    for (const action of decision.actions) carryOut(action)
+  }
+
+  function carryOut(action: RendezvousAction): void {
+    switch (action.kind) {
+      case 'send': void server.send(action.to, action.message); break
+      case 'broadcast': for (const to of action.to) void server.send(to, action.message); break
+      case 'writeMetricsLine': files.writeMetricsLine(action.line); break
+      case 'log': log(action.line); break
+      case 'progress': emit(action.event); break
+      case 'finish': void settle({ ok: true, exitCode: 0, summary: action.summary }); break
+      case 'fail': void settle({ ok: false, exitCode: action.exitCode, error: errorFromWire(action.error), failures: action.failures }); break
+    }
+  }
+
+  function emit(event: CoordinatorEvent): void {
+    try {
+      options.onEvent?.(event)
+    } catch (error) {
+      log(`The progress listener failed on a ${event.type} event and was skipped: ${(error as Error).message}`)
+    }
+  }
+
+  async function settle(result: CoordinatorResult): Promise<void> {
+    if (settled) return
+    settled = true
+    clearInterval(timer)
+    try {
+      if (result.summary !== undefined) await files.writeSummary(result.summary)
+    } catch (error) {
+      log(`Could not write ${files.summaryPath}: ${(error as Error).message}`)
+    }
+    await server.close({ lingerMs: 1000 })
+    await files.close()
+    log(result.ok ? `Job ${JSON.stringify(config.jobId)} finished; the summary is in ${files.summaryPath}.` : `Job ${JSON.stringify(config.jobId)} failed with exit code ${result.exitCode}.`)
+    resolveDone(result)
+  }
+
+  return {
+    endpoint: server.endpoint,
+    done,
+    notifyWorkerExited: (pid, code, signal) => apply({ kind: 'workerExited', pid, code, signal }),
+    stop: (reason, exitCode) => {
+      apply({ kind: 'shutdownRequested', reason, exitCode })
+      return done
+    },
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Where the coordinator's messages land on a worker: answers to a join, barrier releases,
+ * and Abort/Shutdown (remembered, so a listener added late still hears them). Invalid
+ * messages are logged with the worker's prefix and dropped.
+ */
+import {
+  CollectiveAbortedError, DistError, MessageType, errorFromWire, messageTypeName,
+  type Abort, type ControlMessage, type ControlReceipt, type Shutdown,
+} from '@ringtrain/core'
+
+type Waiter = { types: number[]; resolve(message: ControlMessage): void; reject(error: Error): void; timer: NodeJS.Timeout }
+type Release = { resolve(): void; reject(error: Error): void; timer: NodeJS.Timeout }
+type Ending = Abort | Shutdown
+
+export class Mailbox {
+  private readonly unclaimed: ControlMessage[] = []
+  private readonly waiters = new Set<Waiter>()
+  private readonly releases = new Map<string, Release>()
+  private readonly endings = new Map<number, Ending>()
+  private readonly listeners = new Map<number, Set<(message: Ending) => void>>()
+
+  constructor(private readonly log: (line: string) => void, public prefix: () => string) {}
+
+  receive(receipt: ControlReceipt): void {
+    if (receipt.kind === 'invalid') return this.log(`${this.prefix()} ${receipt.error.message}`)
+    const message = receipt.message
+    if (message.type === MessageType.BarrierRelease) {
+      const release = this.releases.get(message.name)
+      if (release === undefined) return this.log(`${this.prefix()} got a release of barrier ${JSON.stringify(message.name)} it is not waiting at; ignored it.`)
+      this.releases.delete(message.name)
+      clearTimeout(release.timer)
+      return release.resolve()
+    }
+    if (message.type === MessageType.Abort || message.type === MessageType.Shutdown) this.end(message)
+    for (const waiter of this.waiters) {
+      if (!waiter.types.includes(message.type)) continue
+      this.settle(waiter)
+      return waiter.resolve(message)
+    }
+    if (message.type === MessageType.Abort || message.type === MessageType.Shutdown) return
+    if (message.type === MessageType.Assignment || message.type === MessageType.Reject) return void this.unclaimed.push(message)
+    this.log(`${this.prefix()} got a ${messageTypeName(message.type)} from the coordinator, which a worker does not expect; ignored it.`)
+  }
+
+  /** The next message of one of `types` (one that already arrived unclaimed counts). */
+  next(types: number[], timeoutMs: number, timeoutError: () => Error): Promise<ControlMessage> {
+    const index = this.unclaimed.findIndex((m) => types.includes(m.type))
+    if (index >= 0) return Promise.resolve(this.unclaimed.splice(index, 1)[0]!)
+    const ending = [...this.endings.values()].find((m) => types.includes(m.type))
+    if (ending !== undefined) return Promise.resolve(ending)
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = { types, resolve, reject, timer: setTimeout(() => { this.settle(waiter); reject(timeoutError()) }, timeoutMs) }
+      this.waiters.add(waiter)
+    })
+  }
+
+  waitForRelease(name: string, timeoutMs: number, timeoutError: () => Error): Promise<void> {
+    const ending = this.endings.get(MessageType.Abort) ?? this.endings.get(MessageType.Shutdown)
+    if (ending !== undefined) return Promise.reject(endingError(ending))
+    if (this.releases.has(name)) return Promise.reject(new DistError('E_INTERNAL', `barrier ${JSON.stringify(name)} is already being waited at; barrier names must be unique among barriers in flight.`))
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => { this.releases.delete(name); reject(timeoutError()) }, timeoutMs)
+      this.releases.set(name, { resolve, reject, timer })
+    })
+  }
+
+  /** Subscribes to Abort or Shutdown; calls at once if it already came. */
+  on<T extends Ending['type']>(type: T, callback: (message: Extract<Ending, { type: T }>) => void): () => void {
+    const set = this.listeners.get(type) ?? new Set()
+    this.listeners.set(type, set)
+    const listener = callback as (message: Ending) => void
+    set.add(listener)
+    const already = this.endings.get(type)
+    if (already !== undefined) queueMicrotask(() => { if (set.has(listener)) listener(already) })
+    return () => set.delete(listener)
+  }
+
+  /** Rejects everything still waiting with `error`. */
+  close(error: Error): void {
+    for (const waiter of this.waiters) { this.settle(waiter); waiter.reject(error) }
+    for (const [name, release] of this.releases) { this.releases.delete(name); clearTimeout(release.timer); release.reject(error) }
+  }
+
+  private end(message: Ending): void {
+    if (this.endings.has(message.type)) return
+    this.endings.set(message.type, message)
+    const reason = message.type === MessageType.Abort ? `the coordinator aborted the job: ${message.reason}` : `the coordinator shut the job down: ${message.reason}`
+    this.log(`${this.prefix()} ${reason}.`)
+    for (const [name, release] of this.releases) { this.releases.delete(name); clearTimeout(release.timer); release.reject(endingError(message)) }
+    for (const listener of this.listeners.get(message.type) ?? []) {
+      try { listener(message) } catch (error) { this.log(`${this.prefix()} an ${messageTypeName(message.type)} listener failed: ${(error as Error).message}`) }
+    }
+  }
+
+  private settle(waiter: Waiter): void {
+    clearTimeout(waiter.timer)
+    this.waiters.delete(waiter)
+  }
+}
+
+function endingError(message: Ending): DistError {
+  if (message.type === MessageType.Abort && message.error !== undefined) return errorFromWire(message.error)
+  return new CollectiveAbortedError('E_CLOSED', `The coordinator ended the job while this worker waited: ${message.reason}.`)
+}
