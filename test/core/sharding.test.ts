@@ -122,6 +122,35 @@ describe('distributedSampler', () => {
   })
 })
 
+describe('re-sharding mid-epoch with startSample', () => {
+  test('4 ranks for 3 steps, then 3 ranks from sample 3·B·4: every sample once', () => {
+    const length = 120
+    const batchSize = 5
+    const seed = 7
+    const epoch = 3
+    const seen = new Array<number>(length).fill(0)
+    const before = allShards(length, 4, { seed, epoch })
+    for (let b = 0; b < 3; b++) for (const shard of before) for (const i of batchIndices(shard, b, batchSize)) seen[i]!++
+    const startSample = 3 * batchSize * 4
+    const after = Array.from({ length: 3 }, (_, rank) =>
+      distributedSampler({ length, rank, worldSize: 3, seed, epoch, startSample }),
+    )
+    for (const shard of after) for (const i of shard) seen[i]!++
+    expect(seen.every((c) => c === 1)).toBe(true)
+    expect(stepsPerEpoch({ length, worldSize: 3, batchSize, startSample })).toBe(4) // 20 per rank
+  })
+
+  test('startSample 0 is the plain shard; startSample beyond length is rejected', () => {
+    expect(distributedSampler({ length: 9, rank: 1, worldSize: 2, seed: 1, epoch: 0, startSample: 0 })).toEqual(
+      distributedSampler({ length: 9, rank: 1, worldSize: 2, seed: 1, epoch: 0 }),
+    )
+    expect(distributedSampler({ length: 9, rank: 1, worldSize: 2, seed: 1, epoch: 0, startSample: 9 }).length).toBe(0)
+    expect(() => distributedSampler({ length: 9, rank: 0, worldSize: 2, seed: 1, epoch: 0, startSample: 10 })).toThrow(
+      'distributedSampler: startSample (10) must be at most length (9).',
+    )
+  })
+})
+
 describe('batches', () => {
   test('stepsPerEpoch counts a last partial batch unless dropLast', () => {
     expect(stepsPerEpoch({ length: 100, worldSize: 3, batchSize: 8 })).toBe(5) // 34 per rank

@@ -17,10 +17,12 @@ export function stepsPerEpoch(options: {
   worldSize: number
   batchSize: number
   dropLast?: boolean
+  /** Samples of the epoch already consumed; see `DistributedSamplerOptions.startSample`. */
+  startSample?: number
 }): number {
-  const { length, worldSize, batchSize, dropLast = false } = options
+  const { length, worldSize, batchSize, dropLast = false, startSample = 0 } = options
   requireInteger('stepsPerEpoch', 'batchSize', batchSize, 1)
-  const perRank = shardLength({ length, worldSize, dropLast })
+  const perRank = shardLength({ length, worldSize, dropLast, startSample })
   return dropLast ? Math.floor(perRank / batchSize) : Math.ceil(perRank / batchSize)
 }
 
