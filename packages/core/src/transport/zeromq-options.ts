@@ -56,7 +56,12 @@ export interface ZmqTransportOptions {
   /** ZMQ_IO_THREADS of the transport's own context. Default 2: the ROUTER's and the DEALERs' connections can then
    * run on separate I/O threads (+10-40% both ways, bench/transport-throughput.ts). */
   ioThreads?: number
-  /** ZMQ_LINGER: how long `close()` lets unsent frames go out, in ms. Default 0. */
+  /**
+   * ZMQ_LINGER: how long frames already handed to ZeroMQ keep going out after `close()`,
+   * in ms. `close()` itself never waits; this bounds how long process exit may wait for a
+   * peer that is gone. Default 1000, so a rank that closes right after its last send of a
+   * collective does not drop frames its peer still needs.
+   */
   lingerMs?: number
   /** Machine identity reported in the endpoints. Default `os.hostname()`. */
   hostId?: string
@@ -77,7 +82,7 @@ export function resolveZmqOptions(options: ZmqTransportOptions): ResolvedZmqOpti
     sendBufferBytes: -1,
     receiveBufferBytes: -1,
     ioThreads: 2,
-    lingerMs: 0,
+    lingerMs: 1000,
     hostId: hostname(),
     warn: (message) => console.warn(message),
     ...stripUndefined(options),

@@ -1,0 +1,110 @@
+/**
+ * Runs one scenario in `worldSize` OS processes, one rank each, over real ZeroMQ sockets
+ * (see rank-main.ts for the exchange with each rank). For tests that must cross process
+ * boundaries: throughput, a rank that dies, the ring over ipc/tcp between processes.
+ *
+ *   const sums = await runInProcesses<{ length: number }, number>({
+ *     worldSize: 3, scenario: fileURLToPath(new URL('./scenarios.ts', import.meta.url)),
+ *     exportName: 'sumRanks', params: { length: 10 } })
+ *
+ * Fails with the first rank's error (message names the rank, `code` kept), or on the
+ * deadline with the ranks that did not finish. Every child is killed before it returns or
+ * throws, and also if this process exits first.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { ZmqEndpoints, ZmqTransportOptions } from '@ringtrain/core'
+import type { ParentMessage, RankMessage, StartMessage } from './rank-main.js'
+
+export type { Scenario } from './rank-main.js'
+
+export interface RunInProcessesOptions<P> {
+  worldSize: number
+  /** Absolute path of a .ts module; its export `exportName` is a `Scenario<P, R>`. */
+  scenario: string
+  exportName: string
+  /** Passed to every rank by structured clone (typed arrays are fine). */
+  params: P
+  /** Default 30 000 ms, from fork to the last result. */
+  deadlineMs?: number
+  transportOptions?: Partial<ZmqTransportOptions>
+}
+
+/** An error a rank reported: `code` and `rank` kept from the other side. */
+export class RankFailedError extends Error {
+  constructor(readonly rank: number, readonly code: string | undefined, message: string, readonly remote?: unknown) {
+    super(message)
+    this.name = 'RankFailedError'
+  }
+}
+
+const rankMain = fileURLToPath(new URL('./rank-main.ts', import.meta.url))
+const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url))
+
+export async function runInProcesses<P, R>(options: RunInProcessesOptions<P>): Promise<R[]> {
+  const { worldSize, scenario, exportName, params, deadlineMs = 30_000, transportOptions = {} } = options
+  const children: ChildProcess[] = []
+  const killAll = () => { for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') }
+  process.on('exit', killAll)
+  let timer: NodeJS.Timeout | undefined
+  try {
+    return await new Promise<R[]>((resolve, reject) => {
+      const endpoints: (ZmqEndpoints | undefined)[] = new Array(worldSize).fill(undefined)
+      const results = new Array<R>(worldSize)
+      const finished = new Array<boolean>(worldSize).fill(false)
+      const fail = (error: Error) => { killAll(); reject(error) }
+      const broadcast = (message: ParentMessage) => { for (const child of children) if (child.connected) child.send(message) }
+      timer = setTimeout(() => {
+        const missing = finished.flatMap((done, rank) => (done ? [] : [rank]))
+        fail(new Error(`runInProcesses (${worldSize} ranks, ${exportName}) passed its ${deadlineMs} ms deadline. Missing ranks: ${missing.join(', ')}.`))
+      }, deadlineMs)
+      for (let rank = 0; rank < worldSize; rank++) {
+        const child = fork(rankMain, [], {
+          cwd: repositoryRoot,
+          execArgv: ['--import', 'tsx'],
+          serialization: 'advanced',
+          stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        })
+        children.push(child)
+        child.on('error', (error) => fail(new RankFailedError(rank, undefined, `rank ${rank}'s process failed: ${error.message}`)))
+        child.on('exit', (code, signal) => {
+          if (!finished[rank]) fail(new RankFailedError(rank, undefined, `rank ${rank}'s process exited (${signal ?? `code ${code}`}) before it reported a result.`))
+        })
+        child.on('message', (message: RankMessage) => {
+          if (message.type === 'endpoints') {
+            endpoints[rank] = message.endpoints
+            if (endpoints.every((e) => e !== undefined)) broadcast({ type: 'connect', all: endpoints as ZmqEndpoints[] })
+          } else if (message.type === 'error') {
+            const { name, code, message: text } = message.error
+            finished[rank] = true
+            fail(new RankFailedError(rank, code, `rank ${rank} failed: ${name}${code ? ` [${code}]` : ''}: ${text}`, message.error))
+          } else {
+            finished[rank] = true
+            results[rank] = message.value as R
+            if (finished.every(Boolean)) {
+              broadcast({ type: 'exit' })
+              resolve(results)
+            }
+          }
+        })
+        const start: StartMessage = { type: 'start', rank, worldSize, scenario, exportName, params, transportOptions }
+        child.send(start)
+      }
+    })
+  } finally {
+    clearTimeout(timer)
+    await Promise.all(children.map((child) => exited(child, 2_000)))
+    killAll()
+    await Promise.all(children.map((child) => exited(child, 2_000)))
+    process.off('exit', killAll)
+  }
+}
+
+/** Resolves when `child` has exited, or after `waitMs`. */
+function exited(child: ChildProcess, waitMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, waitMs)
+    child.once('exit', () => { clearTimeout(timer); resolve() })
+  })
+}
