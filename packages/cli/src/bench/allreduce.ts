@@ -1,6 +1,129 @@
+/**
+ * `ringtrain bench allreduce`: ring all-reduce over ZeroMQ between worker processes on
+ * 127.0.0.1. For each worker count it forks that many ranks (allreduce-rank.ts), and for
+ * each size it times the iterations after a warm-up. An iteration's time is the slowest
+ * rank's, from the barrier before it to its own finish; the figure is the median over
+ * iterations. Bus bandwidth is 2(N-1)/N × bytes / time (what each rank sends and receives),
+ * the figure NCCL's tests report, comparable across worker counts.
+ */
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { ConfigError } from '@ringtrain/core'
+import type { ParentMessage, RankMessage } from './allreduce-rank.js'
 
-/** Placeholder until the allreduce benchmark lands: fails loudly instead of printing figures. */
-export async function run(_argv: Record<string, unknown>): Promise<void> {
-  throw new ConfigError('ringtrain bench allreduce is not implemented yet.')
+const rankScript = fileURLToPath(new URL('./allreduce-rank.ts', import.meta.url))
+const WARMUP = 3
+
+export interface AllReduceFigure { op: 'allreduce'; workers: number; bytes: number; medianMs: number; p90Ms: number; busGBps: number }
+
+export async function run(argv: Record<string, unknown>): Promise<void> {
+  const workerCounts = parseList(String(argv['workers'] ?? '2,4'), '--workers', parseCount)
+  const sizes = parseList(String(argv['sizes'] ?? '1MiB,16MiB,64MiB'), '--sizes', parseBytes)
+  const iterations = Number(argv['iterations'] ?? 20)
+  if (!Number.isInteger(iterations) || iterations < 10) throw new ConfigError(`--iterations (${iterations}) must be an integer of at least 10.`)
+  const segmentBytes = process.env['RINGTRAIN_SEGMENT_BYTES'] ? Number(process.env['RINGTRAIN_SEGMENT_BYTES']) : undefined
+  const json = argv['json'] === true
+  if (!json) console.log('workers        bytes   median ms    p90 ms   bus GB/s')
+  for (const workers of workerCounts) {
+    const ranks = await startRanks(workers)
+    try {
+      for (const bytes of sizes) {
+        const figure = await measure(ranks, { type: 'run', bytes, warmup: WARMUP, iterations, segmentBytes })
+        console.log(json ? JSON.stringify(figure) : formatRow(figure))
+      }
+    } finally {
+      stopRanks(ranks)
+    }
+  }
+}
+
+interface Rank { child: ChildProcess; next: (type: RankMessage['type']) => Promise<RankMessage> }
+
+const live = new Set<ChildProcess>()
+let hooked = false
+/** Leaves no rank behind: kill the children when we exit, or on Ctrl-C. */
+function hookExit(): void {
+  if (hooked) return
+  hooked = true
+  process.on('exit', () => { for (const child of live) child.kill('SIGKILL') })
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
+}
+
+async function startRanks(worldSize: number): Promise<Rank[]> {
+  hookExit()
+  const ranks = Array.from({ length: worldSize }, (_, rank) => {
+    const child = fork(rankScript, [], {
+      execArgv: ['--import', 'tsx', ...process.execArgv.filter((a) => a.startsWith('--cpu-prof'))],
+      env: { ...process.env, RINGTRAIN_BENCH_RANK: String(rank), RINGTRAIN_BENCH_WORLD_SIZE: String(worldSize) },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    })
+    live.add(child)
+    child.on('exit', () => live.delete(child))
+    return { child, next: inbox(child, rank) }
+  })
+  const endpoints = await Promise.all(ranks.map(async (r) => ((await r.next('endpoints')) as Extract<RankMessage, { type: 'endpoints' }>).endpoints))
+  for (const r of ranks) r.child.send({ type: 'connect', all: endpoints } satisfies ParentMessage)
+  await Promise.all(ranks.map((r) => r.next('ready')))
+  return ranks
+}
+
+/** The messages of one rank, awaited by type; a failure or an early exit rejects. */
+function inbox(child: ChildProcess, rank: number): Rank['next'] {
+  const queue: RankMessage[] = []
+  let waiter: { resolve: (m: RankMessage) => void; reject: (e: Error) => void } | undefined
+  const fail = (error: Error) => { if (waiter) { waiter.reject(error); waiter = undefined } }
+  child.on('message', (message: RankMessage) => {
+    if (message.type === 'failed') return fail(new Error(message.message))
+    if (waiter) { waiter.resolve(message); waiter = undefined } else queue.push(message)
+  })
+  child.on('exit', (code, signal) => fail(new Error(`bench rank ${rank} exited (code ${code}, signal ${signal}) before it answered.`)))
+  return (type) => new Promise((resolve, reject) => {
+    const queued = queue.shift()
+    if (queued) return queued.type === type ? resolve(queued) : reject(new Error(`bench rank ${rank} sent '${queued.type}', expected '${type}'.`))
+    waiter = { resolve: (m) => (m.type === type ? resolve(m) : reject(new Error(`bench rank ${rank} sent '${m.type}', expected '${type}'.`))), reject }
+  })
+}
+
+async function measure(ranks: Rank[], message: Extract<ParentMessage, { type: 'run' }>): Promise<AllReduceFigure> {
+  for (const r of ranks) r.child.send(message)
+  const results = (await Promise.all(ranks.map((r) => r.next('result')))) as Extract<RankMessage, { type: 'result' }>[]
+  const bad = results.findIndex((r) => !r.checked)
+  if (bad >= 0) throw new Error(`bench rank ${bad} ended with values other than the closed-form average: the all-reduce is wrong.`)
+  const slowest = results[0]!.timesMs.map((_, i) => Math.max(...results.map((r) => r.timesMs[i]!))).sort((a, b) => a - b)
+  const medianMs = slowest[Math.floor(slowest.length / 2)]!
+  const workers = ranks.length
+  const busGBps = ((2 * (workers - 1)) / workers) * message.bytes / (medianMs / 1000) / 1e9
+  const round = (x: number, digits: number) => Number(x.toFixed(digits))
+  return { op: 'allreduce', workers, bytes: message.bytes, medianMs: round(medianMs, 3), p90Ms: round(slowest[Math.floor(slowest.length * 0.9)]!, 3), busGBps: round(busGBps, 3) }
+}
+
+function stopRanks(ranks: Rank[]): void {
+  for (const r of ranks) if (r.child.connected) r.child.send({ type: 'exit' } satisfies ParentMessage)
+  const timer = setTimeout(() => { for (const r of ranks) r.child.kill('SIGKILL') }, 5_000)
+  timer.unref()
+}
+
+function formatRow(f: AllReduceFigure): string {
+  return `${String(f.workers).padStart(7)} ${String(f.bytes).padStart(12)} ${f.medianMs.toFixed(3).padStart(11)} ${f.p90Ms.toFixed(3).padStart(9)} ${f.busGBps.toFixed(3).padStart(10)}`
+}
+
+function parseList<T>(text: string, flag: string, parse: (item: string, flag: string) => T): T[] {
+  return text.split(',').map((item) => parse(item.trim(), flag))
+}
+
+function parseCount(item: string, flag: string): number {
+  const n = Number(item)
+  if (!Number.isInteger(n) || n < 2) throw new ConfigError(`${flag} (${item}) must list worker counts of at least 2.`)
+  return n
+}
+
+/** `1MiB`, `512KiB`, `1GiB` or a byte count; a multiple of 4 (whole float32). */
+export function parseBytes(item: string, flag: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(B|KiB|MiB|GiB)?$/i.exec(item)
+  const unit = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3 }[(match?.[2] ?? 'b').toLowerCase() as 'b']
+  const bytes = match ? Math.round(Number(match[1]) * unit) : NaN
+  if (!Number.isInteger(bytes) || bytes <= 0 || bytes % 4 !== 0) {
+    throw new ConfigError(`${flag} (${item}) must list sizes such as 1MiB, 512KiB or 4096 (bytes, a positive multiple of 4).`)
+  }
+  return bytes
 }

@@ -1,0 +1,63 @@
+/**
+ * One rank of `ringtrain bench allreduce`, forked by allreduce.ts with an IPC channel.
+ *
+ * The exchange with the parent (parent → rank, rank → parent):
+ *  1. rank → `{ type: 'endpoints' }` once its ZeroMQ transport is bound on 127.0.0.1;
+ *  2. parent → `{ type: 'connect', all }` with every rank's endpoints; rank → `{ type: 'ready' }`;
+ *  3. parent → `{ type: 'run', bytes, warmup, iterations }` per size; the rank runs `warmup`
+ *     untimed all-reduces, then `iterations` timed ones, each from the exit of a barrier to
+ *     its own finish, and answers `{ type: 'result', timesMs, checked }`;
+ *  4. parent → `{ type: 'exit' }`, or the IPC channel closes: the rank closes and exits.
+ */
+import { barrier, createZmqTransport, ringAllReduce, type BoundZmqTransport } from '@ringtrain/core'
+
+export type ParentMessage =
+  | { type: 'connect'; all: BoundZmqTransport['endpoints'][] }
+  | { type: 'run'; bytes: number; warmup: number; iterations: number; segmentBytes?: number }
+  | { type: 'exit' }
+
+export type RankMessage =
+  | { type: 'endpoints'; endpoints: BoundZmqTransport['endpoints'] }
+  | { type: 'ready' }
+  | { type: 'result'; timesMs: number[]; checked: boolean }
+  | { type: 'failed'; message: string }
+
+const rank = Number(process.env['RINGTRAIN_BENCH_RANK'])
+const worldSize = Number(process.env['RINGTRAIN_BENCH_WORLD_SIZE'])
+const send = (message: RankMessage) => process.send!(message)
+let op = 0
+
+const transport = await createZmqTransport({ rank, worldSize, host: '127.0.0.1', port: 0 })
+process.on('disconnect', () => void transport.close().finally(() => process.exit(0)))
+process.on('message', (message: ParentMessage) => {
+  handle(message).catch((error: unknown) => send({ type: 'failed', message: `rank ${rank}: ${(error as Error).stack ?? String(error)}` }))
+})
+send({ type: 'endpoints', endpoints: transport.endpoints })
+
+async function handle(message: ParentMessage): Promise<void> {
+  if (message.type === 'connect') {
+    await transport.connect(message.all)
+    await barrier(transport, { step: 0, op: op++, timeoutMs: 30_000 })
+    send({ type: 'ready' })
+  } else if (message.type === 'run') {
+    send({ type: 'result', ...(await timeAllReduce(message)) })
+  } else {
+    await transport.close()
+    process.exit(0)
+  }
+}
+
+/** Averages (as training does) so values stay (W+1)/2 however often it runs. */
+async function timeAllReduce(run: Extract<ParentMessage, { type: 'run' }>): Promise<{ timesMs: number[]; checked: boolean }> {
+  const data = new Float32Array(run.bytes / 4).fill(rank + 1)
+  const timesMs: number[] = []
+  for (let i = 0; i < run.warmup + run.iterations; i++) {
+    await barrier(transport, { step: i, op: op++, timeoutMs: 60_000 })
+    const started = performance.now()
+    await ringAllReduce(transport, data, { step: i, op: op++, timeoutMs: 60_000, average: true, segmentBytes: run.segmentBytes })
+    if (i >= run.warmup) timesMs.push(performance.now() - started)
+  }
+  const expected = Math.fround((worldSize + 1) / 2)
+  const checked = data.length === 0 || (data[0] === expected && data[data.length - 1] === expected)
+  return { timesMs, checked }
+}
