@@ -4,11 +4,14 @@
  * seeded random data, bitwise identity across ranks, and buffer lifetimes (zero-copy).
  */
 import { createHash } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { ringAllReduce, type Tag, type Transport } from '@ringtrain/core'
 import { createWorld, type WorldKind } from '../helpers/world.js'
 import '../helpers/zeromq-world.js'
 import { mulberry32 } from './scenarios/prng.js'
+import { runInProcesses } from '../helpers/process-world.js'
+import type { AllReduceOutcome } from './scenarios/all-reduce.js'
 
 /** Fails with the first element that is not `expected`, naming rank and length. */
 function expectAllEqual(data: Float32Array, expected: number, where: Record<string, unknown>): void {
@@ -64,7 +67,7 @@ describe.each(['in-process', 'zeromq'] as const)('ringAllReduce over %s', (kind:
       expect(new Set(results.map(hashOf)).size, where).toBe(1)
       // and they are the sum, up to float32 summation order
       const naive = new Float64Array(length)
-      for (const input of inputs) input.forEach((x, i) => { naive[i] += x })
+      for (const input of inputs) input.forEach((x, i) => { naive[i] = naive[i]! + x })
       results[0]!.forEach((x, i) => {
         const bound = 1e-6 * inputs.reduce((s, input) => s + Math.abs(input[i]!), 0) * worldSize
         if (!(Math.abs(x - naive[i]!) <= bound)) expect.fail(`${where}: element ${i} is ${x}, naive sum ${naive[i]}`)
@@ -91,6 +94,38 @@ describe.each(['in-process', 'zeromq'] as const)('ringAllReduce over %s', (kind:
       }))
       expect(results).toEqual([...Array(worldSize).keys()])
     }
+  })
+})
+
+describe('ringAllReduce across OS processes (one per rank, ZeroMQ)', () => {
+  const scenario = fileURLToPath(new URL('./scenarios/all-reduce.ts', import.meta.url))
+
+  test.each([2, 3])('sums and averages rank+1 on %i processes, bitwise identical', async (worldSize) => {
+    const lengths = [0, 1, worldSize + 1, 1009, 1 << 20]
+    for (const average of [false, true]) {
+      const results = await runInProcesses<object, AllReduceOutcome[]>({
+        worldSize, scenario, exportName: 'allReduceRankPlusOne', params: { lengths, segmentBytes: 64 * 1024, average }, deadlineMs: 40_000,
+      })
+      for (const [rank, outcomes] of results.entries()) {
+        for (const outcome of outcomes) expect(outcome.closedFormCorrect, `rank ${rank} length ${outcome.length} average ${average}`).toBe(true)
+      }
+      // every rank hashed the same bytes
+      for (let i = 0; i < lengths.length; i++) expect(new Set(results.map((r) => r[i]!.sha256)).size).toBe(1)
+    }
+  })
+
+  test('random contributions give the same bytes on 4 processes', async () => {
+    const results = await runInProcesses<object, { sha256: string }>({
+      worldSize: 4, scenario, exportName: 'allReduceRandom', params: { length: 100_003, seed: 7, segmentBytes: 4096 }, deadlineMs: 40_000,
+    })
+    expect(new Set(results.map((r) => r.sha256)).size).toBe(1)
+  })
+
+  test('barrier, broadcast and all-gather on 3 processes', async () => {
+    const results = await runInProcesses<object, { broadcastOk: boolean; gathered: number[] }>({
+      worldSize: 3, scenario, exportName: 'otherCollectives', params: { length: 50_000 }, deadlineMs: 40_000,
+    })
+    for (const result of results) expect(result).toEqual({ broadcastOk: true, gathered: [0, 10, 20] })
   })
 })
 
