@@ -68,14 +68,14 @@ export function validateControlMessage(value: unknown, expect: ValidateExpectati
     throw fail(expect, 'E_BAD_FRAME', `${receiver} got a control message of unknown type ${describe(message.type)} from ${sender}; expected one of ${Object.values(MessageType).join(', ')}. Dropped it.`, 'a known type', message.type)
   }
   const name = messageTypeName(message.type as number)
-  // A Reject is read whatever its version, so a worker of another version learns why it was refused.
+  // A Reject is read whatever its version and job, so a worker of another version or job learns why it was refused.
   if (message.version !== PROTOCOL_VERSION && message.type !== MessageType.Reject) {
     throw fail(expect, 'E_PROTOCOL_VERSION', `${receiver} got a ${name} of protocol version ${describe(message.version)} from ${sender}; expected version ${PROTOCOL_VERSION}. Run the same ringtrain version on the coordinator and every worker.`, PROTOCOL_VERSION, message.version)
   }
   if (typeof message.jobId !== 'string') {
     throw fail(expect, 'E_BAD_FRAME', `${receiver} got a ${name} without a job id from ${sender}; expected jobId to be a string, got ${describe(message.jobId)}. Dropped it.`, 'a string', describe(message.jobId))
   }
-  if (expect.jobId !== undefined && message.jobId !== expect.jobId) {
+  if (expect.jobId !== undefined && message.jobId !== expect.jobId && message.type !== MessageType.Reject) {
     throw fail(expect, 'E_JOB_MISMATCH', `${receiver} got a ${name} for job ${JSON.stringify(message.jobId)} from ${sender}; this is job ${JSON.stringify(expect.jobId)}. Check the --coordinator address and the job id of that worker.`, expect.jobId, message.jobId)
   }
   for (const [field, kindSpec] of Object.entries(schema)) {

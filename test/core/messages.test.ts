@@ -1,0 +1,123 @@
+import {
+  FrameError, MessageType, PROTOCOL_VERSION, controlMessage, decodeControlMessage, encode, resolveJobConfig,
+  validateControlMessage, ConfigError, type ControlMessage,
+} from '@ringtrain/core'
+import { describe, expect, test } from 'vitest'
+
+const expectation = { receiver: 'the coordinator', sender: 'worker 3f2a', jobId: 'job-0123456789ab' }
+const config = resolveJobConfig({ jobId: 'job-0123456789ab', worldSize: 1000, task: 'examples/mnist-mlp/task.ts', outDir: 'runs/job-0123456789ab' })
+
+function roundTrip(message: ControlMessage): ControlMessage {
+  return decodeControlMessage(encode(message), expectation)
+}
+
+function rejection(bytes: Uint8Array, expectations = expectation): FrameError {
+  try {
+    decodeControlMessage(bytes, expectations)
+  } catch (error) {
+    expect(error).toBeInstanceOf(FrameError)
+    return error as FrameError
+  }
+  throw new Error('expected the message to be rejected')
+}
+
+
+describe('control messages', () => {
+  test('keep their wire type numbers (never renumber: they are the protocol)', () => {
+    expect(MessageType).toEqual({
+      JoinRequest: 1, Assignment: 2, Reject: 3, Heartbeat: 4, BarrierRequest: 5, BarrierRelease: 6,
+      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11,
+    })
+  })
+
+  test('round-trip through msgpack and validation unchanged', () => {
+    const jobId = config.jobId
+    const messages: ControlMessage[] = [
+      controlMessage(MessageType.JoinRequest, jobId, { host: 'host-a', pid: 1234, localRank: 0, dataEndpoints: ['tcp://127.0.0.1:5555'], backend: 'cpu' }),
+      controlMessage(MessageType.Assignment, jobId, { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, round: 0, peers: [['tcp://127.0.0.1:5555']], hosts: ['host-a'], config: { ...config, worldSize: 1 } }),
+      controlMessage(MessageType.Reject, jobId, { error: new ConfigError('full').toWire() }),
+      controlMessage(MessageType.Heartbeat, jobId, { rank: 0, round: 0, step: 7 }),
+      controlMessage(MessageType.BarrierRequest, jobId, { rank: 0, round: 0, name: 'layout' }),
+      controlMessage(MessageType.BarrierRelease, jobId, { round: 0, name: 'layout' }),
+      controlMessage(MessageType.StepMetrics, jobId, { rank: 0, round: 0, step: 7, epoch: 0, loss: 0.5, samples: 32, computeMs: 12.5, allReduceMs: 3.25, bytesSent: 4096 }),
+      controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 100, parameterHash: 'abc', finalLoss: 0.1, eval: { accuracy: { sum: 90, count: 100 } }, backend: 'cpu' }),
+      controlMessage(MessageType.WorkerFailed, jobId, { rank: 0, error: { name: 'Error', code: 'E_TASK', message: 'boom', context: {} } }),
+      controlMessage(MessageType.Abort, jobId, { reason: 'rank 1 failed' }),
+      controlMessage(MessageType.Shutdown, jobId, { reason: 'done' }),
+    ]
+    for (const message of messages) expect(roundTrip(message)).toEqual(message)
+  })
+
+  test('stay within their encoded byte budgets', () => {
+    const heartbeat = encode(controlMessage(MessageType.Heartbeat, config.jobId, { rank: 999, round: 12, step: 1_000_000 }))
+    const metrics = encode(controlMessage(MessageType.StepMetrics, config.jobId, {
+      rank: 999, round: 12, step: 1_000_000, epoch: 99, loss: 0.123456789, samples: 256, computeMs: 123.456789, allReduceMs: 45.678901, bytesSent: 123_456_789, totalSteps: 2_000_000,
+    }))
+    const peers = Array.from({ length: 1000 }, (_, r) => [`tcp://10.0.${r >> 8}.${r & 255}:${29500 + (r % 8)}`])
+    const hosts = Array.from({ length: 1000 }, (_, r) => `node-${String(r >> 3).padStart(4, '0')}.cluster.local`)
+    const assignment = encode(controlMessage(MessageType.Assignment, config.jobId, { rank: 999, worldSize: 1000, localRank: 7, localWorldSize: 8, round: 0, peers, hosts, config }))
+    expect(heartbeat.byteLength).toBeLessThanOrEqual(96)
+    expect(metrics.byteLength).toBeLessThanOrEqual(256)
+    expect(assignment.byteLength).toBeLessThanOrEqual(64 * 1024)
+  })
+})
+
+describe('validation at the edge', () => {
+  test('refuses bytes that are not msgpack with E_BAD_FRAME, naming receiver and sender', () => {
+    const error = rejection(new Uint8Array([0xc1, 0xc1, 0xc1]))
+    expect(error.code).toBe('E_BAD_FRAME')
+    expect(error.message).toMatch(/^the coordinator got 3 bytes from worker 3f2a that are not valid msgpack/)
+  })
+
+  test('refuses a foreign protocol version with E_PROTOCOL_VERSION, with expected and got', () => {
+    const message = { ...controlMessage(MessageType.Heartbeat, config.jobId, { rank: 0, round: 0, step: 0 }), version: PROTOCOL_VERSION + 1 }
+    const error = rejection(encode(message))
+    expect(error.code).toBe('E_PROTOCOL_VERSION')
+    expect(error.context).toMatchObject({ expected: PROTOCOL_VERSION, got: PROTOCOL_VERSION + 1 })
+    expect(error.message).toContain(`expected version ${PROTOCOL_VERSION}`)
+  })
+
+  test('refuses another job with E_JOB_MISMATCH, and accepts any job when none is expected', () => {
+    const message = controlMessage(MessageType.Heartbeat, 'other-job', { rank: 0, round: 0, step: 0 })
+    expect(rejection(encode(message)).code).toBe('E_JOB_MISMATCH')
+    expect(validateControlMessage(message, { receiver: 'rank 0', sender: 'x' })).toEqual(message)
+  })
+
+  test('reads a Reject of any version, so a worker of another version learns why', () => {
+    const reject = { ...controlMessage(MessageType.Reject, config.jobId, { error: new ConfigError('nope').toWire() }), version: 99 }
+    expect(roundTrip(reject as ControlMessage).type).toBe(MessageType.Reject)
+  })
+
+  test.each([
+    ['an unknown type', { type: 42 }, /unknown type 42/],
+    ['a missing field', { rank: undefined }, /whose rank is wrong: expected a non-negative integer, got nothing/],
+    ['a negative rank', { rank: -1 }, /whose rank is wrong/],
+    ['a string step', { step: '7' }, /whose step is wrong: expected a non-negative integer, got "7"/],
+    ['no job id', { jobId: 5 }, /without a job id/],
+  ])('refuses a Heartbeat with %s with E_BAD_FRAME', (_name, patch, pattern) => {
+    const message = { ...controlMessage(MessageType.Heartbeat, config.jobId, { rank: 0, round: 0, step: 7 }), ...patch }
+    const error = rejection(encode(message))
+    expect(error.code).toBe('E_BAD_FRAME')
+    expect(error.message).toMatch(pattern)
+  })
+
+  test('refuses an Assignment whose job config breaks a rule, naming the field', () => {
+    const message = controlMessage(MessageType.Assignment, config.jobId, { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, round: 0, peers: [[]], hosts: ['a'], config: { ...config, batchSize: 0 } })
+    expect(rejection(encode(message)).message).toMatch(/batchSize must be an integer greater than zero, got 0/)
+  })
+
+  test('refuses values that are not maps (a number, an array)', () => {
+    expect(rejection(encode(5)).message).toMatch(/got 5 from worker 3f2a; expected a control message/)
+    expect(rejection(encode([1, 2])).code).toBe('E_BAD_FRAME')
+  })
+})
+
+describe('resolveJobConfig', () => {
+  test('fills the defaults', () => {
+    expect(config).toMatchObject({ epochs: 1, heartbeatIntervalMs: 1000, heartbeatMaxMissed: 5, backend: 'auto', taskOptions: {} })
+  })
+
+  test('says the rule with the value in it', () => {
+    expect(() => resolveJobConfig({ jobId: 'j', worldSize: 0, task: 't', outDir: 'o' })).toThrow('worldSize must be an integer greater than zero, got 0.')
+  })
+})
