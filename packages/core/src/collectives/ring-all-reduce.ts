@@ -37,7 +37,11 @@ import { RingChunks, floatView } from './ring-chunks.js'
 import { acquireScratch } from './ring-scratch.js'
 import { RingReceiver } from './ring-receiver.js'
 
-/** Segment size when none is given. Tuned with `ringtrain bench allreduce` (see allreduce.ts). */
+/**
+ * Segment size when none is given. `ringtrain bench allreduce --workers 2 --sizes 16MiB`
+ * on the shared 2-core dev box (load 6-10, 2025-11): 64 KiB 0.31, 256 KiB 0.51-0.84,
+ * 1 MiB 0.26-0.75, 4 MiB 0.30 GB/s bus bandwidth. Noise dominates; 256 KiB was never worst.
+ */
 export const DEFAULT_SEGMENT_BYTES = 256 * 1024
 
 export interface RingAllReduceOptions extends CollectiveOptions {
