@@ -3,13 +3,13 @@
  * segments of 256 KiB, 1 MiB and 4 MiB, one way and in both directions at once, over
  * tcp:// (loopback) and ipc://.
  *
- *   node --import tsx bench/transport-throughput.ts [--iterations 25] [--options '{"ioThreads":2}']
+ *   node --import tsx bench/transport-throughput.ts [--iterations 25] [--options '{"ioThreads":2}'] [--only 'ipc both']
  *
  * GB/s = 1e9 bytes/s; "both ways" is per direction (each rank sends and receives 16 MiB).
  * Measured on the 2-core dev VM (shared with other jobs, so ±15% between runs), medians:
  * FIGURES
  */
-import { fork } from 'node:child_process'
+import { fork, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createZmqTransport, type BoundZmqTransport, type Tag, type ZmqEndpoints, type ZmqTransportOptions } from '@ringtrain/core'
 
@@ -21,9 +21,17 @@ type Mode = 'one way' | 'both ways'
 interface Case { endpoint: 'tcp' | 'ipc'; mode: Mode; segmentBytes: number }
 type ParentMessage = { type: 'endpoints'; all: ZmqEndpoints[] } | { type: 'case'; index: number } | { type: 'stop' }
 
+// Both ranks run with Note [Receive buffers and malloc] (zeromq-options.ts) applied, as
+// launched workers do: re-run this script with it unless it is set (GLIBC_TUNABLES= to opt out).
+if (process.env.GLIBC_TUNABLES === undefined) {
+  const GLIBC_TUNABLES = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456'
+  const result = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, GLIBC_TUNABLES } })
+  process.exit(result.status ?? 1)
+}
 const args = parseArgs(process.argv.slice(2))
 const cases: Case[] = (['tcp', 'ipc'] as const).flatMap((endpoint) =>
   (['one way', 'both ways'] as const).flatMap((mode) => SEGMENT_BYTES.map((segmentBytes) => ({ endpoint, mode, segmentBytes }))))
+  .filter((c) => `${c.endpoint} ${c.mode} ${c.segmentBytes / 1024}KiB`.includes(args.only))
 const payload = new Uint8Array(TOTAL_BYTES).fill(7)
 
 if (process.env.RINGTRAIN_BENCH_RANK === '1') await child()
@@ -36,8 +44,9 @@ async function parent(): Promise<void> {
   })
   const fromChild = messages(worker)
   try {
-    console.log(`options ${JSON.stringify(args.options)}, ${args.iterations} iterations per case, median GB/s`)
+    console.log(`options ${JSON.stringify(args.options)}, GLIBC_TUNABLES=${JSON.stringify(process.env.GLIBC_TUNABLES)}, ${args.iterations} iterations per case, median GB/s`)
     for (const endpoint of ['tcp', 'ipc'] as const) {
+      if (!cases.some((c) => c.endpoint === endpoint)) continue
       const t = await createZmqTransport({ rank: 0, worldSize: 2, ...args.options, ipc: endpoint === 'ipc' })
       worker.send({ type: 'endpoint', endpoint })
       const peer = (await fromChild()) as ZmqEndpoints
@@ -125,13 +134,15 @@ function messages(channel: NodeJS.Process | ReturnType<typeof fork>): () => Prom
   return () => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiting.push(resolve)))
 }
 
-function parseArgs(argv: string[]): { iterations: number; options: Partial<ZmqTransportOptions> } {
+function parseArgs(argv: string[]): { iterations: number; options: Partial<ZmqTransportOptions>; only: string } {
   let iterations = 25
+  let only = ''
   let options: Partial<ZmqTransportOptions> = {}
   for (let i = 0; i < argv.length; i += 2) {
     if (argv[i] === '--iterations') iterations = Number(argv[i + 1])
+    else if (argv[i] === '--only') only = argv[i + 1]!
     else if (argv[i] === '--options') options = JSON.parse(argv[i + 1]!) as Partial<ZmqTransportOptions>
-    else throw new Error(`unknown argument ${argv[i]}; expected --iterations N or --options JSON`)
+    else throw new Error(`unknown argument ${argv[i]}; expected --iterations N, --options JSON or --only TEXT`)
   }
-  return { iterations, options }
+  return { iterations, options, only }
 }

@@ -38,6 +38,8 @@ export class RankFailedError extends Error {
   }
 }
 
+/** See Note [Receive buffers and malloc] (packages/core/src/transport/zeromq-options.ts). */
+const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456'
 const rankMain = fileURLToPath(new URL('./rank-main.ts', import.meta.url))
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -61,6 +63,7 @@ export async function runInProcesses<P, R>(options: RunInProcessesOptions<P>): P
       for (let rank = 0; rank < worldSize; rank++) {
         const child = fork(rankMain, [], {
           cwd: repositoryRoot,
+          env: { GLIBC_TUNABLES: MALLOC_TUNABLES, ...process.env },
           execArgv: ['--import', 'tsx'],
           serialization: 'advanced',
           stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
