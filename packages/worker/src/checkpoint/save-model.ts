@@ -1,0 +1,88 @@
+/**
+ * Writes a model in the standard tfjs format, `model.json` + `weights.bin`, the layout
+ * tfjs-node's `file://` handler writes and `tf.loadLayersModel` reads.
+ *
+ * Atomic: both files are written (and fsynced) into a temporary sibling directory that is
+ * then renamed onto `dir`, so a reader, or a run resumed after a crash, finds the old
+ * complete model or the new complete model, never half of one. If `dir` already exists it
+ * is first renamed aside and removed after the swap.
+ */
+import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises'
+import { basename, dirname, join, resolve } from 'node:path'
+import * as tf from '@tensorflow/tfjs'
+
+/** What is saved: a LayersModel (topology and weights), or named weights of a custom model. */
+export type SavedModelSource = { layersModel: tf.LayersModel } | { weights: readonly { name: string; tensor: tf.Tensor }[] }
+
+/** The file names inside a saved model directory. */
+export const modelJsonFile = 'model.json'
+export const weightsFile = 'weights.bin'
+
+/**
+ * Saves `source` to directory `dir` (created with its parents). A LayersModel is loadable
+ * with `tf.loadLayersModel`. Custom-model weights go to the same weights manifest format
+ * with `format: 'ringtrain-variables'` and no topology: `tf.io.decodeWeights` reads them.
+ */
+export async function saveModel(source: SavedModelSource, dir: string): Promise<void> {
+  const target = resolve(dir)
+  await mkdir(dirname(target), { recursive: true })
+  const temp = await mkdtemp(join(dirname(target), `.${basename(target)}.tmp-`))
+  try {
+    const { modelJson, weightData } = await serialize(source)
+    await writeFileSynced(join(temp, weightsFile), new Uint8Array(weightData))
+    await writeFileSynced(join(temp, modelJsonFile), new TextEncoder().encode(JSON.stringify(modelJson)))
+    await swapIntoPlace(temp, target)
+  } catch (error) {
+    await rm(temp, { recursive: true, force: true })
+    throw error
+  }
+}
+
+async function serialize(source: SavedModelSource): Promise<{ modelJson: object; weightData: ArrayBuffer }> {
+  if ('weights' in source) {
+    const { data, specs } = await tf.io.encodeWeights(source.weights.map((w) => ({ name: w.name, tensor: w.tensor })))
+    const modelJson = { format: 'ringtrain-variables', generatedBy: `TensorFlow.js tfjs-core v${tf.version_core}`, weightsManifest: [{ paths: [weightsFile], weights: specs }] }
+    return { modelJson, weightData: data }
+  }
+  let saved: { modelJson: object; weightData: ArrayBuffer } | undefined
+  await source.layersModel.save(
+    tf.io.withSaveHandler(async (artifacts) => {
+      const { weightData, weightSpecs, ...rest } = artifacts
+      saved = {
+        modelJson: { ...withoutUndefined(rest), weightsManifest: [{ paths: [weightsFile], weights: weightSpecs ?? [] }] },
+        weightData: weightData === undefined ? new ArrayBuffer(0) : tf.io.CompositeArrayBuffer.join(weightData),
+      }
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) }
+    }),
+  )
+  if (saved === undefined) throw new Error('tf.LayersModel.save did not call the save handler')
+  return saved
+}
+
+function withoutUndefined(record: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined))
+}
+
+async function writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
+  const file = await open(path, 'w')
+  try {
+    await file.writeFile(bytes)
+    await file.sync()
+  } finally {
+    await file.close()
+  }
+}
+
+async function swapIntoPlace(temp: string, target: string): Promise<void> {
+  try {
+    await rename(temp, target)
+    return
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EISDIR' && code !== 'ENOTDIR') throw error
+  }
+  const aside = `${temp}.previous`
+  await rename(target, aside)
+  await rename(temp, target)
+  await rm(aside, { recursive: true, force: true })
+}

@@ -1,0 +1,176 @@
+/**
+ * One rank's model replica: turns a task into gradients and optimizer steps.
+ *
+ * One training step, as the training loop drives it (DESIGN.md "One training step"):
+ *   1. `computeGradients(batch)`: loss and gradients of this rank's batch, written into
+ *      one flat buffer in `layout` order (the same buffer every step).
+ *   2. The loop all-reduces that buffer (average over ranks).
+ *   3. `applyGradients(averaged, step)`: clip, learning rate at `step`, optimizer step.
+ * Every rank applies the same bytes with the same optimizer state, so replicas that start
+ * identical (rank 0 broadcasts `readWeights()`) stay bitwise identical.
+ */
+import * as tf from '@tensorflow/tfjs'
+import { clipByGlobalNorm, createLayout, hashBytes, type GradientLayout, type MetricSum } from '@ringtrain/core'
+import type { Batch } from '../data/dataset.js'
+import type { Task } from '../task/define-task.js'
+import type { LearningRateSchedule, LossFunction } from '../task/task-spec.js'
+import { validateLearningRate } from '../task/validate-learning-rate.js'
+import { assignVariablesFromFlat, readVariablesInto, scalarValue, tensorsFromFlat, writeTensorsInto } from '../tfjs-adapter.js'
+import { saveModel } from '../checkpoint/save-model.js'
+import { createOptimizer, setLearningRate } from './create-optimizer.js'
+import { learningRateAt } from './learning-rate-at.js'
+import { resolveLoss } from './losses.js'
+import { metricTerm } from './metrics.js'
+import { wrapModel, type ModelHandle } from './model-handle.js'
+import { regularizationLoss } from './regularization-loss.js'
+import { withSeededRandom } from './with-seeded-random.js'
+
+export interface ReplicaOptions {
+  /** Replaces the task's learning rate (a number or a schedule), e.g. from `--learning-rate`. */
+  learningRate?: number | LearningRateSchedule
+  /** Seeds tfjs's initializers while the model is built (see Note [Seeded initializers]). Default 0. */
+  seed?: number
+}
+
+export class Replica {
+  /** Trainable weights in a fixed order: what `computeGradients` fills and `applyGradients` reads. */
+  readonly layout: GradientLayout
+  /** All weights: `layout`'s, then the non-trainable ones. What `readWeights` returns. */
+  readonly weightsLayout: GradientLayout
+  private readonly gradients: Float32Array
+  private readonly trainableVariables: tf.Variable[]
+  private readonly allVariables: tf.Variable[]
+  private readonly loss: LossFunction
+
+  private constructor(
+    readonly task: Task,
+    private readonly model: ModelHandle,
+    private readonly optimizer: tf.Optimizer,
+    private readonly learningRate: number | LearningRateSchedule,
+  ) {
+    const all = [...model.trainable, ...model.nonTrainable]
+    this.layout = createLayout(model.trainable.map((w) => ({ name: w.name, shape: w.variable.shape })))
+    this.weightsLayout = createLayout(all.map((w) => ({ name: w.name, shape: w.variable.shape })))
+    this.trainableVariables = model.trainable.map((w) => w.variable)
+    this.allVariables = all.map((w) => w.variable)
+    this.gradients = new Float32Array(this.layout.length)
+    this.loss = resolveLoss(task.name, task.loss)
+  }
+
+  /**
+   * Builds the task's model (initializers seeded with `options.seed`) and its optimizer.
+   * Fails with `ConfigError` if the model or an overriding learning rate is invalid.
+   */
+  static async create(task: Task, options: ReplicaOptions = {}): Promise<Replica> {
+    const learningRate = options.learningRate === undefined ? task.learningRate : validateLearningRate(task.name, options.learningRate, '--learning-rate')
+    const model = wrapModel(task.name, withSeededRandom(options.seed ?? 0, () => task.model()))
+    const optimizer = createOptimizer(task.optimizer, learningRateAt(learningRate, 0))
+    return new Replica(task, model, optimizer, learningRate)
+  }
+
+  /**
+   * Loss (batch mean plus regularization) and gradients of `batch`. The returned buffer is
+   * owned by the replica and overwritten by the next call: all-reduce it in place, then
+   * pass it to `applyGradients`. Does not dispose the batch.
+   */
+  computeGradients(batch: Batch): { loss: number; gradients: Float32Array } {
+    const { value, grads } = tf.variableGrads(() => this.lossOf(batch), this.trainableVariables)
+    try {
+      writeTensorsInto(this.trainableVariables.map((v) => grads[v.name]), this.layout, this.gradients)
+      return { loss: scalarValue(value), gradients: this.gradients }
+    } finally {
+      tf.dispose([value, ...Object.values(grads)])
+    }
+  }
+
+  /**
+   * Applies the averaged gradient as optimizer step `step` (0-based; sets the learning rate
+   * from the schedule). With `clipNorm`, first scales `averaged` in place to that global norm.
+   */
+  applyGradients(averaged: Float32Array, step: number): void {
+    if (this.task.clipNorm !== undefined) clipByGlobalNorm(averaged, this.task.clipNorm)
+    setLearningRate(this.optimizer, this.learningRateAt(step))
+    const tensors = tensorsFromFlat(this.layout, averaged)
+    try {
+      // An array, not a map: Adam and friends keep their slots by position in this list.
+      this.optimizer.applyGradients(this.trainableVariables.map((v, i) => ({ name: v.name, tensor: tensors[i]! })))
+    } finally {
+      tf.dispose(tensors)
+    }
+  }
+
+  /** The learning rate optimizer step `step` uses. */
+  learningRateAt(step: number): number {
+    return learningRateAt(this.learningRate, step)
+  }
+
+  /**
+   * All weights in `weightsLayout` order: trainable, then non-trainable (batch-norm moving
+   * statistics), so that rank 0's broadcast makes the whole model identical.
+   */
+  readWeights(): Float32Array {
+    const out = new Float32Array(this.weightsLayout.length)
+    readVariablesInto(this.allVariables, this.weightsLayout, out)
+    return out
+  }
+
+  /** Sets all weights from a buffer in `weightsLayout` order (from `readWeights`). Copies. */
+  writeWeights(flat: Float32Array): void {
+    assignVariablesFromFlat(this.allVariables, this.weightsLayout, flat)
+  }
+
+  /**
+   * Hash of every weight's bytes (FNV-1a 64, hex). Equal on two ranks exactly when their
+   * replicas are bitwise identical. Non-trainable statistics that each rank updates from its
+   * own batches (batch norm in training mode) make it differ, as in DDP without buffer sync.
+   */
+  parameterHash(): string {
+    return hashBytes(this.readWeights())
+  }
+
+  /**
+   * Exact sums over `batch` for `loss` (batch mean × batch size, no regularization) and each
+   * of the task's metrics: add sums across batches and ranks, divide once at the end.
+   */
+  evaluate(batch: Batch): Record<string, MetricSum> {
+    const result: Record<string, MetricSum> = {}
+    tf.tidy(() => {
+      const yPred = this.model.forward(batch.x, false)
+      const samples = yPred.shape[0] ?? 1
+      result.loss = { sum: scalarValue(this.loss(batch.y, yPred)) * samples, count: samples }
+      for (const metric of this.task.metrics) {
+        const term = metricTerm(metric, batch.y, yPred)
+        result[term.name] = { sum: scalarValue(term.sum), count: term.count }
+      }
+    })
+    return result
+  }
+
+  /** The model's output for `x` in inference mode (dropout off). The caller disposes it. */
+  predict(x: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    return tf.tidy(() => this.model.forward(x, false))
+  }
+
+  /** Writes the model to `dir` atomically (see `saveModel`). */
+  async saveModel(dir: string): Promise<void> {
+    const { layersModel } = this.model
+    if (layersModel) return saveModel({ layersModel }, dir)
+    const weights = [...this.model.trainable, ...this.model.nonTrainable].map((w) => ({ name: w.name, tensor: w.variable }))
+    return saveModel({ weights }, dir)
+  }
+
+  /** Releases the optimizer's slots and the model's weights. */
+  dispose(): void {
+    this.optimizer.dispose()
+    if (this.model.layersModel) this.model.layersModel.dispose()
+    else tf.dispose(this.allVariables)
+  }
+
+  private lossOf(batch: Batch): tf.Scalar {
+    const yPred = this.model.forward(batch.x, true)
+    const dataLoss = this.loss(batch.y, yPred)
+    const { l1, l2 } = this.task.regularization
+    if (l1 === 0 && l2 === 0) return dataLoss
+    return tf.add(dataLoss, regularizationLoss(this.model.trainable, l1, l2))
+  }
+}
