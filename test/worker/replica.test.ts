@@ -188,3 +188,33 @@ function baseLinear() {
     data: { train: () => ({ length: 0, inputShape: [2], targetShape: [1], batch: () => ({ x: tf.zeros([1, 2]), y: tf.zeros([1, 1]) }) }) },
   }
 }
+
+describe('optimizer state', () => {
+  test.each(['adam', 'momentum', 'rmsprop'] as const)(
+    'a fresh %s replica given the weights and optimizer state steps bitwise like the original',
+    async (name) => {
+      const original = await Replica.create(regressionTask(name), { seed: 1 })
+      const batch = regressionBatch(0, 8)
+      for (let step = 0; step < 3; step++) original.applyGradients(original.computeGradients(batch).gradients, step)
+      const joiner = await Replica.create(regressionTask(name), { seed: 2 })
+      joiner.applyGradients(joiner.computeGradients(batch).gradients, 0) // stale slots the state must replace
+      joiner.writeWeights(original.readWeights())
+      const state = await original.readOptimizerState()
+      expect(state.layout.entries[0]!.name).toBe('iter')
+      expect(state.values[0]).toBe(3)
+      const tensors = tf.memory().numTensors
+      await joiner.writeOptimizerState(state)
+      expect(tf.memory().numTensors).toBe(tensors) // the old slots were released
+      expect((await joiner.readOptimizerState()).layout.hash).toBe(state.layout.hash)
+      for (let step = 3; step < 6; step++) {
+        const gradients = original.computeGradients(batch).gradients.slice()
+        original.applyGradients(gradients.slice(), step)
+        joiner.applyGradients(gradients, step)
+      }
+      expect(joiner.parameterHash()).toBe(original.parameterHash())
+      disposeBatch(batch)
+      original.dispose()
+      joiner.dispose()
+    },
+  )
+})

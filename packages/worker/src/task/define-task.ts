@@ -4,13 +4,13 @@
  *
  * ```ts
  * import * as tf from '@tensorflow/tfjs'
- * import { defineTask, inMemoryDataset } from '@ringtrain/worker'
+ * import { arrayDataset, defineTask } from '@ringtrain/worker'
  * export default defineTask({
  *   model: () => tf.sequential({ layers: [tf.layers.dense({ units: 1, inputShape: [3] })] }),
  *   loss: 'meanSquaredError',
  *   optimizer: { name: 'adam', beta1: 0.9 },
  *   learningRate: { type: 'warmup', warmupSteps: 100, then: { type: 'cosine', learningRate: 1e-3, totalSteps: 10_000 } },
- *   data: { train: () => inMemoryDataset(...) },
+ *   data: { train: () => arrayDataset(...) },
  * })
  * ```
  */

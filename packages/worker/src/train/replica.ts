@@ -21,6 +21,7 @@ import { createOptimizer, setLearningRate } from './create-optimizer.js'
 import { learningRateAt } from './learning-rate-at.js'
 import { resolveLoss } from './losses.js'
 import { metricTerm } from './metrics.js'
+import { readOptimizerState, writeOptimizerState, type OptimizerState } from './optimizer-state.js'
 import { wrapModel, type ModelHandle } from './model-handle.js'
 import { regularizationLoss } from './regularization-loss.js'
 import { withSeededRandom } from './with-seeded-random.js'
@@ -117,6 +118,16 @@ export class Replica {
   /** Sets all weights from a buffer in `weightsLayout` order (from `readWeights`). Copies. */
   writeWeights(flat: Float32Array): void {
     assignVariablesFromFlat(this.allVariables, this.weightsLayout, flat)
+  }
+
+  /** The optimizer's iteration count and slots, to send with the weights to a joining rank. */
+  readOptimizerState(): Promise<OptimizerState> {
+    return readOptimizerState(this.optimizer)
+  }
+
+  /** Takes another replica's optimizer state (same task). With `writeWeights`, makes this replica step identically. */
+  writeOptimizerState(state: OptimizerState): Promise<void> {
+    return writeOptimizerState(this.optimizer, state)
   }
 
   /**
