@@ -1,0 +1,148 @@
+/**
+ * The training-kernel pack on wasm, kernel by kernel, against tfjs-backend-cpu's stock
+ * kernels (the oracle; ≤ 1e-5 norm-relative error) over shapes, strides, paddings and
+ * channel counts in NHWC. Where cpu has no dilation support (conv2d gradients; its depthwise
+ * gradients ignore dilations), the adjoint identity ⟨conv(x,W), dy⟩ = ⟨W, dW⟩ = ⟨x, dx⟩ is
+ * the oracle instead.
+ */
+import { beforeAll, describe, expect, test } from 'vitest'
+import { registerTrainingKernels, selectBackend, tf } from '@ringtrain/worker'
+import { dot, relativeError, runOn, seeded, sizeOf } from './kernels-oracle.js'
+
+const TOLERANCE = 1e-5
+
+beforeAll(async () => {
+  await selectBackend('wasm', { trainingKernels: false })
+  registerTrainingKernels('wasm') // wasm only: cpu keeps its stock kernels as the oracle
+})
+
+type Pad = 'same' | 'valid'
+interface ConvCase { x: [number, number, number, number]; filter: [number, number, number, number]; strides: number | [number, number]; pad: Pad; dilations?: number }
+
+// batch, odd and even sizes, 1×1 / 3×3 / non-square filters, channel counts 1…5, strides 1, 2 and mixed.
+const convCases: ConvCase[] = [
+  { x: [1, 5, 5, 1], filter: [3, 3, 1, 2], strides: 1, pad: 'valid' },
+  { x: [2, 6, 7, 3], filter: [3, 3, 3, 4], strides: 1, pad: 'same' },
+  { x: [3, 8, 8, 2], filter: [2, 3, 2, 5], strides: 2, pad: 'same' },
+  { x: [2, 9, 7, 4], filter: [3, 2, 4, 3], strides: [2, 1], pad: 'valid' },
+  { x: [2, 5, 5, 3], filter: [1, 1, 3, 4], strides: 1, pad: 'valid' },
+  { x: [1, 7, 7, 5], filter: [5, 5, 5, 2], strides: 3, pad: 'same' },
+  { x: [4, 4, 4, 1], filter: [3, 3, 1, 1], strides: 1, pad: 'same' },
+  { x: [2, 10, 3, 2], filter: [3, 1, 2, 3], strides: [1, 2], pad: 'same' },
+]
+const dilatedCases: ConvCase[] = [
+  { x: [2, 9, 9, 3], filter: [3, 3, 3, 2], strides: 1, pad: 'same', dilations: 2 },
+  { x: [1, 11, 8, 2], filter: [2, 3, 2, 4], strides: 1, pad: 'valid', dilations: 3 },
+]
+const name = (c: ConvCase) => `x ${c.x} filter ${c.filter} strides ${c.strides} ${c.pad}${c.dilations ? ` dilations ${c.dilations}` : ''}`
+
+function geometry(c: ConvCase, depthwise: boolean) {
+  return tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, c.dilations ?? 1, c.pad, undefined, depthwise)
+}
+
+describe.each([false, true])('convolution gradients (depthwise %s)', (depthwise) => {
+  const filterKernel = depthwise ? tf.DepthwiseConv2dNativeBackpropFilter : tf.Conv2DBackpropFilter
+  const inputKernel = depthwise ? tf.DepthwiseConv2dNativeBackpropInput : tf.Conv2DBackpropInput
+  const cases = depthwise ? convCases.map((c) => ({ ...c, filter: [c.filter[0], c.filter[1], c.x[3], c.filter[3] % 3 || 1] as ConvCase['filter'] })) : convCases
+
+  test.each(cases.map((c, seed) => [name(c), c, seed] as const))('%s matches cpu', async (_label, c, seed) => {
+    const g = geometry(c, depthwise)
+    const x = seeded(sizeOf(c.x), seed)
+    const filter = seeded(sizeOf(c.filter), seed + 100)
+    const dyShape = g.outShape
+    const dy = seeded(sizeOf(dyShape), seed + 200)
+    const attrsF = { strides: c.strides, pad: c.pad, dilations: 1, dataFormat: 'NHWC', filterShape: c.filter }
+    const attrsI = { strides: c.strides, pad: c.pad, dilations: 1, dataFormat: 'NHWC', inputShape: c.x }
+    const filterInputs = { x: { values: x, shape: c.x }, dy: { values: dy, shape: dyShape } }
+    const inputInputs = { dy: { values: dy, shape: dyShape }, filter: { values: filter, shape: c.filter } }
+    for (const [kernel, inputs, attrs] of [[filterKernel, filterInputs, attrsF], [inputKernel, inputInputs, attrsI]] as const) {
+      const expected = await runOn('cpu', kernel, inputs, attrs)
+      const got = await runOn('wasm', kernel, inputs, attrs)
+      expect(got.shape, kernel).toEqual(expected.shape)
+      expect(relativeError(got.values, expected.values), `${kernel} seed ${seed}`).toBeLessThanOrEqual(TOLERANCE)
+    }
+  })
+
+  test.each([...cases, ...dilatedCases].map((c, seed) => [name(c), c, seed] as const))('%s satisfies the adjoint identity', async (_label, c, seed) => {
+    const filterShape = depthwise ? [c.filter[0], c.filter[1], c.x[3], c.filter[3] % 3 || 1] as ConvCase['filter'] : c.filter
+    const g = tf.backend_util.computeConv2DInfo(c.x, filterShape, c.strides, c.dilations ?? 1, c.pad, undefined, depthwise)
+    if ((c.dilations ?? 1) > 1 && (c.strides !== 1)) return // tfjs forbids strides and dilations both > 1
+    const x = seeded(sizeOf(c.x), seed + 300)
+    const filter = seeded(sizeOf(filterShape), seed + 400)
+    const dy = seeded(sizeOf(g.outShape), seed + 500)
+    const forward = await runOn('wasm', depthwise ? tf.DepthwiseConv2dNative : tf.Conv2D,
+      { x: { values: x, shape: c.x }, filter: { values: filter, shape: filterShape } },
+      { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, dataFormat: 'NHWC' })
+    const dW = await runOn('wasm', filterKernel, { x: { values: x, shape: c.x }, dy: { values: dy, shape: g.outShape } },
+      { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, filterShape })
+    const dx = await runOn('wasm', inputKernel, { dy: { values: dy, shape: g.outShape }, filter: { values: filter, shape: filterShape } },
+      { strides: c.strides, pad: c.pad, dilations: c.dilations ?? 1, inputShape: c.x })
+    const reference = dot(forward.values, dy)
+    const scale = Math.sqrt(dot(forward.values, forward.values) * dot(dy, dy)) // Cauchy–Schwarz bound on |reference|
+    expect(Math.abs(dot(filter, dW.values) - reference) / scale, 'filter gradient').toBeLessThanOrEqual(TOLERANCE)
+    expect(Math.abs(dot(x, dx.values) - reference) / scale, 'input gradient').toBeLessThanOrEqual(TOLERANCE)
+  })
+})
+
+test.each([
+  { x: [2, 6, 6, 3], size: 2, strides: 2, pad: 'valid' },
+  { x: [1, 7, 5, 2], size: 3, strides: 2, pad: 'same' },
+  { x: [3, 5, 5, 4], size: 3, strides: 1, pad: 'same' },
+  { x: [2, 8, 8, 1], size: [2, 3], strides: [2, 1], pad: 'valid' },
+] as const)('MaxPoolGrad $x size $size strides $strides $pad matches cpu, including windows of values all ≤ 0', async (c) => {
+  for (const [label, shift] of [['mixed signs', 0], ['all negative', -2], ['all zero', 'zero']] as const) {
+    const input = seeded(sizeOf([...c.x]), 7).map((v) => (shift === 'zero' ? 0 : v + shift))
+    // Distinct values except in the all-zero case, where ties go to the first maximum on both backends.
+    const attrs = { filterSize: c.size, strides: c.strides, pad: c.pad, dimRoundingMode: undefined }
+    const output = await runOn('cpu', tf.MaxPool, { x: { values: input, shape: [...c.x] } }, attrs)
+    const dy = seeded(output.values.length, 8)
+    const inputs = { dy: { values: dy, shape: output.shape }, input: { values: input, shape: [...c.x] }, output: { values: output.values, shape: output.shape } }
+    const expected = await runOn('cpu', tf.MaxPoolGrad, inputs, attrs)
+    const got = await runOn('wasm', tf.MaxPoolGrad, inputs, attrs)
+    expect(relativeError(got.values, expected.values), label).toBeLessThanOrEqual(TOLERANCE)
+  }
+})
+
+test.each([
+  { x: [6, 3], ids: [0, 2, 2, 5, -1, 1], numSegments: 4 },
+  { x: [6, 3, 4], ids: [1, 0, 1, 3, 3, 3], numSegments: 5 },
+  { x: [50, 16], ids: Array.from({ length: 50 }, (_, i) => (i * 7) % 11), numSegments: 11 },
+])('UnsortedSegmentSum x $x into $numSegments segments matches cpu (out-of-range ids dropped)', async (c) => {
+  const inputs = { x: { values: seeded(sizeOf(c.x), 9), shape: c.x }, segmentIds: { values: Int32Array.from(c.ids), shape: [c.x[0]!], dtype: 'int32' as const } }
+  const expected = await runOn('cpu', tf.UnsortedSegmentSum, inputs, { numSegments: c.numSegments })
+  const got = await runOn('wasm', tf.UnsortedSegmentSum, inputs, { numSegments: c.numSegments })
+  expect(got.shape).toEqual(expected.shape)
+  expect(relativeError(got.values, expected.values)).toBeLessThanOrEqual(TOLERANCE)
+})
+
+test.each([
+  { a: [5, 7], b: [7, 3] },
+  { a: [2, 4, 6], b: [2, 6, 5] },
+  { a: [3, 4, 6], b: [1, 6, 2] },
+])('BatchMatMul a $a b $b matches cpu with every transpose combination', async (c) => {
+  for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
+    const swap = (s: number[]) => [...s.slice(0, -2), s.at(-1)!, s.at(-2)!]
+    const a = { values: seeded(sizeOf(c.a), 10), shape: transposeA ? swap(c.a) : c.a }
+    const b = { values: seeded(sizeOf(c.b), 11), shape: transposeB ? swap(c.b) : c.b }
+    const expected = await runOn('cpu', tf.BatchMatMul, { a, b }, { transposeA, transposeB })
+    const got = await runOn('wasm', tf.BatchMatMul, { a, b }, { transposeA, transposeB })
+    expect(got.shape).toEqual(expected.shape)
+    expect(relativeError(got.values, expected.values), `transposeA ${transposeA} transposeB ${transposeB}`).toBeLessThanOrEqual(TOLERANCE)
+  }
+})
+
+test('Conv2DBackpropFilter and Conv2DBackpropInput in NCHW match cpu', async () => {
+  const x = seeded(2 * 3 * 6 * 5, 12)
+  const dy = seeded(2 * 4 * 6 * 5, 13)
+  const filter = seeded(3 * 3 * 3 * 4, 14)
+  const common = { strides: 1, pad: 'same', dataFormat: 'NCHW' }
+  for (const [kernel, inputs, attrs] of [
+    [tf.Conv2DBackpropFilter, { x: { values: x, shape: [2, 3, 6, 5] }, dy: { values: dy, shape: [2, 4, 6, 5] } }, { ...common, filterShape: [3, 3, 3, 4] }],
+    [tf.Conv2DBackpropInput, { dy: { values: dy, shape: [2, 4, 6, 5] }, filter: { values: filter, shape: [3, 3, 3, 4] } }, { ...common, inputShape: [2, 3, 6, 5] }],
+  ] as const) {
+    const expected = await runOn('cpu', kernel, inputs, attrs)
+    const got = await runOn('wasm', kernel, inputs, attrs)
+    expect(got.shape, kernel).toEqual(expected.shape)
+    expect(relativeError(got.values, expected.values), kernel).toBeLessThanOrEqual(TOLERANCE)
+  }
+})
