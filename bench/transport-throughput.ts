@@ -6,8 +6,26 @@
  *   node --import tsx bench/transport-throughput.ts [--iterations 25] [--options '{"ioThreads":2}'] [--only 'ipc both']
  *
  * GB/s = 1e9 bytes/s; "both ways" is per direction (each rank sends and receives 16 MiB).
- * Measured on the 2-core dev VM (shared with other jobs, so ±15% between runs), medians:
- * FIGURES
+ * CPU is rank 0's process (all threads) per iteration: unlike GB/s it hardly depends on load.
+ *
+ * Measured 2025-xx on the 2-core dev VM while other jobs ran (load average 3.6-4.9, so wall
+ * figures move ±30% between runs; CPU figures are steadier), 25 iterations, medians:
+ *                        tcp GB/s  (CPU user+sys ms)   ipc GB/s  (CPU user+sys ms)
+ *   one way    256 KiB   1.79      (0.8 + 5.0)         1.66      (0.0 + 4.4)
+ *   one way      1 MiB   2.45      (0.3 + 3.8)         2.85      (0.2 + 2.7)
+ *   one way      4 MiB   1.98      (0.0 + 4.6)         2.25      (0.5 + 2.2)
+ *   both ways  256 KiB   1.10      (7.9 + 10.0)        0.97      (7.9 + 6.8)
+ *   both ways    1 MiB   1.28      (6.6 + 6.6)         1.10-1.67 (7.2 + 4.5)
+ *   both ways    4 MiB   1.34      (5.8 + 8.0)         0.91-1.57 (5.9 + 4.8)
+ * Without Note [Receive buffers and malloc] (GLIBC_TUNABLES=), both ways: system CPU
+ * doubles (ipc 1 MiB: 7.4 + 8.9 ms; 4 MiB: 6.3 + 9.4 ms) and GB/s drops up to 2x.
+ * ioThreads 1 instead of 2: ipc both ways 0.63 / 0.89 / 1.17 GB/s in the same session.
+ * Ceilings on this VM (python, raw sockets, recv_into a reused buffer, both ways):
+ * unix socket 2.2-2.8 GB/s, loopback TCP 1.3-1.6 GB/s. Hence ipc for same-host peers.
+ * Where the rest goes (perf, ipc both ways 1 MiB): kernel copies 32%, V8 major GC 30%.
+ * The GCs ("external memory pressure", one per ~2 iterations) come from zeromq.js
+ * reporting every received buffer as external memory (src/incoming_msg.cc); only a
+ * receive-into-buffer API in zeromq.js would remove them.
  */
 import { fork, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -58,14 +76,17 @@ async function parent(): Promise<void> {
         if (c.endpoint !== endpoint) continue
         worker.send({ type: 'case', index } satisfies ParentMessage)
         const seconds: number[] = []
+        let cpu = process.cpuUsage()
         for (let i = 0; i < args.iterations + 2; i++) {
+          if (i === 2) cpu = process.cpuUsage() // the first two warm up connections and buffers
           const s = await runCase(t, c, i)
-          if (i >= 2) seconds.push(s) // the first two warm up connections and buffers
+          if (i >= 2) seconds.push(s)
         }
+        const { user, system } = process.cpuUsage(cpu)
         await fromChild()
         seconds.sort((a, b) => a - b)
         const median = seconds[seconds.length >> 1]!
-        console.log(`${c.endpoint} ${c.mode.padEnd(9)} segments of ${String(c.segmentBytes / 1024).padStart(4)} KiB: ${(TOTAL_BYTES / median / 1e9).toFixed(2)} GB/s (median ${(median * 1e3).toFixed(2)} ms)`)
+        console.log(`${c.endpoint} ${c.mode.padEnd(9)} segments of ${String(c.segmentBytes / 1024).padStart(4)} KiB: ${(TOTAL_BYTES / median / 1e9).toFixed(2)} GB/s (median ${(median * 1e3).toFixed(2)} ms; rank 0 used ${(user / 1e3 / args.iterations).toFixed(1)} + ${(system / 1e3 / args.iterations).toFixed(1)} ms CPU (user + system) per 16 MiB)`)
       }
       worker.send({ type: 'stop' } satisfies ParentMessage)
       await fromChild()
