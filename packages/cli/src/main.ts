@@ -3,11 +3,25 @@
 import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { benchCommand } from './commands/bench.js'
+import { coordinatorCommand } from './commands/coordinator.js'
+import { launchCommand } from './commands/launch.js'
+import { workerCommand } from './commands/worker.js'
 
 await yargs(hideBin(process.argv))
   .scriptName('ringtrain')
+  .command(launchCommand)
+  .command(coordinatorCommand)
+  .command(workerCommand)
   .command(benchCommand)
   .demandCommand(1, 'Name a command: ringtrain <command> --help lists the options of each.')
   .strict()
+  .fail((message, error, y) => {
+    // Typed errors (ConfigError and friends) print as `Name [CODE]: message`; flag errors
+    // print yargs' usage first. Either way: exit code 2, no stack trace for bad input.
+    if (error && 'code' in error) process.stderr.write(`${error.name} [${String(error.code)}]: ${error.message}\n`)
+    else if (error) throw error
+    else process.stderr.write(`${y.help().toString?.() ?? ''}\n${message}\n`)
+    process.exit(2)
+  })
   .help()
   .parseAsync()

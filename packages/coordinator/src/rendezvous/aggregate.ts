@@ -37,7 +37,7 @@ export function jobSummary(state: RendezvousState): JobSummary {
     jobId: state.config.jobId,
     workers: reports.length,
     steps: Math.max(...reports.map((r) => r.steps)),
-    epochs: state.config.epochs,
+    epochs: Math.max(state.config.epochs ?? 0, ...reports.map((r) => r.epochs ?? 0)),
     samplesPerSecond: state.totals.stepTimeMs > 0 ? (state.totals.samples * 1000) / state.totals.stepTimeMs : 0,
     finalLoss: sum(reports.map((r) => r.finalLoss)) / reports.length,
     eval: evalMeans(reports),

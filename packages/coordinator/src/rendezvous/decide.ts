@@ -118,7 +118,7 @@ function decideMetrics(state: RendezvousState, participant: Participant, metrics
   const line = metricsLine(byRank)
   addToTotals(state, byRank)
   const totalSteps = Math.max(0, ...byRank.map((r) => r.totalSteps ?? 0))
-  const progress = { step: line.step + 1, totalSteps, epoch: line.epoch, epochs: state.config.epochs, loss: line.loss, samplesPerSecond: line.samplesPerSecond }
+  const progress = { step: line.step + 1, totalSteps, epoch: line.epoch, epochs: Math.max(state.config.epochs ?? 0, ...byRank.map((r) => r.epochs ?? 0)), loss: line.loss, samplesPerSecond: line.samplesPerSecond }
   actions.push({ kind: 'writeMetricsLine', line }, { kind: 'progress', event: { type: 'metrics', line, progress } })
 }
 

@@ -11,9 +11,12 @@ export interface JobConfig {
   worldSize: number
   /** Module path of the task (the file that calls `defineTask`). */
   task: string
-  epochs: number
-  /** Samples per step on each worker; the global batch is `batchSize × worldSize`. */
-  batchSize: number
+  /** Passes over the training data; unset = the task's own default. */
+  epochs?: number
+  /** Samples per step on each worker (the global batch is `batchSize × worldSize`); unset = the task's. */
+  batchSize?: number
+  /** Stop after this many optimizer steps even mid-epoch (benchmarks, tests); unset = run all epochs. */
+  maxSteps?: number
   /** Overrides the task's learning rate when set. */
   learningRate?: number
   /** Seeds shuffling and weight initialisation on every rank. */
@@ -35,8 +38,6 @@ export interface JobConfig {
 export type JobConfigInput = Pick<JobConfig, 'jobId' | 'worldSize' | 'task' | 'outDir'> & Partial<JobConfig>
 
 export const JOB_CONFIG_DEFAULTS = {
-  epochs: 1,
-  batchSize: 32,
   seed: 0,
   backend: 'auto',
   heartbeatIntervalMs: 1000,
@@ -52,7 +53,8 @@ export function resolveJobConfig(input: JobConfigInput): JobConfig {
   return config
 }
 
-const POSITIVE_INTEGERS = ['worldSize', 'epochs', 'batchSize', 'heartbeatIntervalMs', 'heartbeatMaxMissed', 'stepTimeoutMs'] as const
+const POSITIVE_INTEGERS = ['worldSize', 'heartbeatIntervalMs', 'heartbeatMaxMissed', 'stepTimeoutMs'] as const
+const OPTIONAL_POSITIVE_INTEGERS = ['epochs', 'batchSize', 'maxSteps'] as const
 const STRINGS = ['jobId', 'task', 'backend', 'outDir'] as const
 
 /**
@@ -68,6 +70,10 @@ export function jobConfigProblem(value: unknown): string | undefined {
   for (const key of POSITIVE_INTEGERS) {
     const x = config[key]
     if (!Number.isInteger(x) || (x as number) < 1) return `${key} must be an integer greater than zero, got ${describe(x)}.`
+  }
+  for (const key of OPTIONAL_POSITIVE_INTEGERS) {
+    const x = config[key]
+    if (x !== undefined && (!Number.isInteger(x) || (x as number) < 1)) return `${key} must be an integer greater than zero when set, got ${describe(x)}.`
   }
   if (!Number.isInteger(config.seed)) return `seed must be an integer, got ${describe(config.seed)}.`
   const rate = config.learningRate

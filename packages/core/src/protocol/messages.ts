@@ -106,6 +106,8 @@ export interface StepMetrics extends Envelope<typeof MessageType.StepMetrics> {
   bytesSent: number
   /** Steps of the whole job (epochs × steps per epoch), for progress bars; optional. */
   totalSteps?: number
+  /** Epochs of the whole job, for progress bars; optional. */
+  epochs?: number
 }
 
 /** A metric summed over a rank's share of the evaluation set; the job's value is Σsum / Σcount. */
@@ -118,6 +120,8 @@ export interface MetricSum {
 export interface WorkerDone extends Envelope<typeof MessageType.WorkerDone> {
   rank: number
   steps: number
+  /** Epochs trained (may be partial when the job stops at maxSteps). */
+  epochs?: number
   /** Hash of the trained parameters; equal on every rank when the replicas stayed identical. */
   parameterHash: string
   finalLoss: number

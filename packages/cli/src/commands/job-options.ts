@@ -1,0 +1,78 @@
+/** Flags shared by `launch` and `coordinator`: what the job is, and its checks. */
+import { randomBytes } from 'node:crypto'
+import { resolve } from 'node:path'
+import type { Argv } from 'yargs'
+import { resolveTaskPath } from '../launch/resolve-task.js'
+
+export const backendChoices = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const
+
+export function withJobOptions<T>(y: Argv<T>) {
+  return y
+    .option('epochs', { type: 'number', describe: 'passes over the training data (default: the task\'s)' })
+    .option('batch-size', { type: 'number', describe: 'samples per worker per step (default: the task\'s)' })
+    .option('lr', { type: 'number', describe: 'learning rate; overrides the task\'s base rate' })
+    .option('seed', { type: 'number', default: 42, describe: 'seed for shuffling and initialization' })
+    .option('backend', { choices: backendChoices, default: 'auto' as const, describe: 'tfjs backend of every worker' })
+    .option('out', { type: 'string', default: 'runs/latest', describe: 'output folder: metrics.jsonl, summary.json, model/' })
+    .option('job-id', { type: 'string', describe: 'job id that workers must present (default: random)' })
+    .option('heartbeat-interval-ms', { type: 'number', default: 1000, describe: 'how often workers report they are alive' })
+    .option('heartbeat-max-missed', { type: 'number', default: 10, describe: 'missed heartbeats before a worker is declared lost' })
+    .option('step-timeout-ms', { type: 'number', default: 60_000, describe: 'deadline of every collective wait' })
+    .check((argv) => {
+      const positive = (flag: string, value: unknown, integer = true) => {
+        if (value === undefined) return
+        if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+          throw new Error(`--${flag} must be a positive ${integer ? 'integer' : 'number'}; got ${String(value)}.`)
+        }
+      }
+      positive('epochs', argv['epochs'])
+      positive('batch-size', argv['batch-size'])
+      positive('lr', argv['lr'], false)
+      positive('heartbeat-interval-ms', argv['heartbeat-interval-ms'])
+      positive('heartbeat-max-missed', argv['heartbeat-max-missed'])
+      positive('step-timeout-ms', argv['step-timeout-ms'])
+      const seed = argv['seed']
+      if (!Number.isInteger(seed) || (seed as number) < 0) throw new Error(`--seed must be a non-negative integer; got ${String(seed)}.`)
+      return true
+    })
+}
+
+export interface JobArgs {
+  task: string
+  workers: number
+  epochs?: number
+  'batch-size'?: number
+  lr?: number
+  seed: number
+  backend: (typeof backendChoices)[number]
+  out: string
+  'job-id'?: string
+  'heartbeat-interval-ms': number
+  'heartbeat-max-missed': number
+  'step-timeout-ms': number
+}
+
+/** The JobConfig the coordinator hands to every worker. */
+export function jobConfigFrom(argv: JobArgs) {
+  return {
+    jobId: argv['job-id'] ?? randomBytes(6).toString('hex'),
+    worldSize: argv.workers,
+    task: resolveTaskPath(argv.task),
+    epochs: argv.epochs,
+    batchSize: argv['batch-size'],
+    learningRate: argv.lr,
+    seed: argv.seed,
+    backend: argv.backend,
+    outDir: resolve(argv.out),
+    heartbeatIntervalMs: argv['heartbeat-interval-ms'],
+    heartbeatMaxMissed: argv['heartbeat-max-missed'],
+    stepTimeoutMs: argv['step-timeout-ms'],
+    taskOptions: {},
+  }
+}
+
+export function checkWorkers(argv: { workers?: unknown }): true {
+  const n = argv.workers
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new Error(`-n/--workers must be an integer ≥ 1; got ${String(n)}.`)
+  return true
+}

@@ -1,0 +1,25 @@
+/**
+ * `ringtrain launch -n N TASK`: a coordinator in this process and N local workers.
+ * Ctrl-C or SIGTERM stops every process it started; the exit code says whether the job
+ * succeeded (0), failed (1), or was interrupted (130 / 143).
+ */
+import type { CommandModule } from 'yargs'
+import { checkWorkers, jobConfigFrom, withJobOptions, type JobArgs } from './job-options.js'
+
+export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': number; quiet: boolean }> = {
+  command: 'launch <task>',
+  describe: 'Start a coordinator and N local workers that train TASK data-parallel',
+  builder: (y) =>
+    withJobOptions(
+      y
+        .positional('task', { type: 'string', demandOption: true, describe: 'task module or folder (default-exports defineTask)' })
+        .option('workers', { alias: 'n', type: 'number', demandOption: true, describe: 'number of local worker processes' })
+        .option('gpus-per-node', { type: 'number', default: 0, describe: 'GPUs on this machine; each worker gets one through CUDA_VISIBLE_DEVICES' })
+        .option('quiet', { type: 'boolean', default: false, describe: 'no progress bar, only the summary' })
+        .check(checkWorkers),
+    ) as never,
+  handler: async (argv) => {
+    const { launch } = await import('../launch/launch.js')
+    process.exitCode = await launch(jobConfigFrom(argv), { gpusPerNode: argv['gpus-per-node'], quiet: argv.quiet })
+  },
+}

@@ -1,0 +1,44 @@
+/**
+ * `ringtrain worker --coordinator tcp://HOST:PORT`: one worker, for multi-host jobs and for
+ * schedulers (mpirun, srun, Kubernetes) that start the processes themselves.
+ */
+import type { CommandModule } from 'yargs'
+
+interface WorkerArgs {
+  coordinator: string
+  'job-id': string
+  'local-rank'?: number
+  host: string
+}
+
+/** Local rank as schedulers set it, when the flag is not given. */
+function localRankFromEnvironment(env = process.env): number | undefined {
+  const value = env['RINGTRAIN_LOCAL_RANK'] ?? env['OMPI_COMM_WORLD_LOCAL_RANK'] ?? env['SLURM_LOCALID'] ?? env['LOCAL_RANK']
+  return value === undefined ? undefined : Number(value)
+}
+
+export const workerCommand: CommandModule<object, WorkerArgs> = {
+  command: 'worker',
+  describe: 'Run one worker that joins a coordinator',
+  builder: (y) =>
+    y
+      .option('coordinator', { type: 'string', demandOption: true, describe: 'coordinator endpoint, tcp://HOST:PORT' })
+      .option('job-id', { type: 'string', default: 'ringtrain', describe: 'the job id the coordinator expects' })
+      .option('local-rank', { type: 'number', describe: 'rank among the workers of this machine (default: from RINGTRAIN_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID)' })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'address other workers reach this one on (set it for multi-host jobs)' })
+      .check((argv) => {
+        if (!/^tcp:\/\/[^:\s]+:\d+$/.test(argv.coordinator)) throw new Error(`--coordinator must look like tcp://HOST:PORT; got '${argv.coordinator}'.`)
+        const localRank = argv['local-rank']
+        if (localRank !== undefined && (!Number.isInteger(localRank) || localRank < 0)) throw new Error(`--local-rank must be a non-negative integer; got ${localRank}.`)
+        return true
+      }) as never,
+  handler: async (argv) => {
+    const { runWorker } = await import('@ringtrain/worker')
+    process.exitCode = await runWorker({
+      coordinator: argv.coordinator,
+      jobId: argv['job-id'],
+      localRank: argv['local-rank'] ?? localRankFromEnvironment(),
+      host: argv.host,
+    })
+  },
+}

@@ -1,0 +1,66 @@
+/**
+ * The launcher: runs the coordinator in this process, starts `worldSize` workers as child
+ * processes, relays their output, draws progress, and stops everything on a signal.
+ */
+import { startCoordinator, type CoordinatorEvent } from '@ringtrain/coordinator'
+import type { JobConfig } from '@ringtrain/core'
+import { Children } from './children.js'
+import { ProgressBar } from './progress.js'
+import { workerCommand } from './worker-command.js'
+
+export interface LaunchOptions {
+  gpusPerNode: number
+  /** No progress bar. */
+  quiet: boolean
+  /** Relay the workers' output (default true). */
+  logWorkers?: boolean
+}
+
+export async function launch(config: JobConfig, options: LaunchOptions): Promise<number> {
+  const progress = new ProgressBar()
+  const log = (text: string) => progress.log(text)
+  const coordinator = await startCoordinator(config, {
+    bind: 'tcp://127.0.0.1:0',
+    log,
+    onEvent: (event: CoordinatorEvent) => {
+      if (event.type === 'metrics' && !options.quiet) progress.update(event.progress)
+    },
+  })
+  log(`[launcher] coordinator of job ${config.jobId} listens on ${coordinator.endpoint}; starting ${config.worldSize} worker(s) for ${config.task}.`)
+
+  const children = new Children((index, line) => {
+    if (options.logWorkers !== false) log(`[worker ${index}] ${line}`)
+  })
+  for (let localRank = 0; localRank < config.worldSize; localRank++) {
+    const env: NodeJS.ProcessEnv = { ...process.env, RINGTRAIN_LOCAL_RANK: String(localRank) }
+    if (options.gpusPerNode > 0) env['CUDA_VISIBLE_DEVICES'] = String(localRank % options.gpusPerNode)
+    const { command, args } = workerCommand(['--coordinator', coordinator.endpoint, '--job-id', config.jobId, '--local-rank', String(localRank)])
+    children.start(localRank, command, args, env)
+  }
+  children.onExit((exit) => coordinator.notifyWorkerExited(exit.pid, exit.code, exit.signal))
+
+  let interruptedBy: NodeJS.Signals | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interruptedBy) return
+    interruptedBy = signal
+    log(`[launcher] got ${signal}; stopping the coordinator and ${config.worldSize} worker(s).`)
+    coordinator.stop(`the launcher got ${signal}`)
+    void children.stopAll()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    const result = await coordinator.done
+    progress.finish()
+    // Workers exit by themselves after Shutdown or Abort; make sure of it.
+    await children.stopAll(result.ok ? 10_000 : 3_000)
+    if (interruptedBy) return interruptedBy === 'SIGINT' ? 130 : 143
+    if (result.ok) log(`[launcher] job ${config.jobId} finished: ${JSON.stringify(result.summary)}`)
+    else log(`[launcher] job ${config.jobId} failed: ${result.error?.message ?? 'unknown reason'}`)
+    return result.exitCode
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    await children.stopAll(1_000)
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * Evaluation split across ranks: rank r takes samples r, r+W, … (no padding, so no sample
+ * is counted twice) and reports sums (`{sum, count}` per metric); the coordinator adds the
+ * sums of all ranks and divides once, never averaging averages.
+ */
+import { evalShard } from '@ringtrain/core'
+import type { Task } from '../task/define-task.js'
+import type { Replica } from '../train/replica.js'
+
+const evalBatchSize = 256
+
+export async function evaluateShard(
+  replica: Replica,
+  task: Task,
+  where: { rank: number; worldSize: number },
+): Promise<Record<string, { sum: number; count: number }>> {
+  if (!task.data.eval) return {}
+  const data = await task.data.eval()
+  const shard = evalShard({ length: data.length, rank: where.rank, worldSize: where.worldSize })
+  const totals: Record<string, { sum: number; count: number }> = {}
+  for (let start = 0; start < shard.length; start += evalBatchSize) {
+    const batch = data.batch(shard.subarray(start, start + evalBatchSize))
+    const sums = replica.evaluate(batch)
+    for (const x of Array.isArray(batch.x) ? batch.x : [batch.x]) x.dispose()
+    batch.y.dispose()
+    for (const [name, { sum, count }] of Object.entries(sums)) {
+      const total = (totals[name] ??= { sum: 0, count: 0 })
+      total.sum += sum
+      total.count += count
+    }
+  }
+  return totals
+}

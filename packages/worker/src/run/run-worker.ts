@@ -1,0 +1,109 @@
+/**
+ * One worker's whole life:
+ *
+ *  1. Bind the data-plane transport (so its address can be reported), then join the
+ *     coordinator with it; the Assignment gives rank, world size, peers and the JobConfig.
+ *  2. Connect the ring, select the compute backend and self-test it.
+ *  3. Build the replica from the task; check before step 0 that every rank has the same
+ *     backend and gradient layout (rank 0's is broadcast and compared), then take rank 0's
+ *     initial weights by broadcast, so every replica starts identical.
+ *  4. Train (see train-loop.ts), evaluate on this rank's eval shard, report exact sums and a
+ *     parameter hash to the coordinator, rank 0 saves the model, and wait for Shutdown.
+ *
+ * Any error is reported to the coordinator as a typed error and ends the process non-zero.
+ */
+import { hostname } from 'node:os'
+import { join } from 'node:path'
+import { broadcast, createZmqTransport, DistError, type JobConfig, type Transport } from '@ringtrain/core'
+import { CoordinatorClient } from '../control/coordinator-client.js'
+import { selectBackend } from '../backends/select-backend.js'
+import { selfTest } from '../backends/self-test.js'
+import { loadTask } from '../task/load-task.js'
+import { Replica } from '../train/replica.js'
+import { checkSameSetup } from './check-same-setup.js'
+import { evaluateShard } from './evaluate-shard.js'
+import { trainLoop } from './train-loop.js'
+import { WorkerLog } from './worker-log.js'
+
+export interface WorkerOptions {
+  /** Coordinator endpoint, e.g. tcp://10.0.0.1:29400. */
+  coordinator: string
+  jobId: string
+  localRank?: number
+  /** Address peers reach this worker's data socket on (default 127.0.0.1). */
+  host?: string
+  joinTimeoutMs?: number
+}
+
+export async function runWorker(options: WorkerOptions): Promise<number> {
+  const log = new WorkerLog()
+  const host = options.host ?? '127.0.0.1'
+  const transport = await createZmqTransport({ host })
+  let client: CoordinatorClient | undefined
+  try {
+    client = await CoordinatorClient.join(
+      options.coordinator,
+      { jobId: options.jobId, host: hostname(), pid: process.pid, localRank: options.localRank, dataEndpoints: transport.endpoints },
+      { timeoutMs: options.joinTimeoutMs ?? 60_000 },
+    )
+    const { rank, worldSize, round, peers, config } = client.assignment
+    Object.assign(log, { rank, worldSize, round })
+    log.info(`joined round ${round} as rank ${rank} in a world of ${worldSize} (coordinator ${options.coordinator}).`)
+    let aborted: string | undefined
+    client.onAbort((reason) => {
+      aborted = reason
+      log.error(`the coordinator aborted the job: ${reason}`)
+      void transport.close()
+    })
+    client.startHeartbeats(() => log.step)
+    await transport.connect({ rank, worldSize, peers })
+
+    const backend = await selectBackend(config.backend)
+    await selfTest()
+    log.info(`computes on backend ${backend.name} (${backend.description}); self-test passed.`)
+
+    const task = await loadTask(config.task)
+    const replica = await Replica.create(task, { learningRate: config.learningRate, seed: config.seed })
+    await checkSameSetup(transport, replica.layout, backend.name, { round, timeoutMs: config.stepTimeoutMs })
+    const weights = replica.readWeights()
+    await broadcast(transport, weights, { root: 0, round, step: 0, op: 2, timeoutMs: config.stepTimeoutMs })
+    if (rank !== 0) replica.writeWeights(weights)
+    log.info(`has rank 0's initial weights (${weights.length} floats, layout hash ${replica.layout.hash}).`)
+
+    const result = await trainLoop({ transport, replica, task, config, client, log })
+    const evalSums = await evaluateShard(replica, task, { rank, worldSize })
+    if (rank === 0) await replica.saveModel(join(config.outDir, 'model'))
+    await client.done({ ...result, parameterHash: replica.parameterHash(), eval: evalSums, backend: backend.name })
+    await waitForShutdown(client, config.stepTimeoutMs)
+    if (aborted) return 1
+    log.info('finished; shutting down.')
+    return 0
+  } catch (error) {
+    log.error(describeFailure(error))
+    await client?.failed(error).catch(() => undefined)
+    return 1
+  } finally {
+    client?.close()
+    await transport.close()
+  }
+}
+
+/** Resolves on Shutdown or Abort from the coordinator, or after `timeoutMs` (it may be gone). */
+function waitForShutdown(client: CoordinatorClient, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs)
+    const done = () => {
+      clearTimeout(timer)
+      resolve()
+    }
+    client.onShutdown(done)
+    client.onAbort(done)
+  })
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof DistError) return `failed: ${error.name} [${error.code}]: ${error.message}`
+  return `failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`
+}
+
+export type { JobConfig, Transport }
