@@ -8,7 +8,7 @@
  * GB/s = 1e9 bytes/s; "both ways" is per direction (each rank sends and receives 16 MiB).
  * CPU is rank 0's process (all threads) per iteration: unlike GB/s it hardly depends on load.
  *
- * Measured 2025-xx on the 2-core dev VM while other jobs ran (load average 3.6-4.9, so wall
+ * Measured 2026-11 on the 2-core dev VM while other jobs ran (load average 3.6-4.9, so wall
  * figures move ±30% between runs; CPU figures are steadier), 25 iterations, medians:
  *                        tcp GB/s  (CPU user+sys ms)   ipc GB/s  (CPU user+sys ms)
  *   one way    256 KiB   1.79      (0.8 + 5.0)         1.66      (0.0 + 4.4)

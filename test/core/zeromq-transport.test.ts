@@ -83,6 +83,23 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
     await expect(a!.recv(1, tag(), { timeoutMs: 10 })).rejects.toMatchObject({ code: 'E_CLOSED', message: "rank 0's transport is closed." })
   })
 
+  test('connects over ipc to peers on the same host, and over tcp to the others', async () => {
+    const { t: b } = await lonely(1, 3, { ipc: true })
+    const nowhere = (rank: number): ZmqEndpoints => ({ rank, hostId: 'nowhere', tcp: 'tcp://127.0.0.1:9' })
+    // Same hostId: only b's ipc endpoint works, so the frame proves ipc was chosen.
+    const sameHost = await createZmqTransport({ rank: 0, worldSize: 3 })
+    onTestFinished(() => sameHost.close())
+    await sameHost.connect([sameHost.endpoints, { ...b.endpoints, tcp: 'tcp://127.0.0.1:9' }, nowhere(2)])
+    await sameHost.send(1, tag({ step: 1 }), bytes(1))
+    expect(await b.recv(0, tag({ step: 1 }), { timeoutMs: 2000 })).toEqual(bytes(1))
+    // Another hostId: only b's tcp endpoint works.
+    const otherHost = await createZmqTransport({ rank: 2, worldSize: 3, hostId: 'elsewhere' })
+    onTestFinished(() => otherHost.close())
+    await otherHost.connect([nowhere(0), { ...b.endpoints, ipc: 'ipc:///nonexistent/ringtrain.sock' }, otherHost.endpoints])
+    await otherHost.send(1, tag({ step: 2 }), bytes(2))
+    expect(await b.recv(2, tag({ step: 2 }), { timeoutMs: 2000 })).toEqual(bytes(2))
+  })
+
   test('carries a 16 MiB + 3 byte payload intact, over ipc and over tcp', async () => {
     const payload = new Uint8Array(16 * 1024 * 1024 + 3)
     for (let i = 0; i < payload.length; i++) payload[i] = (i * 2654435761) >>> 24

@@ -2,6 +2,7 @@
  * Options and endpoints of the ZeroMQ transport. Types only and defaults: importing this
  * file does not load the native addon.
  */
+import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import type { Transport } from './transport.js'
 
@@ -24,7 +25,11 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024 + 4096
 /** What a worker reports at join so that peers can reach its data socket. */
 export interface ZmqEndpoints {
   readonly rank: number
-  /** Identifies the machine (`os.hostname()`): peers with the same `hostId` may use `ipc`. */
+  /**
+   * Identifies the machine and its /tmp: peers with the same `hostId` may use `ipc`.
+   * Default `hostname/boot_id`: the kernel's boot id tells apart machines that share a
+   * hostname, and the hostname tells apart containers that share a kernel but not /tmp.
+   */
   readonly hostId: string
   /** `tcp://HOST:PORT` of the ROUTER, always present. */
   readonly tcp: string
@@ -50,7 +55,8 @@ export interface ZmqTransportOptions {
   /**
    * Also bind an `ipc://` endpoint, which `connect()` prefers for peers that report the
    * same `hostId`. Default true: between two processes on one host, unix sockets carry
-   * 1.2-1.9x what loopback TCP does in both directions at once (bench/transport-throughput.ts).
+   * 1.4-2x what loopback TCP does both ways at once, for less CPU per byte (see the
+   * figures in bench/transport-throughput.ts).
    */
   ipc?: boolean
   /**
@@ -66,8 +72,11 @@ export interface ZmqTransportOptions {
   sendBufferBytes?: number
   /** ZMQ_RCVBUF: kernel receive buffer in bytes; -1 keeps the OS default (autotuned). */
   receiveBufferBytes?: number
-  /** ZMQ_IO_THREADS of the transport's own context. Default 2: the ROUTER's and the DEALERs' connections can then
-   * run on separate I/O threads (+10-40% both ways, bench/transport-throughput.ts). */
+  /**
+   * ZMQ_IO_THREADS of the transport's own context. Default 2, so the ROUTER's and the
+   * DEALERs' connections can run on separate I/O threads: ipc both ways 0.97-1.67 GB/s
+   * against 0.63-1.17 with 1 (bench/transport-throughput.ts, noisy 2-core VM).
+   */
   ioThreads?: number
   /**
    * ZMQ_LINGER: how long frames already handed to ZeroMQ keep going out after `close()`,
@@ -76,7 +85,7 @@ export interface ZmqTransportOptions {
    * collective does not drop frames its peer still needs.
    */
   lingerMs?: number
-  /** Machine identity reported in the endpoints. Default `os.hostname()`. */
+  /** Machine identity reported in the endpoints (see `ZmqEndpoints.hostId`). */
   hostId?: string
   /** Where warnings go (dropped frames). Default console.warn. */
   warn?: (message: string) => void
@@ -96,7 +105,7 @@ export function resolveZmqOptions(options: ZmqTransportOptions): ResolvedZmqOpti
     receiveBufferBytes: -1,
     ioThreads: 2,
     lingerMs: 1000,
-    hostId: hostname(),
+    hostId: defaultHostId(),
     warn: (message) => console.warn(message),
     ...stripUndefined(options),
   }
@@ -104,4 +113,14 @@ export function resolveZmqOptions(options: ZmqTransportOptions): ResolvedZmqOpti
 
 function stripUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
+}
+
+function defaultHostId(): string {
+  let bootId = ''
+  try {
+    bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  } catch {
+    // Not Linux: the hostname alone.
+  }
+  return bootId ? `${hostname()}/${bootId}` : hostname()
 }
