@@ -82,7 +82,7 @@ export class ZmqTransport implements BoundZmqTransport {
       const tcp = router.lastEndpoint!
       let ipc: string | undefined
       if (o.ipc) {
-        ipc = `ipc://${join(tmpdir(), `ringtrain-${process.pid}-${o.rank}-${randomBytes(4).toString('hex')}.sock`)}`
+        ipc = ipcAddress(o.rank)
         await router.bind(ipc)
       }
       return new ZmqTransport(o, context, router, { rank: o.rank, hostId: o.hostId, tcp, ...(ipc ? { ipc } : {}) })
@@ -156,9 +156,10 @@ export class ZmqTransport implements BoundZmqTransport {
     for (const dealer of this.dealers) dealer.close()
     this.router.close()
     await this.receiving
-    // libzmq unlinks the ipc file on its I/O thread some time later: do it now, so that
+    // libzmq unlinks an ipc file on its I/O thread some time later: do it now, so that
     // close() leaves nothing behind when it resolves.
-    if (this.endpoints.ipc) rmSync(this.endpoints.ipc.slice('ipc://'.length), { force: true })
+    const path = this.endpoints.ipc?.slice('ipc://'.length)
+    if (path && !path.startsWith('@')) rmSync(path, { force: true })
   }
 
   private async receiveLoop(): Promise<void> {
@@ -201,6 +202,16 @@ export class ZmqTransport implements BoundZmqTransport {
   private closedError(): DistError {
     return new DistError('E_CLOSED', `rank ${this.rank}'s transport is closed.`, { rank: this.rank })
   }
+}
+
+/**
+ * On Linux an abstract socket (`ipc://@name`): it has no file, so even a killed process
+ * leaves nothing behind, and like 127.0.0.1 it is reachable from this network namespace
+ * only. Elsewhere a socket file in the temporary directory, removed by close().
+ */
+function ipcAddress(rank: number): string {
+  const name = `ringtrain-${process.pid}-${rank}-${randomBytes(4).toString('hex')}`
+  return process.platform === 'linux' ? `ipc://@${name}` : `ipc://${join(tmpdir(), `${name}.sock`)}`
 }
 
 export type { BoundZmqTransport, ZmqEndpoints, ZmqTransportOptions } from './zeromq-options.js'
