@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
+import { resolveJobConfig, type JobConfig } from '@ringtrain/core'
 import { resolveTaskPath } from '../launch/resolve-task.js'
 
 export const backendChoices = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const
@@ -11,6 +12,7 @@ export function withJobOptions<T>(y: Argv<T>) {
     .option('epochs', { type: 'number', describe: 'passes over the training data (default: the task\'s)' })
     .option('batch-size', { type: 'number', describe: 'samples per worker per step (default: the task\'s)' })
     .option('lr', { type: 'number', describe: 'learning rate; overrides the task\'s base rate' })
+    .option('max-steps', { type: 'number', describe: 'stop after this many optimizer steps (default: all epochs)' })
     .option('seed', { type: 'number', default: 42, describe: 'seed for shuffling and initialization' })
     .option('backend', { choices: backendChoices, default: 'auto' as const, describe: 'tfjs backend of every worker' })
     .option('out', { type: 'string', default: 'runs/latest', describe: 'output folder: metrics.jsonl, summary.json, model/' })
@@ -28,6 +30,7 @@ export function withJobOptions<T>(y: Argv<T>) {
       positive('epochs', argv['epochs'])
       positive('batch-size', argv['batch-size'])
       positive('lr', argv['lr'], false)
+      positive('max-steps', argv['max-steps'])
       positive('heartbeat-interval-ms', argv['heartbeat-interval-ms'])
       positive('heartbeat-max-missed', argv['heartbeat-max-missed'])
       positive('step-timeout-ms', argv['step-timeout-ms'])
@@ -42,6 +45,7 @@ export interface JobArgs {
   workers: number
   epochs?: number
   'batch-size'?: number
+  'max-steps'?: number
   lr?: number
   seed: number
   backend: (typeof backendChoices)[number]
@@ -53,13 +57,14 @@ export interface JobArgs {
 }
 
 /** The JobConfig the coordinator hands to every worker. */
-export function jobConfigFrom(argv: JobArgs) {
-  return {
+export function jobConfigFrom(argv: JobArgs): JobConfig {
+  const input = {
     jobId: argv['job-id'] ?? randomBytes(6).toString('hex'),
     worldSize: argv.workers,
     task: resolveTaskPath(argv.task),
     epochs: argv.epochs,
     batchSize: argv['batch-size'],
+    maxSteps: argv['max-steps'],
     learningRate: argv.lr,
     seed: argv.seed,
     backend: argv.backend,
@@ -69,6 +74,8 @@ export function jobConfigFrom(argv: JobArgs) {
     stepTimeoutMs: argv['step-timeout-ms'],
     taskOptions: {},
   }
+  // Unset flags are left out, not sent as undefined: the task's defaults apply.
+  return resolveJobConfig(Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined)) as typeof input)
 }
 
 export function checkWorkers(argv: { workers?: unknown }): true {

@@ -32,10 +32,16 @@ export async function launch(config: JobConfig, options: LaunchOptions): Promise
     if (options.logWorkers !== false) log(`[worker ${index}] ${line}`)
   })
   for (let localRank = 0; localRank < config.worldSize; localRank++) {
-    const env: NodeJS.ProcessEnv = { ...process.env, RINGTRAIN_LOCAL_RANK: String(localRank) }
+    const env: NodeJS.ProcessEnv = {
+      // See Note [Receive buffers and malloc] (core/transport/zeromq-options.ts).
+      GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456',
+      ...process.env,
+      RINGTRAIN_LOCAL_RANK: String(localRank),
+    }
     if (options.gpusPerNode > 0) env['CUDA_VISIBLE_DEVICES'] = String(localRank % options.gpusPerNode)
     const { command, args } = workerCommand(['--coordinator', coordinator.endpoint, '--job-id', config.jobId, '--local-rank', String(localRank)])
-    children.start(localRank, command, args, env)
+    const child = children.start(localRank, command, args, env)
+    log(`[launcher] started worker ${localRank} (pid ${child.pid}).`)
   }
   children.onExit((exit) => coordinator.notifyWorkerExited(exit.pid, exit.code, exit.signal))
 

@@ -18,7 +18,7 @@ export interface WaitingWorker {
   pid: number
   localRank?: number
   dataEndpoints: string[]
-  backend: string
+  backend?: string
   joinedAtMs: number
 }
 

@@ -46,8 +46,11 @@ export interface JoinRequest extends Envelope<typeof MessageType.JoinRequest> {
   localRank?: number
   /** Addresses where this worker's ring transport listens. */
   dataEndpoints: string[]
-  /** Compute backend the worker runs on. */
-  backend: string
+  /**
+   * Compute backend the worker was started with, when it was given one. Usually absent: the
+   * backend follows the JobConfig, and ranks compare the one they selected before step 0.
+   */
+  backend?: string
 }
 
 /** coordinator → worker: the worker's place in the ring, sent when all workers have joined. */

@@ -2,6 +2,7 @@
  * Options and endpoints of the ZeroMQ transport. Types only and defaults: importing this
  * file does not load the native addon.
  */
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
 import type { Transport } from './transport.js'
@@ -41,13 +42,19 @@ export interface ZmqEndpoints {
 export interface BoundZmqTransport extends Transport {
   /** What this rank reports at join. */
   readonly endpoints: ZmqEndpoints
-  /** Opens a DEALER to every peer; `all[r]` are rank r's endpoints. */
-  connect(all: readonly ZmqEndpoints[]): Promise<void>
+  /**
+   * Opens a DEALER to every peer; `all[r]` are rank r's endpoints. `world` gives this
+   * transport its rank and world size when `bind()` was called before they were known
+   * (a worker binds before it joins, because its endpoints are part of the join).
+   */
+  connect(all: readonly ZmqEndpoints[], world?: { rank: number; worldSize: number }): Promise<void>
 }
 
 export interface ZmqTransportOptions {
-  rank: number
-  worldSize: number
+  /** This transport's rank; leave unset to give it at `connect()`. */
+  rank?: number
+  /** Ranks in the world; leave unset to give it at `connect()`. */
+  worldSize?: number
   /** Interface to bind the data socket on; peers connect to it. Default '127.0.0.1'. */
   host?: string
   /** TCP port of the data socket; 0 (the default) lets the OS choose. */
@@ -91,10 +98,12 @@ export interface ZmqTransportOptions {
   warn?: (message: string) => void
 }
 
-export type ResolvedZmqOptions = Required<ZmqTransportOptions>
+export type ResolvedZmqOptions = Required<Omit<ZmqTransportOptions, 'rank' | 'worldSize'>> & { rank: number; worldSize: number }
 
 export function resolveZmqOptions(options: ZmqTransportOptions): ResolvedZmqOptions {
   return {
+    rank: -1,
+    worldSize: 0,
     host: '127.0.0.1',
     port: 0,
     ipc: true,
@@ -123,4 +132,26 @@ function defaultHostId(): string {
     // Not Linux: the hostname alone.
   }
   return bootId ? `${hostname()}/${bootId}` : hostname()
+}
+
+/**
+ * Endpoints as the control protocol carries them (`JoinRequest.dataEndpoints`, a list of
+ * addresses): `[tcp]` or `[tcp, ipc]`. The ipc address embeds a digest of the hostId (see
+ * `ipcName`), so a peer can tell from the address alone whether it may use it.
+ */
+export function endpointsToWire(endpoints: ZmqEndpoints): string[] {
+  return endpoints.ipc ? [endpoints.tcp, endpoints.ipc] : [endpoints.tcp]
+}
+
+/** The inverse of `endpointsToWire`, for rank `rank`. Unknown address kinds are ignored. */
+export function endpointsFromWire(rank: number, addresses: readonly string[]): ZmqEndpoints {
+  const tcp = addresses.find((a) => a.startsWith('tcp://')) ?? ''
+  const ipc = addresses.find((a) => a.startsWith('ipc://'))
+  const hostId = ipc ? (/ringtrain-([0-9a-f]{16})-/.exec(ipc)?.[1] ?? '') : ''
+  return { rank, hostId, tcp, ...(ipc ? { ipc } : {}) }
+}
+
+/** A 16-hex-digit digest of a hostId: what endpoints carry and compare. */
+export function hostIdDigest(hostId: string): string {
+  return createHash('sha256').update(hostId).digest('hex').slice(0, 16)
 }

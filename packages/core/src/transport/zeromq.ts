@@ -34,15 +34,17 @@ import { ConfigError, DistError, FrameError, PeerLostError } from '../errors.js'
 import { encodeFrameHeader } from '../protocol/frame-header.js'
 import { checkFrames } from './zeromq-frames.js'
 import { PeerOutbox } from './zeromq-outbox.js'
-import { resolveZmqOptions, type BoundZmqTransport, type ResolvedZmqOptions, type ZmqEndpoints, type ZmqTransportOptions } from './zeromq-options.js'
+import { hostIdDigest, resolveZmqOptions, type BoundZmqTransport, type ResolvedZmqOptions, type ZmqEndpoints, type ZmqTransportOptions } from './zeromq-options.js'
 import { PeerInbox } from './peer-inbox.js'
 import type { Tag } from './transport.js'
 
 export class ZmqTransport implements BoundZmqTransport {
-  readonly rank: number
-  readonly worldSize: number
-  private readonly inbox: PeerInbox
-  private readonly outboxes: (PeerOutbox | undefined)[]
+  private rankValue: number
+  private worldSizeValue: number
+  private inbox: PeerInbox
+  private outboxes: (PeerOutbox | undefined)[]
+  /** Frames that arrived before `connect()` gave this transport its rank (see bind()). */
+  private early: Buffer[][] | undefined
   private readonly dealers: zmq.Dealer[] = []
   private readonly receiving: Promise<void>
   private closed = false
@@ -55,19 +57,31 @@ export class ZmqTransport implements BoundZmqTransport {
     /** What this rank reports at join. */
     readonly endpoints: ZmqEndpoints,
   ) {
-    this.rank = options.rank
-    this.worldSize = options.worldSize
-    this.inbox = new PeerInbox(this.rank, this.worldSize)
+    this.rankValue = options.rank
+    this.worldSizeValue = options.worldSize
+    this.inbox = new PeerInbox(Math.max(this.rank, 0), this.worldSize)
     this.outboxes = new Array(this.worldSize).fill(undefined)
+    if (this.rank < 0) this.early = []
     router.events.on('disconnect', () => { if (!this.closed) this.lostConnections++ })
     this.receiving = this.receiveLoop()
   }
 
-  /** Phase 1: binds this rank's ROUTER. Rejects with E_CONFIG for bad options. */
+  get rank(): number {
+    return this.rankValue
+  }
+
+  get worldSize(): number {
+    return this.worldSizeValue
+  }
+
+  /**
+   * Phase 1: binds this rank's ROUTER. Rejects with E_CONFIG for bad options. `rank` and
+   * `worldSize` may be left out and given to `connect()` instead (a worker binds before it
+   * joins); frames that arrive before then are held and checked at `connect()`.
+   */
   static async bind(options: ZmqTransportOptions): Promise<ZmqTransport> {
     const o = resolveZmqOptions(options)
-    if (!Number.isInteger(o.worldSize) || o.worldSize < 1) throw new ConfigError(`worldSize (${o.worldSize}) must be a positive integer.`)
-    if (!Number.isInteger(o.rank) || o.rank < 0 || o.rank >= o.worldSize) throw new ConfigError(`rank (${o.rank}) must be an integer in [0, ${o.worldSize}).`)
+    if (options.rank !== undefined || options.worldSize !== undefined) checkWorld(o.rank, o.worldSize)
     if (!Number.isInteger(o.maxMessageBytes) || o.maxMessageBytes < 1) throw new ConfigError(`maxMessageBytes (${o.maxMessageBytes}) must be a positive integer.`)
     const context = new zmq.Context({ ioThreads: o.ioThreads, blocky: false })
     const router = new zmq.Router({
@@ -82,10 +96,10 @@ export class ZmqTransport implements BoundZmqTransport {
       const tcp = router.lastEndpoint!
       let ipc: string | undefined
       if (o.ipc) {
-        ipc = ipcAddress(o.rank)
+        ipc = ipcAddress(o.hostId)
         await router.bind(ipc)
       }
-      return new ZmqTransport(o, context, router, { rank: o.rank, hostId: o.hostId, tcp, ...(ipc ? { ipc } : {}) })
+      return new ZmqTransport(o, context, router, { rank: o.rank, hostId: hostIdDigest(o.hostId), tcp, ...(ipc ? { ipc } : {}) })
     } catch (cause) {
       router.close()
       throw new ConfigError(`rank ${o.rank} could not bind its data socket on ${o.host}:${o.port}: ${(cause as Error).message}.`, { rank: o.rank }, { cause })
@@ -96,8 +110,10 @@ export class ZmqTransport implements BoundZmqTransport {
    * Phase 2: opens a DEALER to every peer. `all[r]` are rank r's endpoints (this rank's
    * own entry is ignored). Prefers ipc for peers on the same host when both sides bound one.
    */
-  async connect(all: readonly ZmqEndpoints[]): Promise<void> {
+  async connect(all: readonly ZmqEndpoints[], world?: { rank: number; worldSize: number }): Promise<void> {
     if (this.closed) throw this.closedError()
+    if (world) this.joinWorld(world.rank, world.worldSize)
+    if (this.rank < 0) throw new ConfigError('connect() needs { rank, worldSize } when bind() was called without them.')
     if (all.length !== this.worldSize) throw new ConfigError(`rank ${this.rank} got endpoints for ${all.length} ranks; expected ${this.worldSize}.`, { rank: this.rank, expected: this.worldSize, got: all.length })
     for (let peer = 0; peer < this.worldSize; peer++) {
       if (peer === this.rank) continue
@@ -173,11 +189,35 @@ export class ZmqTransport implements BoundZmqTransport {
         this.inbox.close(new PeerLostError('E_PEER_LOST', `rank ${this.rank}'s data socket failed: ${(cause as Error).message}.`, { rank: this.rank }))
         return
       }
-      const checked = checkFrames(this.rank, this.worldSize, frames)
-      if (checked.kind === 'message') this.inbox.deliver(checked.peer, checked.tag, checked.bytes)
-      else if (checked.kind === 'error') this.inbox.deliverError(checked.peer, checked.error)
-      else this.options.warn(`[rank ${this.rank}] ${checked.reason}`)
+      if (this.early) {
+        this.early.push(frames)
+        continue
+      }
+      this.dispatch(frames)
     }
+  }
+
+  /** Gives a transport bound without a rank its place in the world, then replays held frames. */
+  private joinWorld(rank: number, worldSize: number): void {
+    checkWorld(rank, worldSize)
+    if (!this.early) {
+      if (rank !== this.rank || worldSize !== this.worldSize) throw new ConfigError(`rank ${this.rank} of ${this.worldSize} was asked to connect as rank ${rank} of ${worldSize}.`, { rank: this.rank })
+      return
+    }
+    this.rankValue = rank
+    this.worldSizeValue = worldSize
+    this.inbox = new PeerInbox(rank, worldSize)
+    this.outboxes = new Array(worldSize).fill(undefined)
+    const held = this.early
+    this.early = undefined
+    for (const frames of held) this.dispatch(frames)
+  }
+
+  private dispatch(frames: Buffer[]): void {
+    const checked = checkFrames(this.rank, this.worldSize, frames)
+    if (checked.kind === 'message') this.inbox.deliver(checked.peer, checked.tag, checked.bytes)
+    else if (checked.kind === 'error') this.inbox.deliverError(checked.peer, checked.error)
+    else this.options.warn(`[rank ${this.rank}] ${checked.reason}`)
   }
 
   private explainLostConnection(error: unknown): unknown {
@@ -209,9 +249,15 @@ export class ZmqTransport implements BoundZmqTransport {
  * leaves nothing behind, and like 127.0.0.1 it is reachable from this network namespace
  * only. Elsewhere a socket file in the temporary directory, removed by close().
  */
-function ipcAddress(rank: number): string {
-  const name = `ringtrain-${process.pid}-${rank}-${randomBytes(4).toString('hex')}`
+function ipcAddress(hostId: string): string {
+  // The digest lets a peer decide from the address alone that it may connect (endpointsFromWire).
+  const name = `ringtrain-${hostIdDigest(hostId)}-${process.pid}-${randomBytes(4).toString('hex')}`
   return process.platform === 'linux' ? `ipc://@${name}` : `ipc://${join(tmpdir(), `${name}.sock`)}`
+}
+
+function checkWorld(rank: number, worldSize: number): void {
+  if (!Number.isInteger(worldSize) || worldSize < 1) throw new ConfigError(`worldSize (${worldSize}) must be a positive integer.`)
+  if (!Number.isInteger(rank) || rank < 0 || rank >= worldSize) throw new ConfigError(`rank (${rank}) must be an integer in [0, ${worldSize}).`)
 }
 
 export type { BoundZmqTransport, ZmqEndpoints, ZmqTransportOptions } from './zeromq-options.js'

@@ -14,7 +14,7 @@
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { broadcast, createZmqTransport, DistError, type JobConfig, type Transport } from '@ringtrain/core'
+import { broadcast, createZmqTransport, DistError, endpointsFromWire, endpointsToWire, type JobConfig, type Transport } from '@ringtrain/core'
 import { CoordinatorClient } from '../control/coordinator-client.js'
 import { selectBackend } from '../backends/select-backend.js'
 import { selfTest } from '../backends/self-test.js'
@@ -43,12 +43,11 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   try {
     client = await CoordinatorClient.join(
       options.coordinator,
-      { jobId: options.jobId, host: hostname(), pid: process.pid, localRank: options.localRank, dataEndpoints: transport.endpoints },
+      { jobId: options.jobId, host: hostname(), pid: process.pid, localRank: options.localRank, dataEndpoints: endpointsToWire(transport.endpoints) },
       { timeoutMs: options.joinTimeoutMs ?? 60_000 },
     )
     const { rank, worldSize, round, peers, config } = client.assignment
     Object.assign(log, { rank, worldSize, round })
-    log.info(`joined round ${round} as rank ${rank} in a world of ${worldSize} (coordinator ${options.coordinator}).`)
     let aborted: string | undefined
     client.onAbort((reason) => {
       aborted = reason
@@ -56,7 +55,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       void transport.close()
     })
     client.startHeartbeats(() => log.step)
-    await transport.connect({ rank, worldSize, peers })
+    await transport.connect(peers.map((addresses, r) => endpointsFromWire(r, addresses)), { rank, worldSize })
 
     const backend = await selectBackend(config.backend)
     await selfTest()

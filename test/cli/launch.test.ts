@@ -1,0 +1,57 @@
+/** The `ringtrain` command as a user runs it: examples end to end, flags, and signals. */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, onTestFinished, test } from 'vitest'
+import { readSavedWeights } from '../helpers/saved-weights.js'
+import { isAlive, runCli, startCli } from '../helpers/run-cli.js'
+
+function tempOut(): string {
+  const out = mkdtempSync(join(tmpdir(), 'ringtrain-cli-'))
+  onTestFinished(() => rmSync(out, { recursive: true, force: true }))
+  return out
+}
+
+describe('ringtrain launch', () => {
+  test('trains examples/linear-regression with 2 workers: summary, metrics and a model that learned y = 3x + 2', async () => {
+    const out = tempOut()
+    const run = await runCli(['launch', '-n', '2', 'examples/linear-regression', '--out', out, '--quiet'])
+    expect(run.code, run.output).toBe(0)
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))
+    expect(summary).toMatchObject({ workers: 2, epochs: 10, replicasIdentical: true })
+    expect(summary.steps).toBe(160) // 1024 samples / 2 ranks / batch 32 = 16 steps × 10 epochs
+    expect(summary.eval.mse).toBeLessThan(0.01)
+    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    expect(lines).toHaveLength(160)
+    expect(Object.keys(lines[0]).sort()).toEqual(expect.arrayContaining(['step', 'epoch', 'loss', 'samplesPerSecond', 'computeMs', 'allReduceMs', 'bytesSent']))
+    const weights = [...readSavedWeights(join(out, 'model')).values()]
+    expect(weights[0]![0]).toBeCloseTo(3, 1) // slope
+    expect(weights[1]![0]).toBeCloseTo(2, 1) // intercept
+  })
+
+  test('SIGTERM to the launcher stops every worker and exits 143', async () => {
+    const out = tempOut()
+    const run = startCli(['launch', '-n', '2', 'examples/mnist-mlp', '--backend', 'cpu', '--out', out])
+    // Wait until both workers have started training (their pids are in the launcher's log).
+    const deadline = Date.now() + 90_000
+    while (!/trains \d+ epoch/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+    const pids = [...run.output().matchAll(/started worker \d+ \(pid (\d+)\)/g)].map((m) => Number(m[1]))
+    expect(pids, run.output()).toHaveLength(2)
+    run.child.kill('SIGTERM')
+    const exit = await run.exited
+    expect(exit.code, run.output()).toBe(143)
+    for (const pid of pids) expect(isAlive(pid), `worker pid ${pid} is gone`).toBe(false)
+  })
+
+  test('bad flags name the flag and the rule, exit code 2', async () => {
+    const zero = await runCli(['launch', '-n', '0', 'examples/linear-regression'])
+    expect(zero.code).toBe(2)
+    expect(zero.output).toContain('-n/--workers must be an integer ≥ 1; got 0.')
+    const lr = await runCli(['launch', '-n', '1', 'examples/linear-regression', '--lr', '-1'])
+    expect(lr.code).toBe(2)
+    expect(lr.output).toContain('--lr must be a positive number; got -1.')
+    const missing = await runCli(['launch', '-n', '1', 'examples/nope'])
+    expect(missing.code).toBe(2)
+    expect(missing.output).toMatch(/ConfigError \[E_CONFIG\]: TASK 'examples\/nope' does not exist/)
+  })
+})

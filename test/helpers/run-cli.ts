@@ -1,0 +1,58 @@
+/**
+ * Runs the `ringtrain` CLI as a real process (as `pnpm ringtrain …` does) and collects its
+ * output. Every process started is killed when the test ends, whatever happened.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { onTestFinished } from 'vitest'
+
+export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
+const cliMain = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url))
+
+export interface CliRun {
+  child: ChildProcess
+  output: () => string
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+}
+
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): CliRun {
+  const child = spawn(process.execPath, ['--import', 'tsx', cliMain, ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout!.on('data', (chunk) => (output += chunk))
+  child.stderr!.on('data', (chunk) => (output += chunk))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  )
+  onTestFinished(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  return { child, output: () => output, exited }
+}
+
+/** Runs the CLI to its end; fails with its output if it takes longer than `timeoutMs`. */
+export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
+  const run = startCli(args, options)
+  const timeoutMs = options.timeoutMs ?? 120_000
+  let timer: NodeJS.Timeout | undefined
+  const result = await Promise.race([
+    run.exited,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`ringtrain ${args.join(' ')} ran past ${timeoutMs} ms; output:\n${run.output()}`)), timeoutMs)
+    }),
+  ]).finally(() => clearTimeout(timer))
+  return { ...result, output: run.output() }
+}
+
+/** True while a process with this pid exists. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
