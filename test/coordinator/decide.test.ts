@@ -2,7 +2,7 @@ import { decide, initialState, type RendezvousAction, type RendezvousEvent, type
 import { MessageType, PROTOCOL_VERSION, controlMessage, resolveJobConfig, type Assignment, type JoinRequest } from '@ringtrain/core'
 import { describe, expect, test } from 'vitest'
 
-const config = resolveJobConfig({ jobId: 'job-1', worldSize: 3, task: 'task.ts', outDir: 'out', heartbeatIntervalMs: 1000, heartbeatMaxMissed: 5 })
+const config = resolveJobConfig({ jobId: 'job-1', worldSize: 3, task: 'task.ts', outDir: 'out', epochs: 1, heartbeatIntervalMs: 1000, heartbeatMaxMissed: 5 })
 const T0 = 1_000_000
 
 function join(from: string, fields: Partial<JoinRequest> = {}): RendezvousEvent {

@@ -23,7 +23,7 @@ afterEach(async () => {
 async function jobConfig(worldSize: number, overrides: Partial<JobConfig> = {}): Promise<JobConfig> {
   const outDir = await mkdtemp(join(tmpdir(), 'ringtrain-coordinator-'))
   dirs.push(outDir)
-  return resolveJobConfig({ jobId: `job-${process.pid}`, worldSize, task: 'none', outDir, heartbeatIntervalMs: 100, heartbeatMaxMissed: 5, ...overrides })
+  return resolveJobConfig({ jobId: `job-${process.pid}`, worldSize, task: 'none', outDir, epochs: 1, heartbeatIntervalMs: 100, heartbeatMaxMissed: 5, ...overrides })
 }
 
 /** Starts a fake worker process; resolves with its exit code and output when it ends. */

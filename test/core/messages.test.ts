@@ -103,7 +103,7 @@ describe('validation at the edge', () => {
 
   test('refuses an Assignment whose job config breaks a rule, naming the field', () => {
     const message = controlMessage(MessageType.Assignment, config.jobId, { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, round: 0, peers: [[]], hosts: ['a'], config: { ...config, batchSize: 0 } })
-    expect(rejection(encode(message)).message).toMatch(/batchSize must be an integer greater than zero, got 0/)
+    expect(rejection(encode(message)).message).toMatch(/batchSize must be an integer greater than zero when set, got 0/)
   })
 
   test('refuses values that are not maps (a number, an array)', () => {
@@ -114,7 +114,8 @@ describe('validation at the edge', () => {
 
 describe('resolveJobConfig', () => {
   test('fills the defaults', () => {
-    expect(config).toMatchObject({ epochs: 1, heartbeatIntervalMs: 1000, heartbeatMaxMissed: 5, backend: 'auto', taskOptions: {} })
+    expect(config.epochs, 'unset: the task decides').toBeUndefined()
+    expect(config).toMatchObject({ heartbeatIntervalMs: 1000, heartbeatMaxMissed: 5, backend: 'auto', taskOptions: {} })
   })
 
   test('says the rule with the value in it', () => {

@@ -202,7 +202,7 @@ describe('ZmqTransport refuses what it cannot trust', () => {
     const { existsSync } = await import('node:fs')
     const t = await createZmqTransport({ rank: 0, worldSize: 1 })
     const path = t.endpoints.ipc!.slice('ipc://'.length)
-    if (process.platform === 'linux') expect(path).toMatch(/^@ringtrain-\d+-0-[0-9a-f]{8}$/)
+    if (process.platform === 'linux') expect(path).toMatch(/^@ringtrain-[0-9a-f]{16}-\d+-[0-9a-f]{8}$/)
     else expect(existsSync(path)).toBe(true)
     await t.close()
     if (process.platform !== 'linux') expect(existsSync(path)).toBe(false)

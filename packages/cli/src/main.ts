@@ -18,9 +18,14 @@ await yargs(hideBin(process.argv))
   .fail((message, error, y) => {
     // Typed errors (ConfigError and friends) print as `Name [CODE]: message`; flag errors
     // print yargs' usage first. Either way: exit code 2, no stack trace for bad input.
-    if (error && 'code' in error) process.stderr.write(`${error.name} [${String(error.code)}]: ${error.message}\n`)
-    else if (error) throw error
-    else process.stderr.write(`${y.help().toString?.() ?? ''}\n${message}\n`)
+    if (error && 'code' in error && String(error.code).startsWith('E_')) {
+      process.stderr.write(`${error.name} [${String(error.code)}]: ${error.message}\n`)
+    } else if (error && message !== error.message) {
+      throw error // not a flag problem: a bug, show its stack
+    } else {
+      y.showHelp()
+      process.stderr.write(`\n${message}\n`)
+    }
     process.exit(2)
   })
   .help()

@@ -133,17 +133,20 @@ async function activate(name: string): Promise<SelectedBackend> {
     case 'wasm': return selectWasm()
     case 'cpu': return selectCpu()
     case 'auto': {
+      // The full reasons are what `--backend tensorflow` (or webgpu) says; here, one word each.
       const skipped: string[] = []
-      for (const candidate of [selectTensorflow, selectWebgpu, selectWasm]) {
+      const candidates = [['tensorflow', selectTensorflow], ['webgpu', selectWebgpu], ['wasm', selectWasm]] as const
+      for (const [candidateName, candidate] of candidates) {
         try {
           const selected = await candidate()
-          return { ...selected, description: `${selected.description}; auto skipped: ${skipped.join('; ') || 'none'}` }
+          return { ...selected, description: `${selected.description}; auto chose it${skipped.length ? ` over ${skipped.join(', ')}` : ''}` }
         } catch (error) {
-          skipped.push(error instanceof Error ? error.message : String(error))
+          const code = error instanceof DistError ? error.code : 'error'
+          skipped.push(`${candidateName} (${code === 'E_BACKEND' ? 'not available' : 'failed'})`)
         }
       }
       const selected = await selectCpu()
-      return { ...selected, description: `${selected.description}; auto skipped: ${skipped.join('; ')}` }
+      return { ...selected, description: `${selected.description}; auto chose it over ${skipped.join(', ')}` }
     }
     default:
       throw new DistError('E_BACKEND', `--backend must be one of ${backendNames.join(', ')}; got '${String(name)}'.`, { expected: backendNames, got: name })
