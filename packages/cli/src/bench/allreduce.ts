@@ -53,8 +53,9 @@ async function startRanks(worldSize: number): Promise<Rank[]> {
   hookExit()
   const ranks = Array.from({ length: worldSize }, (_, rank) => {
     const child = fork(rankScript, [], {
-      execArgv: ['--import', 'tsx', ...process.execArgv.filter((a) => a.startsWith('--cpu-prof'))],
-      env: { ...process.env, RINGTRAIN_BENCH_RANK: String(rank), RINGTRAIN_BENCH_WORLD_SIZE: String(worldSize) },
+      execArgv: ['--import', 'tsx', ...rankNodeFlags(), ...process.execArgv.filter((a) => a.startsWith('--cpu-prof'))],
+      // The ranks run as launched workers do (see Note [Receive buffers and malloc]).
+      env: { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456', ...process.env, RINGTRAIN_BENCH_RANK: String(rank), RINGTRAIN_BENCH_WORLD_SIZE: String(worldSize) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     live.add(child)
@@ -126,4 +127,9 @@ export function parseBytes(item: string, flag: string): number {
     throw new ConfigError(`${flag} (${item}) must list sizes such as 1MiB, 512KiB or 4096 (bytes, a positive multiple of 4).`)
   }
   return bytes
+}
+
+/** Extra Node/V8 flags for the ranks, for experiments: RINGTRAIN_BENCH_NODE_FLAGS='--trace-gc'. */
+function rankNodeFlags(): string[] {
+  return (process.env['RINGTRAIN_BENCH_NODE_FLAGS'] ?? '').split(' ').filter(Boolean)
 }
