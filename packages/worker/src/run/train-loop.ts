@@ -54,6 +54,7 @@ export async function trainLoop(context: {
       await ringAllReduce(transport, gradients, { round, step: step + 1, op: 0, timeoutMs: config.stepTimeoutMs, average: true })
       const reduced = performance.now()
       replica.applyGradients(gradients, step)
+      const applied = performance.now()
       step++
       log.step = step
       finalLoss = loss
@@ -65,7 +66,8 @@ export async function trainLoop(context: {
         epochs,
         loss,
         samples: indices.length,
-        computeMs: computed - started,
+        // Local work: the batch, forward and backward, and the optimizer step.
+        computeMs: computed - started + (applied - reduced),
         allReduceMs: reduced - computed,
         bytesSent: worldSize > 1 ? Math.round((2 * (worldSize - 1) * gradients.byteLength) / worldSize) : 0,
       })
