@@ -43,13 +43,18 @@ export class Children {
     for (const exit of this.exits) void exit.then(listener)
   }
 
-  async stopAll(graceMs = 5_000): Promise<void> {
-    const alive = this.children.filter((c) => c.exitCode === null && c.signalCode === null)
-    for (const child of alive) child.kill('SIGTERM')
-    const timer = setTimeout(() => {
-      for (const child of alive) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    }, graceMs)
+  /**
+   * Ends every child: those still running after `exitGraceMs` (time to exit by themselves,
+   * e.g. after the coordinator's Shutdown or Abort) get SIGTERM, and SIGKILL `killGraceMs`
+   * later. Resolves when all have exited.
+   */
+  async stopAll(options: { exitGraceMs?: number; killGraceMs?: number } = {}): Promise<void> {
+    const running = () => this.children.filter((c) => c.exitCode === null && c.signalCode === null)
+    const timers = [
+      setTimeout(() => { for (const child of running()) child.kill('SIGTERM') }, options.exitGraceMs ?? 0),
+      setTimeout(() => { for (const child of running()) child.kill('SIGKILL') }, (options.exitGraceMs ?? 0) + (options.killGraceMs ?? 5_000)),
+    ]
     await this.allExited()
-    clearTimeout(timer)
+    for (const timer of timers) clearTimeout(timer)
   }
 }

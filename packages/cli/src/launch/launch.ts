@@ -51,7 +51,7 @@ export async function launch(config: JobConfig, options: LaunchOptions): Promise
     interruptedBy = signal
     log(`[launcher] got ${signal}; stopping the coordinator and ${config.worldSize} worker(s).`)
     coordinator.stop(`the launcher got ${signal}`)
-    void children.stopAll()
+    void children.stopAll({ killGraceMs: 5_000 })
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
@@ -59,7 +59,7 @@ export async function launch(config: JobConfig, options: LaunchOptions): Promise
     const result = await coordinator.done
     progress.finish()
     // Workers exit by themselves after Shutdown or Abort; make sure of it.
-    await children.stopAll(result.ok ? 10_000 : 3_000)
+    await children.stopAll({ exitGraceMs: result.ok ? 10_000 : 3_000, killGraceMs: 3_000 })
     if (interruptedBy) return interruptedBy === 'SIGINT' ? 130 : 143
     if (result.ok) log(`[launcher] job ${config.jobId} finished: ${JSON.stringify(result.summary)}`)
     else log(`[launcher] job ${config.jobId} failed: ${result.error?.message ?? 'unknown reason'}`)
@@ -67,6 +67,6 @@ export async function launch(config: JobConfig, options: LaunchOptions): Promise
   } finally {
     process.off('SIGINT', onSignal)
     process.off('SIGTERM', onSignal)
-    await children.stopAll(1_000)
+    await children.stopAll({ killGraceMs: 1_000 })
   }
 }

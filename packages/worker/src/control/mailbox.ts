@@ -85,7 +85,7 @@ export class Mailbox {
     if (this.endings.has(message.type)) return
     this.endings.set(message.type, message)
     const reason = message.type === MessageType.Abort ? `the coordinator aborted the job: ${message.reason}` : `the coordinator shut the job down: ${message.reason}`
-    this.log(`${this.prefix()} ${reason}.`)
+    this.log(`${this.prefix()} ${reason}${/[.!?]$/.test(reason) ? '' : '.'}`)
     for (const [name, release] of this.releases) { this.releases.delete(name); clearTimeout(release.timer); release.reject(endingError(message)) }
     for (const listener of this.listeners.get(message.type) ?? []) {
       try { listener(message) } catch (error) { this.log(`${this.prefix()} an ${messageTypeName(message.type)} listener failed: ${(error as Error).message}`) }

@@ -40,6 +40,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const host = options.host ?? '127.0.0.1'
   const transport = await createZmqTransport({ host })
   let client: CoordinatorClient | undefined
+  let aborted: string | undefined
   try {
     client = await CoordinatorClient.join(
       options.coordinator,
@@ -48,10 +49,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     )
     const { rank, worldSize, round, peers, config } = client.assignment
     Object.assign(log, { rank, worldSize, round })
-    let aborted: string | undefined
     client.onAbort((reason) => {
+      // The client has logged the reason; closing the transport ends any wait in the ring.
       aborted = reason
-      log.error(`the coordinator aborted the job: ${reason}`)
       void transport.close()
     })
     client.startHeartbeats(() => log.step)
@@ -78,6 +78,11 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     log.info('finished; shutting down.')
     return 0
   } catch (error) {
+    if (aborted) {
+      // Not this worker's failure: the coordinator stopped the job (see its root cause).
+      log.error('stopped because the coordinator aborted the job.')
+      return 1
+    }
     log.error(describeFailure(error))
     await client?.failed(error).catch(() => undefined)
     return 1

@@ -1,0 +1,26 @@
+/**
+ * A worker that dies mid-training stops the job: the launcher exits non-zero with a message
+ * naming the lost rank, and the surviving worker stops too (recovery is a later feature).
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { expect, onTestFinished, test } from 'vitest'
+import { isAlive, startCli } from '../helpers/run-cli.js'
+
+test('SIGKILL of rank 1 mid-training fails the job naming rank 1, and leaves no process behind', async () => {
+  const out = mkdtempSync(join(tmpdir(), 'ringtrain-failure-'))
+  onTestFinished(() => rmSync(out, { recursive: true, force: true }))
+  const run = startCli(['launch', '-n', '2', 'examples/mnist-mlp', '--out', out, '--quiet'])
+  const deadline = Date.now() + 90_000
+  while (!/\[worker 1\].*trains \d+ epoch/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  const pids = [...run.output().matchAll(/started worker (\d) \(pid (\d+)\)/g)].map((m) => Number(m[2]))
+  expect(pids, run.output()).toHaveLength(2)
+  process.kill(pids[1]!, 'SIGKILL')
+  const exit = await run.exited
+  expect(exit.code, run.output()).toBe(1)
+  expect(run.output()).toMatch(new RegExp(`rank 1 \\(pid ${pids[1]} on [^)]+\\) was killed by SIGKILL before reporting done; stopping the job\\. Recovery is not enabled\\.`))
+  expect(run.output()).toContain('[worker 0] [rank 0/2')
+  expect(run.output()).toMatch(/\[worker 0\].*stopped because the coordinator aborted the job\./)
+  for (const pid of pids) expect(isAlive(pid), `pid ${pid} is gone`).toBe(false)
+})
