@@ -8,6 +8,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // 2-core machines: more forks than cores only adds contention to socket tests.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    reporters: ['default'],
+    reporters: ['default', './test/helpers/summary-reporter.ts'],
   },
 })
