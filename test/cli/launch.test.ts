@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { readSavedWeights } from '../helpers/saved-weights.js'
+import * as tf from '@tensorflow/tfjs'
+import { loadSavedLayersModel, readSavedWeights } from '../helpers/saved-weights.js'
 import { isAlive, runCli, startCli } from '../helpers/run-cli.js'
 
 function tempOut(): string {
@@ -27,6 +28,10 @@ describe('ringtrain launch', () => {
     const weights = [...readSavedWeights(join(out, 'model')).values()]
     expect(weights[0]![0]).toBeCloseTo(3, 1) // slope
     expect(weights[1]![0]).toBeCloseTo(2, 1) // intercept
+    // OUT/model is standard tfjs format: tf.loadLayersModel reads it and predicts 3·0.5 + 2.
+    const model = await loadSavedLayersModel(join(out, 'model'))
+    const prediction = (model.predict(tf.tensor2d([[0.5]])) as tf.Tensor).dataSync()[0]
+    expect(prediction).toBeCloseTo(3.5, 1)
   })
 
   test('SIGTERM to the launcher stops every worker and exits 143', async () => {

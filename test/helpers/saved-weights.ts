@@ -18,3 +18,18 @@ export function readSavedWeights(dir: string): Map<string, Float32Array> {
   }
   return weights
 }
+
+/** Loads a saved LayersModel with `tf.loadLayersModel`, reading model.json and its weight files. */
+export async function loadSavedLayersModel(dir: string) {
+  const tf = await import('@tensorflow/tfjs')
+  const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'))
+  const groups = modelJson.weightsManifest as { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]
+  const bytes = Buffer.concat(groups.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p)))))
+  return tf.loadLayersModel(
+    tf.io.fromMemory({
+      modelTopology: modelJson.modelTopology,
+      weightSpecs: groups.flatMap((g) => g.weights),
+      weightData: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength),
+    }),
+  )
+}

@@ -9,6 +9,7 @@ interface WorkerArgs {
   'job-id': string
   'local-rank'?: number
   host: string
+  backend?: string
 }
 
 /** Local rank as schedulers set it, when the flag is not given. */
@@ -25,6 +26,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('coordinator', { type: 'string', demandOption: true, describe: 'coordinator endpoint, tcp://HOST:PORT' })
       .option('job-id', { type: 'string', default: 'ringtrain', describe: 'the job id the coordinator expects' })
       .option('local-rank', { type: 'number', describe: 'rank among the workers of this machine (default: from RINGTRAIN_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID)' })
+      .option('backend', { choices: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'], describe: "this worker's tfjs backend (default: the job's --backend)" })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address other workers reach this one on (set it for multi-host jobs)' })
       .check((argv) => {
         if (!/^tcp:\/\/[^:\s]+:\d+$/.test(argv.coordinator)) throw new Error(`--coordinator must look like tcp://HOST:PORT; got '${argv.coordinator}'.`)
@@ -39,6 +41,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       jobId: argv['job-id'],
       localRank: argv['local-rank'] ?? localRankFromEnvironment(),
       host: argv.host,
+      backend: argv.backend,
     })
   },
 }

@@ -28,6 +28,8 @@ export async function launch(config: JobConfig, options: LaunchOptions): Promise
   })
   log(`[launcher] coordinator of job ${config.jobId} listens on ${coordinator.endpoint}; starting ${config.worldSize} worker(s) for ${config.task}.`)
 
+  // The worker package loads tfjs: only for GPU jobs does the launcher need anything from it.
+  const cudaVisibleDevicesFor = options.gpusPerNode > 0 ? (await import('@ringtrain/worker')).cudaVisibleDevicesFor : undefined
   const children = new Children((index, line) => {
     if (options.logWorkers !== false) log(`[worker ${index}] ${line}`)
   })
@@ -38,7 +40,7 @@ export async function launch(config: JobConfig, options: LaunchOptions): Promise
       ...process.env,
       RINGTRAIN_LOCAL_RANK: String(localRank),
     }
-    if (options.gpusPerNode > 0) env['CUDA_VISIBLE_DEVICES'] = String(localRank % options.gpusPerNode)
+    if (cudaVisibleDevicesFor) env['CUDA_VISIBLE_DEVICES'] = cudaVisibleDevicesFor(localRank, options.gpusPerNode)
     const { command, args } = workerCommand(['--coordinator', coordinator.endpoint, '--job-id', config.jobId, '--local-rank', String(localRank)])
     const child = children.start(localRank, command, args, env)
     log(`[launcher] started worker ${localRank} (pid ${child.pid}).`)

@@ -33,6 +33,11 @@ export interface WorkerOptions {
   /** Address peers reach this worker's data socket on (default 127.0.0.1). */
   host?: string
   joinTimeoutMs?: number
+  /**
+   * This worker's backend, instead of the job's (a host whose GPU the others lack, say).
+   * Ranks must still agree: a job refuses to mix backends before step 0.
+   */
+  backend?: string
 }
 
 export async function runWorker(options: WorkerOptions): Promise<number> {
@@ -57,7 +62,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     client.startHeartbeats(() => log.step)
     await transport.connect(peers.map((addresses, r) => endpointsFromWire(r, addresses)), { rank, worldSize })
 
-    const backend = await selectBackend(config.backend)
+    const backend = await selectBackend(options.backend ?? config.backend)
     await selfTest()
     log.info(`computes on backend ${backend.name} (${backend.description}); self-test passed.`)
 
