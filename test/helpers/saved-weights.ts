@@ -1,6 +1,7 @@
 /** Reads the weights of a model saved in tfjs format (model.json + weights.bin) by name. */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import type * as tfTypes from '@tensorflow/tfjs'
 
 export function readSavedWeights(dir: string): Map<string, Float32Array> {
   const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as {
@@ -23,7 +24,7 @@ export function readSavedWeights(dir: string): Map<string, Float32Array> {
 export async function loadSavedLayersModel(dir: string) {
   const tf = await import('@tensorflow/tfjs')
   const modelJson = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8'))
-  const groups = modelJson.weightsManifest as { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[]
+  const groups = modelJson.weightsManifest as { paths: string[]; weights: tfTypes.io.WeightsManifestEntry[] }[]
   const bytes = Buffer.concat(groups.flatMap((g) => g.paths.map((p) => readFileSync(join(dir, p)))))
   return tf.loadLayersModel(
     tf.io.fromMemory({

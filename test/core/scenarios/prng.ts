@@ -1,11 +1,7 @@
-/** mulberry32: a small seeded PRNG (uniform in [0, 1)), so failures name a seed that replays them. */
+/** Floats in [0, 1) from core's seeded generator, so failures name a seed that replays them. */
+import { mulberry32 as integers } from '@ringtrain/core'
+
 export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+  const next = integers(seed)
+  return () => next() / 4294967296
 }

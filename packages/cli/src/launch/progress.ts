@@ -2,14 +2,7 @@
  * The launcher's progress display: a live bar on a TTY (epoch, step, samples/s, loss, ETA),
  * plain lines otherwise (CI logs, pipes), at most one every `plainIntervalMs`.
  */
-export interface ProgressSample {
-  step: number
-  totalSteps: number
-  epoch: number
-  epochs: number
-  loss: number
-  samplesPerSecond: number
-}
+import type { ProgressSample } from '@ringtrain/coordinator'
 
 export class ProgressBar {
   private startedAt = Date.now()

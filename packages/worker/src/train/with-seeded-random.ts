@@ -8,9 +8,11 @@
  * `seed`, on every backend. This only makes runs reproducible; replicas are made identical
  * by rank 0's broadcast of its weights, not by this.
  */
+import { mulberry32 } from '@ringtrain/core'
+
 export function withSeededRandom<T>(seed: number, build: () => T): T {
   const original = Math.random
-  Math.random = mulberry32(seed)
+  Math.random = seededFloats(seed)
   try {
     return build()
   } finally {
@@ -18,14 +20,8 @@ export function withSeededRandom<T>(seed: number, build: () => T): T {
   }
 }
 
-/** Mulberry32: a small, fast 32-bit generator of floats in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+/** Floats in [0, 1) from core's seeded generator (the one the samplers use). */
+function seededFloats(seed: number): () => number {
+  const next = mulberry32(seed)
+  return () => next() / 4294967296
 }
