@@ -18,7 +18,8 @@ export interface CliRun {
 export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): CliRun {
   const child = spawn(process.execPath, ['--import', 'tsx', cliMain, ...args], {
     cwd: repoRoot,
-    env: { ...process.env, ...options.env },
+    // vitest's launcher sets NODE_PATH to pnpm's hoisted store; a user's shell does not.
+    env: { ...withoutNodePath(process.env), ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
@@ -55,4 +56,9 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false
   }
+}
+
+function withoutNodePath(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NODE_PATH: _ignored, ...rest } = env
+  return rest
 }

@@ -40,10 +40,21 @@ export interface ControlSocketOptions {
   log?: (line: string) => void
 }
 
+let sharedContext: Promise<import('zeromq').Context> | undefined
+
+/**
+ * The control sockets' own context, not blocky: `close()` already flushes what matters
+ * (closeAfterFlush), so process exit never waits on ZeroMQ for queued control messages.
+ */
+function controlContext(): Promise<import('zeromq').Context> {
+  sharedContext ??= import('zeromq').then((zmq) => new zmq.Context({ blocky: false }))
+  return sharedContext
+}
+
 /** Binds a ROUTER at `bind` (tcp://127.0.0.1:0 picks a free port). */
 export async function openControlServer(bind: string, options: ControlSocketOptions): Promise<ControlServer> {
   const zmq = await import('zeromq')
-  const socket = new zmq.Router({ linger: 0, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
+  const socket = new zmq.Router({ context: await controlContext(), linger: 0, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
   await socket.bind(bind)
   const endpoint = socket.lastEndpoint ?? bind
   const sends = new SendQueue(options.log)
@@ -61,7 +72,7 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
 /** Connects a DEALER to the coordinator at `endpoint`. `receiver` names this process in error messages. */
 export async function connectControlClient(endpoint: string, receiver: () => string, options: ControlSocketOptions): Promise<ControlClient> {
   const zmq = await import('zeromq')
-  const socket = new zmq.Dealer({ linger: 0, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
+  const socket = new zmq.Dealer({ context: await controlContext(), linger: 0, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
   socket.connect(endpoint)
   const sends = new SendQueue(options.log)
   void receiveLoop(socket, receiver, options, (frames) => ({ from: endpoint, payloads: frames, sender: `the coordinator at ${endpoint}` }))

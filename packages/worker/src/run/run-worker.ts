@@ -92,7 +92,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     await client?.failed(error).catch(() => undefined)
     return 1
   } finally {
-    client?.close()
+    await client?.close()
     await transport.close()
   }
 }
