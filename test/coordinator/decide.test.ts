@@ -33,6 +33,18 @@ const done = (from: string, rank: number, parameterHash = 'h', accuracy = { sum:
 })
 
 describe('joining', () => {
+  test('fails the job when the world does not fill within joinTimeoutMs, naming who joined', () => {
+    const tick = { kind: 'tick' } as RendezvousEvent
+    let { state } = run(initialState(config), [tick, join('a1')], T0)
+    ;({ state } = run(state, [tick], T0 + config.joinTimeoutMs))
+    expect(state.phase, 'exactly at the deadline it still waits').toBe('waiting')
+    const { state: failed, actions } = run(state, [tick], T0 + config.joinTimeoutMs + 1)
+    expect(failed.phase).toBe('failed')
+    const fail = only(actions, 'fail')[0]!
+    expect(fail.exitCode).toBe(1)
+    expect(fail.reason).toBe('only 1 of 3 workers joined job "job-1" within 300 s (joined: pid 161 on host-a); stopping the job. Start the missing workers with `ringtrain worker --coordinator …`, or ask for fewer with -n.')
+  })
+
   test('puts a joining worker on the wait list until the world is full', () => {
     const { state, actions } = run(initialState(config), [join('a1'), join('b2')])
     expect(state.phase).toBe('waiting')

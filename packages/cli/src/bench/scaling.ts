@@ -22,7 +22,7 @@ export async function run(argv: Record<string, unknown>): Promise<void> {
   for (const workers of workerCounts) {
     const out = mkdtempSync(join(tmpdir(), 'ringtrain-scaling-'))
     try {
-      const config = { ...jobConfigFrom({ task, workers, seed: 42, backend: (argv['backend'] as never) ?? 'auto', out, 'heartbeat-interval-ms': 1000, 'heartbeat-max-missed': 30, 'step-timeout-ms': 120_000, epochs: 1000 }), maxSteps: steps }
+      const config = { ...jobConfigFrom({ task, workers, seed: 42, backend: (argv['backend'] as never) ?? 'auto', out, 'heartbeat-interval-ms': 1000, 'heartbeat-max-missed': 30, 'step-timeout-ms': 120_000, 'join-timeout-ms': 120_000, epochs: 1000 }), maxSteps: steps }
       const exitCode = await launch(config, { gpusPerNode: 0, quiet: true, logWorkers: false })
       if (exitCode !== 0) throw new ConfigError(`the ${workers}-worker run of ${task} failed (exit code ${exitCode}); run it with \`ringtrain launch\` to see why.`)
       const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; samplesPerSecond: number })

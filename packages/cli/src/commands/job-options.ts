@@ -20,6 +20,7 @@ export function withJobOptions<T>(y: Argv<T>) {
     .option('heartbeat-interval-ms', { type: 'number', default: 1000, describe: 'how often workers report they are alive' })
     .option('heartbeat-max-missed', { type: 'number', default: 10, describe: 'missed heartbeats before a worker is declared lost' })
     .option('step-timeout-ms', { type: 'number', default: 60_000, describe: 'deadline of every collective wait' })
+    .option('join-timeout-ms', { type: 'number', default: 300_000, describe: 'how long the coordinator waits for every worker to join' })
     .check((argv) => {
       const positive = (flag: string, value: unknown, integer = true) => {
         if (value === undefined) return
@@ -34,6 +35,7 @@ export function withJobOptions<T>(y: Argv<T>) {
       positive('heartbeat-interval-ms', argv['heartbeat-interval-ms'])
       positive('heartbeat-max-missed', argv['heartbeat-max-missed'])
       positive('step-timeout-ms', argv['step-timeout-ms'])
+      positive('join-timeout-ms', argv['join-timeout-ms'])
       const seed = argv['seed']
       if (!Number.isInteger(seed) || (seed as number) < 0) throw new Error(`--seed must be a non-negative integer; got ${String(seed)}.`)
       return true
@@ -54,6 +56,7 @@ export interface JobArgs {
   'heartbeat-interval-ms': number
   'heartbeat-max-missed': number
   'step-timeout-ms': number
+  'join-timeout-ms': number
 }
 
 /** The JobConfig the coordinator hands to every worker. */
@@ -72,6 +75,7 @@ export function jobConfigFrom(argv: JobArgs): JobConfig {
     heartbeatIntervalMs: argv['heartbeat-interval-ms'],
     heartbeatMaxMissed: argv['heartbeat-max-missed'],
     stepTimeoutMs: argv['step-timeout-ms'],
+    joinTimeoutMs: argv['join-timeout-ms'],
     taskOptions: {},
   }
   // Unset flags are left out, not sent as undefined: the task's defaults apply.

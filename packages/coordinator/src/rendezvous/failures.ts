@@ -19,8 +19,24 @@ export function decideFailed(state: RendezvousState, from: string, message: Work
   failJob(state, { atMs: now, rank, reason, error: message.error }, 1, actions)
 }
 
+/**
+ * The world must fill within `joinTimeoutMs` of the coordinator's start, like PyTorch's
+ * rendezvous join timeout: a job never waits forever for a worker that will not come.
+ */
+function decideJoinDeadline(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
+  state.waitingSinceMs ??= now
+  const waitedMs = now - state.waitingSinceMs
+  if (waitedMs <= state.config.joinTimeoutMs) return
+  const { worldSize, jobId, joinTimeoutMs } = state.config
+  const joined = state.waitList.map((w) => `pid ${w.pid} on ${w.host}`).join(', ') || 'none'
+  const reason = `only ${state.waitList.length} of ${worldSize} workers joined job ${JSON.stringify(jobId)} within ${joinTimeoutMs / 1000} s (joined: ${joined}); stopping the job. Start the missing workers with \`ringtrain worker --coordinator …\`, or ask for fewer with -n.`
+  const error: WireError = { name: 'CollectiveTimeoutError', code: 'E_TIMEOUT', message: reason, context: { expected: worldSize, got: state.waitList.length } }
+  failJob(state, { atMs: now, reason, error }, 1, actions)
+}
+
 /** Declares lost every participant whose last heartbeat is older than keepAliveIntervalMs × keepAliveMaxMissed. */
 export function decideTick(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
+  if (state.phase === 'waiting') return decideJoinDeadline(state, now, actions)
   if (state.phase !== 'running') return
   const deadlineMs = state.keepAliveIntervalMs * state.keepAliveMaxMissed
   for (const participant of Object.values(state.participants)) {

@@ -50,6 +50,8 @@ export interface RendezvousState {
   keepAliveMaxMissed: number
   /** How long a non-zero exit seen by the launcher waits for the worker's own WorkerFailed. */
   exitGraceMs: number
+  /** When the coordinator first saw itself waiting for workers (the join deadline counts from here). */
+  waitingSinceMs?: number
   waitList: WaitingWorker[]
   /** Keyed by worker identity. */
   participants: Record<string, Participant>

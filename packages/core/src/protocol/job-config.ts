@@ -30,6 +30,8 @@ export interface JobConfig {
   heartbeatMaxMissed: number
   /** Deadline of every blocking wait inside one training step. */
   stepTimeoutMs: number
+  /** How long the coordinator waits for all `worldSize` workers to join before it gives up. */
+  joinTimeoutMs: number
   /** Passed through to the task untouched. */
   taskOptions: Record<string, unknown>
 }
@@ -43,6 +45,7 @@ export const JOB_CONFIG_DEFAULTS = {
   heartbeatIntervalMs: 1000,
   heartbeatMaxMissed: 5,
   stepTimeoutMs: 60_000,
+  joinTimeoutMs: 300_000,
 } as const
 
 /** Fills in the defaults and checks every field; throws a `ConfigError` naming the field and the rule. */
@@ -53,7 +56,7 @@ export function resolveJobConfig(input: JobConfigInput): JobConfig {
   return config
 }
 
-const POSITIVE_INTEGERS = ['worldSize', 'heartbeatIntervalMs', 'heartbeatMaxMissed', 'stepTimeoutMs'] as const
+const POSITIVE_INTEGERS = ['worldSize', 'heartbeatIntervalMs', 'heartbeatMaxMissed', 'stepTimeoutMs', 'joinTimeoutMs'] as const
 const OPTIONAL_POSITIVE_INTEGERS = ['epochs', 'batchSize', 'maxSteps'] as const
 const STRINGS = ['jobId', 'task', 'backend', 'outDir'] as const
 
