@@ -8,6 +8,8 @@
 import { beforeAll, describe, expect, test } from 'vitest'
 import { registerTrainingKernels, selectBackend, tf } from '@ringtrain/worker'
 import { dot, relativeError, runOn, seeded, sizeOf } from './kernels-oracle.js'
+import { adamUpdateConfig, ADAM_UPDATE } from '../../packages/worker/src/backends/kernels/adam-update.ts'
+import { swapOperands } from '../../packages/worker/src/backends/kernels/batch-mat-mul.ts'
 
 const TOLERANCE = 1e-5
 
@@ -119,6 +121,10 @@ test.each([
   { a: [5, 7], b: [7, 3] },
   { a: [2, 4, 6], b: [2, 6, 5] },
   { a: [3, 4, 6], b: [1, 6, 2] },
+  // shapes where a transposed product is computed as (op(b)ᵀ·op(a)ᵀ)ᵀ (see swapOperands)
+  { a: [4, 16], b: [16, 24] },
+  { a: [2, 3, 20], b: [2, 20, 30] },
+  { a: [3, 5, 20], b: [1, 20, 30] },
 ])('BatchMatMul a $a b $b matches cpu with every transpose combination', async (c) => {
   for (const [transposeA, transposeB] of [[false, false], [true, false], [false, true], [true, true]] as const) {
     const swap = (s: number[]) => [...s.slice(0, -2), s.at(-1)!, s.at(-2)!]
@@ -145,4 +151,50 @@ test('Conv2DBackpropFilter and Conv2DBackpropInput in NCHW match cpu', async () 
     expect(got.shape, kernel).toEqual(expected.shape)
     expect(relativeError(got.values, expected.values), kernel).toBeLessThanOrEqual(TOLERANCE)
   }
+})
+
+test('BatchMatMul computes the MLP\'s dx = dy·Wᵀ transposed, and dW = xᵀ·dy and plain products as they are', () => {
+  expect(swapOperands([64, 256], [512, 256], false, true)).toBe(true) // dy·Wᵀ: transposes dy and the result, not W
+  expect(swapOperands([64, 784], [64, 512], true, false)).toBe(false) // xᵀ·dy: the result is the big [784,512]
+  expect(swapOperands([64, 784], [784, 512], false, false)).toBe(false)
+})
+
+describe('Adam through RingtrainAdamUpdate', () => {
+  // Lengths around the SIMD width (4) and past it, so the vector loop and the scalar tail both run.
+  const shapes = [[1], [3], [4], [5], [17], [10, 100], [4099]]
+
+  /** Four Adam steps on `backendName` from seeded weights and gradients; every weight and slot after them. */
+  async function adamSteps(backendName: 'cpu' | 'wasm', gradientsAsMap: boolean): Promise<Float32Array[]> {
+    await tf.setBackend(backendName)
+    const variables = shapes.map((shape, k) => tf.variable(tf.tensor(seeded(sizeOf(shape), 20 + k), shape)))
+    const optimizer = tf.train.adam(0.01, 0.9, 0.999, 1e-7)
+    for (let step = 0; step < 4; step++) {
+      const gradients = shapes.map((shape, k) => tf.tensor(seeded(sizeOf(shape), 100 * step + k).map((g) => g * 10 ** (k - 3)), shape))
+      if (gradientsAsMap) optimizer.applyGradients(Object.fromEntries(variables.map((v, k) => [v.name, gradients[k]!])) as never) // a NamedTensorMap, as measure-step.ts passes
+      else optimizer.applyGradients(variables.map((v, k) => ({ name: v.name, tensor: gradients[k]! })))
+      tf.dispose(gradients)
+    }
+    const slots = (await optimizer.getWeights()).map((w) => w.tensor)
+    const result = [...variables, ...slots].map((t) => Float32Array.from(t.dataSync() as Float32Array))
+    tf.dispose([...variables, ...slots])
+    optimizer.dispose()
+    return result
+  }
+
+  test.each([false, true])('tf.train.adam on wasm equals stock tfjs Adam on cpu bit for bit (gradients as a map: %s)', async (asMap) => {
+    expect(tf.getKernel(ADAM_UPDATE, 'wasm')).toBeDefined()
+    const expected = await adamSteps('cpu', asMap)
+    const got = await adamSteps('wasm', asMap)
+    expect(got).toEqual(expected)
+  })
+
+  test('the scalar JS path (no WebAssembly heap) equals stock tfjs Adam bit for bit', async () => {
+    const expected = await adamSteps('cpu', false)
+    tf.registerKernel(adamUpdateConfig('cpu'))
+    try {
+      expect(await adamSteps('cpu', false)).toEqual(expected)
+    } finally {
+      tf.unregisterKernel(ADAM_UPDATE, 'cpu')
+    }
+  })
 })

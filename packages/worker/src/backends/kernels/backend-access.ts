@@ -15,6 +15,7 @@ export type PackBackendName = 'wasm' | 'cpu'
 interface WasmBackendLike {
   makeOutput(shape: number[], dtype: tf.DataType): TensorInfo
   typedArrayFromHeap(info: TensorInfo): Float32Array | Int32Array | Uint8Array
+  wasm: { asm?: { memory?: unknown } }
 }
 interface CpuBackendLike {
   data: { get(dataId: object): { values: unknown } }
@@ -43,6 +44,30 @@ export function allocate(backend: KernelBackend, shape: number[], dtype: 'float3
   const length = shape.reduce((a, b) => a * b, 1)
   const zeros = dtype === 'int32' ? new Int32Array(length) : new Float32Array(length)
   return (backend as unknown as CpuBackendLike).makeTensorInfo(shape, dtype, zeros)
+}
+
+/** A new output whose values the caller writes in full (no zero fill). See Note [Heap views go stale]. */
+export function allocateUninitialized(backend: KernelBackend, shape: number[]): TensorInfo {
+  if (isWasm(backend)) return (backend as unknown as WasmBackendLike).makeOutput(shape, 'float32')
+  const length = shape.reduce((a, b) => a * b, 1)
+  return (backend as unknown as CpuBackendLike).makeTensorInfo(shape, 'float32', new Float32Array(length))
+}
+
+/** The parts of the WebAssembly JS API the pack uses (the tsconfig's libs declare none). */
+export interface WasmMemory { readonly buffer: ArrayBuffer | SharedArrayBuffer }
+export const WebAssemblyApi = (globalThis as unknown as {
+  WebAssembly: {
+    Memory: abstract new (...args: never[]) => WasmMemory
+    Module: new (bytes: Uint8Array) => object
+    Instance: new (module: object, imports: object) => { exports: Record<string, unknown> }
+  }
+}).WebAssembly
+
+/** The wasm backend's heap as a `WebAssembly.Memory` (for modules of our own that work on it), or null. */
+export function wasmMemory(backend: KernelBackend): WasmMemory | null {
+  if (!isWasm(backend)) return null
+  const memory = (backend as unknown as WasmBackendLike).wasm.asm?.memory
+  return memory instanceof WebAssemblyApi.Memory ? memory : null
 }
 
 /**

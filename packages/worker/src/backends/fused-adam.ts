@@ -1,0 +1,73 @@
+/**
+ * Routes `tf.AdamOptimizer.applyGradients` through the pack's `RingtrainAdamUpdate` kernel
+ * (one pass per variable instead of 13 elementwise kernels) on backends where that kernel
+ * is registered. Workers (replica.ts) and `bench compute` get it the same way, through
+ * `tf.train.adam`. The slots, their names, `getWeights`/`setWeights` and the results are
+ * tfjs's own: this is AdamOptimizer.applyGradients (tfjs-core 4.22) with the per-variable
+ * arithmetic in one kernel, bit for bit the same numbers.
+ *
+ * Installed by registerTrainingKernels and removed by its `unregister`. Subclasses of
+ * AdamOptimizer and backends without the kernel keep the stock method.
+ */
+import * as tf from '@tensorflow/tfjs'
+import { ADAM_UPDATE, type AdamUpdateAttrs } from './kernels/adam-update.js'
+
+type VariableGradients = tf.NamedTensorMap | { name: string; tensor: tf.Tensor }[]
+
+/** AdamOptimizer's private fields, as tfjs-core 4.22 names them. */
+interface AdamInternals {
+  learningRate: number
+  beta1: number
+  beta2: number
+  epsilon: number
+  accBeta1: tf.Variable
+  accBeta2: tf.Variable
+  accumulatedFirstMoment: { originalName: string; variable: tf.Variable }[]
+  accumulatedSecondMoment: { originalName: string; variable: tf.Variable }[]
+  incrementIterations(): void
+}
+
+const prototype = tf.AdamOptimizer.prototype as unknown as { applyGradients(this: tf.AdamOptimizer, gradients: VariableGradients): void }
+const stockApplyGradients = prototype.applyGradients
+let installations = 0
+
+function applyGradients(this: tf.AdamOptimizer, gradients: VariableGradients): void {
+  if (Object.getPrototypeOf(this) !== tf.AdamOptimizer.prototype || !tf.getKernel(ADAM_UPDATE, tf.getBackend())) return stockApplyGradients.call(this, gradients)
+  fusedApplyGradients(this as unknown as AdamInternals, gradients)
+}
+
+/** Installs the fused path (counted: one per pack). Returns the function that undoes this installation. */
+export function installFusedAdam(): () => void {
+  if (installations++ === 0) prototype.applyGradients = applyGradients
+  let installed = true
+  return () => {
+    if (!installed) return
+    installed = false
+    if (--installations === 0) prototype.applyGradients = stockApplyGradients
+  }
+}
+
+function fusedApplyGradients(adam: AdamInternals, gradients: VariableGradients): void {
+  const names = Array.isArray(gradients) ? gradients.map((g) => g.name) : Object.keys(gradients)
+  const attrs: AdamUpdateAttrs = { beta1: adam.beta1, beta2: adam.beta2, epsilon: adam.epsilon, learningRate: adam.learningRate }
+  tf.tidy(() => {
+    names.forEach((name, i) => {
+      const value = tf.engine().registeredVariables[name]!
+      // Slots made as tfjs makes them, so getWeights/setWeights and saved state are unchanged.
+      adam.accumulatedFirstMoment[i] ??= { originalName: `${name}/m`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) }
+      adam.accumulatedSecondMoment[i] ??= { originalName: `${name}/v`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) }
+      const gradient = Array.isArray(gradients) ? gradients[i]!.tensor : gradients[name]
+      if (gradient == null) return
+      const firstMoment = adam.accumulatedFirstMoment[i]!.variable
+      const secondMoment = adam.accumulatedSecondMoment[i]!.variable
+      const inputs = { value, firstMoment, secondMoment, gradient, accBeta1: adam.accBeta1, accBeta2: adam.accBeta2 }
+      const [newValue, newFirstMoment, newSecondMoment] = tf.engine().runKernel(ADAM_UPDATE, inputs as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[]
+      firstMoment.assign(newFirstMoment!)
+      secondMoment.assign(newSecondMoment!)
+      value.assign(newValue!)
+    })
+    adam.accBeta1.assign(tf.mul(adam.accBeta1, adam.beta1))
+    adam.accBeta2.assign(tf.mul(adam.accBeta2, adam.beta2))
+  })
+  adam.incrementIterations()
+}
