@@ -48,6 +48,16 @@ describe('ringtrain launch', () => {
     for (const pid of pids) expect(isAlive(pid), `worker pid ${pid} is gone`).toBe(false)
   })
 
+  test('--gpus-per-node gives each local worker one device through CUDA_VISIBLE_DEVICES', async () => {
+    const out = tempOut()
+    const run = await runCli(['launch', '-n', '3', 'examples/linear-regression', '--gpus-per-node', '2', '--backend', 'cpu', '--epochs', '1', '--out', out, '--quiet'])
+    expect(run.code, run.output).toBe(0)
+    // Local ranks 0, 1, 2 on 2 GPUs: devices 0, 1, 0.
+    for (const [worker, device] of [[0, 0], [1, 1], [2, 0]]) {
+      expect(run.output).toMatch(new RegExp(`\\[worker ${worker}\\] .*computes on backend cpu .*with CUDA_VISIBLE_DEVICES=${device}; self-test passed`))
+    }
+  })
+
   test('bad flags name the flag and the rule, exit code 2', async () => {
     const zero = await runCli(['launch', '-n', '0', 'examples/linear-regression'])
     expect(zero.code).toBe(2)

@@ -64,7 +64,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
     const backend = await selectBackend(options.backend ?? config.backend)
     await selfTest()
-    log.info(`computes on backend ${backend.name} (${backend.description}); self-test passed.`)
+    const device = process.env['CUDA_VISIBLE_DEVICES'] === undefined ? '' : ` with CUDA_VISIBLE_DEVICES=${process.env['CUDA_VISIBLE_DEVICES']}`
+    log.info(`computes on backend ${backend.name} (${backend.description})${device}; self-test passed.`)
 
     const task = await loadTask(config.task)
     const replica = await Replica.create(task, { learningRate: config.learningRate, seed: config.seed })
