@@ -7,8 +7,10 @@ import { coordinatorCommand } from './commands/coordinator.js'
 import { launchCommand } from './commands/launch.js'
 import { workerCommand } from './commands/worker.js'
 
-await yargs(hideBin(process.argv))
+const cli = yargs(hideBin(process.argv))
+await cli
   .scriptName('ringtrain')
+  .wrap(Math.min(120, cli.terminalWidth()))
   .command(launchCommand)
   .command(coordinatorCommand)
   .command(workerCommand)
