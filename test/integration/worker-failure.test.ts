@@ -2,7 +2,7 @@
  * A worker that dies mid-training stops the job: the launcher exits non-zero with a message
  * naming the lost rank, and the surviving worker stops too (recovery is a later feature).
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
@@ -11,6 +11,8 @@ import { isAlive, startCli } from '../helpers/run-cli.js'
 test('SIGKILL of rank 1 mid-training fails the job naming rank 1, and leaves no process behind', async () => {
   const out = mkdtempSync(join(tmpdir(), 'ringtrain-failure-'))
   onTestFinished(() => rmSync(out, { recursive: true, force: true }))
+  // An earlier run's summary must not survive to stand beside this failed run's metrics.
+  writeFileSync(join(out, 'summary.json'), '{"stale":true}')
   const run = startCli(['launch', '-n', '2', 'examples/mnist-mlp', '--out', out, '--quiet'])
   const deadline = Date.now() + 90_000
   while (!/\[worker 1\].*trains \d+ epoch/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
@@ -23,4 +25,6 @@ test('SIGKILL of rank 1 mid-training fails the job naming rank 1, and leaves no 
   expect(run.output()).toContain('[worker 0] [rank 0/2')
   expect(run.output()).toMatch(/\[worker 0\].*stopped because the coordinator aborted the job\./)
   for (const pid of pids) expect(isAlive(pid), `pid ${pid} is gone`).toBe(false)
+  expect(existsSync(join(out, 'summary.json')), 'no summary.json for a failed job').toBe(false)
+  expect(existsSync(join(out, 'metrics.jsonl'))).toBe(true)
 })

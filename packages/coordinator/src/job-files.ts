@@ -4,7 +4,7 @@
  * reader never sees half a summary.
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { mkdir, rename, writeFile } from 'node:fs/promises'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { JobSummary, MetricsLine } from './rendezvous/types.js'
 
@@ -15,9 +15,14 @@ export class JobFiles {
     private readonly metrics: WriteStream,
   ) {}
 
-  /** Creates `outDir` and starts a fresh metrics.jsonl (an old one is replaced). */
+  /**
+   * Creates `outDir` and starts a fresh metrics.jsonl (an old one is replaced). A summary.json
+   * left by an earlier run is removed, so it never stands beside this run's metrics; the
+   * model of an earlier run stays until this run saves its own.
+   */
   static async open(outDir: string): Promise<JobFiles> {
     await mkdir(outDir, { recursive: true })
+    await rm(join(outDir, 'summary.json'), { force: true })
     const metricsPath = join(outDir, 'metrics.jsonl')
     const metrics = createWriteStream(metricsPath, { flags: 'w' })
     await new Promise<void>((resolve, reject) => metrics.once('open', () => resolve()).once('error', reject))
