@@ -5,7 +5,7 @@
  * The shard is computed locally from (seed, epoch, rank, worldSize, length), so the
  * coordinator is not on the per-step path.
  */
-import { batchIndices, distributedSampler, ringAllReduce, stepsPerEpoch, type JobConfig, type Transport } from '@ringtrain/core'
+import { batchIndices, broadcast, distributedSampler, ringAllReduce, stepsPerEpoch, type JobConfig, type Transport } from '@ringtrain/core'
 import type { CoordinatorClient } from '../control/coordinator-client.js'
 import type { Task } from '../task/define-task.js'
 import type { Replica } from '../train/replica.js'
@@ -37,6 +37,7 @@ export async function trainLoop(context: {
   const round = log.round
   log.info(`trains ${epochs} epoch(s) of ${perEpoch} step(s) on ${train.length} samples, batch ${batchSize} per rank.`)
 
+  const hasBuffers = worldSize > 1 && replica.buffersLayout.length > 0
   let step = 0
   let finalLoss = Number.NaN
   let samples = 0
@@ -54,6 +55,7 @@ export async function trainLoop(context: {
       await ringAllReduce(transport, gradients, { round, step: step + 1, op: 0, timeoutMs: config.stepTimeoutMs, average: true })
       const reduced = performance.now()
       replica.applyGradients(gradients, step)
+      if (hasBuffers) await syncBuffers(transport, replica, { round, step: step + 1, op: 1, timeoutMs: config.stepTimeoutMs })
       const applied = performance.now()
       step++
       log.step = step
@@ -74,6 +76,16 @@ export async function trainLoop(context: {
     }
   }
   return { steps: step, epochs: epoch, finalLoss, samples }
+}
+
+/**
+ * Rank 0's buffers (batch-norm statistics) to every rank, so replicas stay identical (DDP's
+ * `broadcast_buffers=True`). Only models with buffers pay for it, and they are small.
+ */
+async function syncBuffers(transport: Transport, replica: Replica, tag: { round: number; step: number; op: number; timeoutMs: number }): Promise<void> {
+  const buffers = replica.readBuffers()
+  await broadcast(transport, buffers, { root: 0, ...tag })
+  if (transport.rank !== 0) replica.writeBuffers(buffers)
 }
 
 function disposeBatch(batch: { x: { dispose(): void } | { dispose(): void }[]; y: { dispose(): void } }): void {

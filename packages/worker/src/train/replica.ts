@@ -38,6 +38,12 @@ export class Replica {
   readonly layout: GradientLayout
   /** All weights: `layout`'s, then the non-trainable ones. What `readWeights` returns. */
   readonly weightsLayout: GradientLayout
+  /**
+   * The non-trainable weights alone ("buffers", as DDP calls them: batch-norm moving
+   * statistics). Each rank updates them from its own batches; see `readBuffers`.
+   */
+  readonly buffersLayout: GradientLayout
+  private readonly bufferVariables: tf.Variable[]
   private readonly gradients: Float32Array
   private readonly trainableVariables: tf.Variable[]
   private readonly allVariables: tf.Variable[]
@@ -52,6 +58,8 @@ export class Replica {
     const all = [...model.trainable, ...model.nonTrainable]
     this.layout = createLayout(model.trainable.map((w) => ({ name: w.name, shape: w.variable.shape })))
     this.weightsLayout = createLayout(all.map((w) => ({ name: w.name, shape: w.variable.shape })))
+    this.buffersLayout = createLayout(model.nonTrainable.map((w) => ({ name: w.name, shape: w.variable.shape })))
+    this.bufferVariables = model.nonTrainable.map((w) => w.variable)
     this.trainableVariables = model.trainable.map((w) => w.variable)
     this.allVariables = all.map((w) => w.variable)
     this.gradients = new Float32Array(this.layout.length)
@@ -118,6 +126,21 @@ export class Replica {
   /** Sets all weights from a buffer in `weightsLayout` order (from `readWeights`). Copies. */
   writeWeights(flat: Float32Array): void {
     assignVariablesFromFlat(this.allVariables, this.weightsLayout, flat)
+  }
+
+  /**
+   * The buffers in `buffersLayout` order. Workers broadcast rank 0's after every step, as
+   * DDP does by default (`broadcast_buffers=True`), so replicas stay bitwise identical.
+   */
+  readBuffers(): Float32Array {
+    const out = new Float32Array(this.buffersLayout.length)
+    readVariablesInto(this.bufferVariables, this.buffersLayout, out)
+    return out
+  }
+
+  /** Sets the buffers from a buffer in `buffersLayout` order (from `readBuffers`). Copies. */
+  writeBuffers(flat: Float32Array): void {
+    assignVariablesFromFlat(this.bufferVariables, this.buffersLayout, flat)
   }
 
   /** The optimizer's iteration count and slots, to send with the weights to a joining rank. */
