@@ -22,6 +22,8 @@ export class CollectiveCall {
   readonly round: number
   readonly deadlineAt: number
   private readonly sends: Promise<void>[] = []
+  /** Sends per peer that the transport has not yet taken. */
+  private readonly unsent = new Map<number, number>()
   private sendError: unknown
 
   constructor(
@@ -47,7 +49,11 @@ export class CollectiveCall {
   /** Starts a send and keeps it in flight; its failure surfaces at the next receive or at `finish()`. */
   send(peer: number, chunk: number, segment: number, bytes: Uint8Array): void {
     const sending = this.transport.send(peer, this.tag(chunk, segment), bytes)
-    sending.catch((error: unknown) => { this.sendError ??= error })
+    this.unsent.set(peer, (this.unsent.get(peer) ?? 0) + 1)
+    sending.then(
+      () => this.unsent.set(peer, this.unsent.get(peer)! - 1),
+      (error: unknown) => { this.sendError ??= error },
+    )
     this.sends.push(sending)
   }
 
@@ -79,9 +85,33 @@ export class CollectiveCall {
     )
   }
 
-  /** Waits for every send to be queued (the transport bounds how long that takes). */
+  /**
+   * Waits for every send to be queued, until the call's deadline: a peer that stopped
+   * reading fills its socket's queue, and a rank that only sends (a broadcast root) would
+   * otherwise wait on it for ever.
+   */
   async finish(): Promise<void> {
-    await Promise.all(this.sends)
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(this.sendTimeoutError()), Math.max(0, this.deadlineAt - performance.now()))
+    })
+    try {
+      await Promise.race([Promise.all(this.sends), deadline])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  private sendTimeoutError(): CollectiveTimeoutError {
+    const { op, step, timeoutMs } = this.options
+    const stuck = [...this.unsent].filter(([, count]) => count > 0)
+    const peer = stuck[0]?.[0]
+    const what = stuck.map(([p, count]) => `${count} message(s) to rank ${p}`).join(', ')
+    return new CollectiveTimeoutError(
+      'E_TIMEOUT',
+      `rank ${this.rank} waited ${timeoutMs} ms in ${this.collective} op ${op} at step ${step} for its sends to leave; ${what} never did. The peer stopped reading (its socket queue is full): check that it is alive.`,
+      { rank: this.rank, peer, round: this.round, step, op, phase: 'sending', timeoutMs },
+    )
   }
 
   private timeoutError(peer: number, phase: string, cause: DistError): CollectiveTimeoutError {

@@ -1,0 +1,29 @@
+/**
+ * A rank that only sends (a broadcast root) must not wait for ever on a peer that stopped
+ * reading: its sends never leave, and the call's deadline ends the wait with a typed error.
+ */
+import { expect, test } from 'vitest'
+import { broadcast, type Tag, type Transport } from '@ringtrain/core'
+
+/** A transport whose sends are never taken, as when the peer's socket queue is full. */
+class StuckTransport implements Transport {
+  readonly worldSize = 2
+  constructor(readonly rank: number) {}
+  send(_peer: number, _tag: Tag, _bytes: Uint8Array): Promise<void> {
+    return new Promise(() => {})
+  }
+  recv(): Promise<Uint8Array> {
+    return new Promise(() => {})
+  }
+  async close(): Promise<void> {}
+}
+
+test('a broadcast root whose sends never leave fails within its deadline, naming the peer', async () => {
+  const started = performance.now()
+  const error = await broadcast(new StuckTransport(0), new Float32Array(1000), { root: 0, step: 3, op: 1, timeoutMs: 200, segmentBytes: 1024 }).catch((e) => e)
+  expect(performance.now() - started).toBeLessThan(1000)
+  expect(error.name).toBe('CollectiveTimeoutError')
+  expect(error.code).toBe('E_TIMEOUT')
+  expect(error.message).toBe('rank 0 waited 200 ms in broadcast op 1 at step 3 for its sends to leave; 4 message(s) to rank 1 never did. The peer stopped reading (its socket queue is full): check that it is alive.')
+  expect(error.context).toMatchObject({ rank: 0, peer: 1, step: 3, op: 1, phase: 'sending' })
+})
