@@ -4,7 +4,8 @@
  * differing tensor, both shapes and both ranks. Mixed backends are refused because their
  * float results differ, so replicas would drift apart.
  */
-import { broadcast, compareLayouts, ConfigError, decode, encode, type GradientLayout, type Transport } from '@ringtrain/core'
+import { compareLayouts, ConfigError, type GradientLayout, type Transport } from '@ringtrain/core'
+import { broadcastFromRankZero } from './broadcast-value.js'
 
 export async function checkSameSetup(
   transport: Transport,
@@ -12,15 +13,7 @@ export async function checkSameSetup(
   backend: string,
   options: { round: number; timeoutMs: number },
 ): Promise<void> {
-  const mine = encode({ backend, layout })
-  // Length first, so that every rank can allocate the buffer for rank 0's bytes.
-  const length = new Float32Array([mine.byteLength])
-  await broadcast(transport, length, { root: 0, round: options.round, step: 0, op: 0, timeoutMs: options.timeoutMs })
-  const padded = new Uint8Array(Math.ceil(length[0]! / 4) * 4)
-  if (transport.rank === 0) padded.set(mine)
-  const floats = new Float32Array(padded.buffer)
-  await broadcast(transport, floats, { root: 0, round: options.round, step: 0, op: 1, timeoutMs: options.timeoutMs })
-  const rank0 = decode(new Uint8Array(floats.buffer, 0, length[0]!)) as { backend: string; layout: GradientLayout }
+  const rank0 = await broadcastFromRankZero(transport, { backend, layout }, { round: options.round, step: 0, op: 0, timeoutMs: options.timeoutMs })
   if (rank0.backend !== backend) {
     throw new ConfigError(
       `rank ${transport.rank} computes on backend '${backend}' but rank 0 on '${rank0.backend}'; a job refuses to mix backends because their float results differ. Pass the same --backend to every worker.`,
@@ -28,4 +21,37 @@ export async function checkSameSetup(
     )
   }
   compareLayouts(rank0.layout, 0, layout, transport.rank)
+}
+
+/** What decides the sample order and the number of steps; it must be the same on every rank. */
+export interface TrainingPlan {
+  samples: number
+  batchSize: number
+  epochs: number
+  dropLast: boolean
+  totalSteps: number
+}
+
+const planWords: Record<keyof TrainingPlan, string> = {
+  samples: 'training samples',
+  batchSize: 'as batch size',
+  epochs: 'epoch(s)',
+  dropLast: 'as dropLast',
+  totalSteps: 'steps in all',
+}
+
+/**
+ * Rank 0's training plan against this rank's, before step 0: a data file with another row
+ * count on one host would otherwise give ranks different shards and step counts, and show
+ * up later as a timeout that says nothing of the cause.
+ */
+export async function checkSamePlan(transport: Transport, plan: TrainingPlan, options: { round: number; timeoutMs: number }): Promise<void> {
+  const rank0 = await broadcastFromRankZero(transport, plan, { round: options.round, step: 0, op: 3, timeoutMs: options.timeoutMs })
+  for (const key of Object.keys(planWords) as (keyof TrainingPlan)[]) {
+    if (rank0[key] === plan[key]) continue
+    throw new ConfigError(
+      `rank ${transport.rank}'s training plan differs from rank 0's: rank 0 has ${String(rank0[key])} ${planWords[key]}, rank ${transport.rank} has ${String(plan[key])}. Every rank must load the same training data with the same options.`,
+      { rank: transport.rank, expected: rank0[key], got: plan[key], field: key },
+    )
+  }
 }

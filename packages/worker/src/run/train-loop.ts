@@ -9,6 +9,7 @@ import { batchIndices, broadcast, distributedSampler, ringAllReduce, stepsPerEpo
 import type { CoordinatorClient } from '../control/coordinator-client.js'
 import type { Task } from '../task/define-task.js'
 import type { Replica } from '../train/replica.js'
+import { checkSamePlan } from './check-same-setup.js'
 import type { WorkerLog } from './worker-log.js'
 
 export interface TrainResult {
@@ -35,6 +36,7 @@ export async function trainLoop(context: {
   const perEpoch = stepsPerEpoch({ length: train.length, worldSize, batchSize, dropLast })
   const totalSteps = Math.min(perEpoch * epochs, config.maxSteps ?? Number.POSITIVE_INFINITY)
   const round = log.round
+  await checkSamePlan(transport, { samples: train.length, batchSize, epochs, dropLast, totalSteps }, { round, timeoutMs: config.stepTimeoutMs })
   log.info(`trains ${epochs} epoch(s) of ${perEpoch} step(s) on ${train.length} samples, batch ${batchSize} per rank.`)
 
   const hasBuffers = worldSize > 1 && replica.buffersLayout.length > 0
