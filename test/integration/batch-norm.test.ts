@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
+import { readSavedWeights } from '../helpers/saved-weights.js'
 import { repoRoot, runCli } from '../helpers/run-cli.js'
 
 test('a model with batch normalization ends with identical replicas on 3 workers', async () => {
@@ -17,4 +18,10 @@ test('a model with batch normalization ends with identical replicas on 3 workers
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))
   expect(summary.workers).toBe(3)
   expect(summary.replicasIdentical, `parameter hashes ${summary.parameterHashes.join(', ')}`).toBe(true)
+  // The statistics did move from their initial values (mean 0, variance 1): identical
+  // replicas are not identical merely because nothing was updated.
+  const weights = readSavedWeights(join(out, 'model'))
+  const movingMean = [...weights.entries()].find(([name]) => name.endsWith('moving_mean'))?.[1]
+  expect(movingMean, `saved weights: ${[...weights.keys()].join(', ')}`).toBeDefined()
+  expect(movingMean!.some((m) => Math.abs(m) > 1e-3)).toBe(true)
 })

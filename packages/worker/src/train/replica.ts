@@ -154,9 +154,9 @@ export class Replica {
   }
 
   /**
-   * Hash of every weight's bytes (FNV-1a 64, hex). Equal on two ranks exactly when their
-   * replicas are bitwise identical. Non-trainable statistics that each rank updates from its
-   * own batches (batch norm in training mode) make it differ, as in DDP without buffer sync.
+   * Hash of every weight's bytes (FNV-1a 64, hex), buffers included. Equal on two ranks
+   * exactly when their replicas are bitwise identical; workers keep buffers identical by
+   * broadcasting rank 0's after every step (see `readBuffers`).
    */
   parameterHash(): string {
     return hashBytes(this.readWeights())
