@@ -5,6 +5,7 @@
  */
 import { evalShard } from '@ringtrain/core'
 import type { Task } from '../task/define-task.js'
+import { yieldToEventLoop } from './yield-to-event-loop.js'
 import type { Replica } from '../train/replica.js'
 
 const evalBatchSize = 256
@@ -19,6 +20,8 @@ export async function evaluateShard(
   const shard = evalShard({ length: data.length, rank: where.rank, worldSize: where.worldSize })
   const totals: Record<string, { sum: number; count: number }> = {}
   for (let start = 0; start < shard.length; start += evalBatchSize) {
+    // Compute is synchronous: give heartbeat timers a turn between batches.
+    await yieldToEventLoop()
     const batch = data.batch(shard.subarray(start, start + evalBatchSize))
     const sums = replica.evaluate(batch)
     for (const x of Array.isArray(batch.x) ? batch.x : [batch.x]) x.dispose()

@@ -10,6 +10,7 @@ import type { CoordinatorClient } from '../control/coordinator-client.js'
 import type { Task } from '../task/define-task.js'
 import type { Replica } from '../train/replica.js'
 import { checkSamePlan } from './check-same-setup.js'
+import { yieldToEventLoop } from './yield-to-event-loop.js'
 import type { WorkerLog } from './worker-log.js'
 
 export interface TrainResult {
@@ -47,6 +48,9 @@ export async function trainLoop(context: {
   for (; epoch < epochs && step < totalSteps; epoch++) {
     const shard = distributedSampler({ length: train.length, rank, worldSize, seed: config.seed, epoch, dropLast })
     for (let b = 0; b < perEpoch && step < totalSteps; b++) {
+      // Compute is synchronous, and with one rank nothing else awaits I/O: give heartbeat
+      // timers a turn every step.
+      await yieldToEventLoop()
       const started = performance.now()
       const indices = batchIndices(shard, b, batchSize, { dropLast })
       const batch = train.batch(indices)
