@@ -1,7 +1,8 @@
 /**
  * `ringtrain bench scaling TASK --workers 1,2 --steps 200 --json`: trains TASK with each
  * worker count (one process per core) for a fixed number of steps and prints the median
- * samples/s after warm-up: `{"workers":N,"samplesPerSecond":…}` per N, then the speed-up.
+ * samples/s after warm-up: `{"workers":N,"samplesPerSecond":…,"computeMs":…,"allReduceMs":…}` per N
+ * (the two times are the per-step medians of the slowest rank), then the speed-up.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,12 +26,20 @@ export async function run(argv: Record<string, unknown>): Promise<void> {
       const config = { ...jobConfigFrom({ task, workers, seed: 42, backend: (argv['backend'] as never) ?? 'auto', out, 'heartbeat-interval-ms': 1000, 'heartbeat-max-missed': 30, 'step-timeout-ms': 120_000, 'join-timeout-ms': 120_000, epochs: 1000 }), maxSteps: steps }
       const exitCode = await launch(config, { gpusPerNode: 0, quiet: true, logWorkers: false })
       if (exitCode !== 0) throw new ConfigError(`the ${workers}-worker run of ${task} failed (exit code ${exitCode}); run it with \`ringtrain launch\` to see why.`)
-      const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; samplesPerSecond: number })
-      const timed = lines.filter((l) => l.step > Math.ceil(steps / 10)).map((l) => l.samplesPerSecond).sort((a, b) => a - b)
-      const samplesPerSecond = timed[Math.floor(timed.length / 2)] ?? Number.NaN
+      type Line = { step: number; samplesPerSecond: number; computeMs: number; allReduceMs: number }
+      const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Line)
+      const timed = lines.filter((l) => l.step > Math.ceil(steps / 10))
+      const median = (key: keyof Line) => {
+        const sorted = timed.map((l) => l[key]).sort((a, b) => a - b)
+        return Math.round((sorted[Math.floor(sorted.length / 2)] ?? Number.NaN) * 100) / 100
+      }
+      const samplesPerSecond = median('samplesPerSecond')
       results.push({ workers, samplesPerSecond })
-      if (json) console.log(JSON.stringify({ workers, samplesPerSecond: Math.round(samplesPerSecond * 10) / 10 }))
-      else console.log(`${workers} worker(s): ${samplesPerSecond.toFixed(1)} samples/s (median of steps ${Math.ceil(steps / 10) + 1}..${steps})`)
+      // Per step, slowest rank: where the time goes when the speed-up falls short.
+      const computeMs = median('computeMs')
+      const allReduceMs = median('allReduceMs')
+      if (json) console.log(JSON.stringify({ workers, samplesPerSecond, computeMs, allReduceMs }))
+      else console.log(`${workers} worker(s): ${samplesPerSecond.toFixed(1)} samples/s, compute ${computeMs} ms + all-reduce ${allReduceMs} ms per step (medians of steps ${Math.ceil(steps / 10) + 1}..${steps})`)
     } finally {
       rmSync(out, { recursive: true, force: true })
     }
