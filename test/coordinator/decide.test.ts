@@ -24,6 +24,7 @@ function run(state: RendezvousState, events: RendezvousEvent[], now = T0): { sta
 const running = () => run(initialState(config), [join('a1'), join('b2'), join('c3')]).state
 const sends = (actions: RendezvousAction[]) => actions.filter((a) => a.kind === 'send')
 const only = <K extends RendezvousAction['kind']>(actions: RendezvousAction[], kind: K) => actions.filter((a): a is Extract<RendezvousAction, { kind: K }> => a.kind === kind)
+const keepAlive = (from: string): RendezvousEvent => ({ kind: 'keepAlive', from, message: controlMessage(MessageType.KeepAlive, 'job-1', { intervalMs: 1000, maxMissed: 5 }) })
 const heartbeat = (from: string, rank: number, step = 0): RendezvousEvent => ({ kind: 'heartbeat', from, message: controlMessage(MessageType.Heartbeat, 'job-1', { rank, round: 0, step }) })
 const metrics = (from: string, rank: number, step: number, loss: number, computeMs: number) => ({
   kind: 'metrics' as const, from, message: controlMessage(MessageType.StepMetrics, 'job-1', { rank, round: 0, step, epoch: 0, loss, samples: 32, computeMs, allReduceMs: 10, bytesSent: 1000 * (rank + 1) }),
@@ -36,6 +37,7 @@ describe('joining', () => {
   test('fails the job when the world does not fill within joinTimeoutMs, naming who joined', () => {
     const tick = { kind: 'tick' } as RendezvousEvent
     let { state } = run(initialState(config), [tick, join('a1')], T0)
+    ;({ state } = run(state, [keepAlive('a1')], T0 + config.joinTimeoutMs - 1000))
     ;({ state } = run(state, [tick], T0 + config.joinTimeoutMs))
     expect(state.phase, 'exactly at the deadline it still waits').toBe('waiting')
     const { state: failed, actions } = run(state, [tick], T0 + config.joinTimeoutMs + 1)
@@ -82,12 +84,66 @@ describe('joining', () => {
     expect(reject!.kind === 'send' && reject!.message.type === MessageType.Reject && reject!.message.error.message).toMatch(/job is running with 3 of 3 workers/)
   })
 
-  test('answers a message rejected at the edge for a foreign job with a Reject, and only logs garbage', () => {
+  test('answers every message rejected at the edge from a worker that is not a participant with a Reject carrying the error', () => {
     const foreign = { name: 'FrameError', code: 'E_JOB_MISMATCH' as const, message: 'other job', context: {} }
-    const garbage = { ...foreign, code: 'E_BAD_FRAME' as const, message: 'not msgpack' }
-    const { actions } = run(initialState(config), [{ kind: 'invalidMessage', from: 'ff', error: foreign }, { kind: 'invalidMessage', from: 'ee', error: garbage }])
-    expect(sends(actions).map((a) => a.kind === 'send' && a.to)).toEqual(['ff'])
-    expect(only(actions, 'log').map((a) => a.line)).toEqual(['other job', 'not msgpack'])
+    const badJoin = { ...foreign, code: 'E_BAD_FRAME' as const, message: 'the coordinator got a JoinRequest from worker ee whose pid is wrong: expected a non-negative integer, got -1. Dropped it.' }
+    const { actions } = run(initialState(config), [{ kind: 'invalidMessage', from: 'ff', error: foreign }, { kind: 'invalidMessage', from: 'ee', error: badJoin }])
+    expect(sends(actions)).toEqual([
+      { kind: 'send', to: 'ff', message: controlMessage(MessageType.Reject, 'job-1', { error: foreign }) },
+      { kind: 'send', to: 'ee', message: controlMessage(MessageType.Reject, 'job-1', { error: badJoin }) },
+    ])
+    expect(only(actions, 'log').map((a) => a.line)).toEqual(['other job', badJoin.message])
+  })
+
+  test('only logs a message rejected at the edge from a participant', () => {
+    const garbage = { name: 'FrameError', code: 'E_BAD_FRAME' as const, message: 'not msgpack', context: {} }
+    const { state, actions } = run(running(), [{ kind: 'invalidMessage', from: 'b2', error: garbage }])
+    expect(sends(actions)).toEqual([])
+    expect(state.participants.b2).toBeDefined()
+  })
+
+  test('removes a waiting worker whose message was refused at the edge, and tells it why', () => {
+    const garbage = { name: 'FrameError', code: 'E_BAD_FRAME' as const, message: 'bad keep-alive', context: {} }
+    const { state, actions } = run(initialState(config), [join('a1'), join('b2'), { kind: 'invalidMessage', from: 'a1', error: garbage }])
+    expect(state.waitList.map((w) => w.identity)).toEqual(['b2'])
+    expect(sends(actions)).toEqual([{ kind: 'send', to: 'a1', message: controlMessage(MessageType.Reject, 'job-1', { error: garbage }) }])
+    expect(only(actions, 'log').at(-1)!.line).toBe('Removed pid 161 on host-a from the wait list: its message was refused (1 of 3 workers wait).')
+  })
+
+  test('removes a waiting worker that answered no keep-alive for interval × maxMissed, logs it and tells it why', () => {
+    const waiting = run(initialState(config), [join('a1'), join('b2')], T0).state
+    const answered = run(waiting, [keepAlive('b2')], T0 + 4000).state
+    const { state, actions } = run(answered, [{ kind: 'tick' }], T0 + 5001)
+    expect(state.waitList.map((w) => w.identity)).toEqual(['b2'])
+    expect(only(actions, 'log').map((a) => a.line)).toEqual(['pid 161 on host-a answered none of the last 5 keep-alives (silent for 5.0 s) while it waited; removed it from the wait list (1 of 3 workers wait).'])
+    const [reject] = sends(actions)
+    expect(reject).toMatchObject({ to: 'a1', message: { type: MessageType.Reject, error: { name: 'PeerLostError', code: 'E_PEER_LOST' } } })
+    expect(reject!.kind === 'send' && reject!.message.type === MessageType.Reject && reject!.message.error.message).toBe('The coordinator of job "job-1" removed pid 161 on host-a from its wait list: it answered no keep-alive for 5.0 s (limit 5 s). Start the worker again.')
+  })
+
+  test('does not fill the world with a waiting worker that went silent', () => {
+    const waiting = run(initialState(config), [join('a1'), join('b2')], T0).state
+    const expired = run(waiting, [keepAlive('b2'), { kind: 'tick' }], T0 + 5001).state
+    const { state } = run(expired, [join('c3')], T0 + 5002)
+    expect(state.phase).toBe('waiting')
+    expect(state.waitList.map((w) => w.identity)).toEqual(['b2', 'c3'])
+  })
+
+  test('keeps a waiting worker whose last keep-alive answer is exactly interval × maxMissed old', () => {
+    const waiting = run(initialState(config), [join('a1')], T0).state
+    const { state, actions } = run(waiting, [{ kind: 'tick' }], T0 + 5000)
+    expect(state.waitList.map((w) => w.identity)).toEqual(['a1'])
+    expect(sends(actions)).toEqual([])
+  })
+
+  test('sends a KeepAlive to every waiting worker once per heartbeatIntervalMs', () => {
+    const waiting = run(initialState(config), [join('a1'), join('b2')], T0).state
+    const keepAlives = (actions: RendezvousAction[]) => only(actions, 'broadcast').filter((a) => a.message.type === MessageType.KeepAlive)
+    const first = run(waiting, [{ kind: 'tick' }], T0)
+    expect(keepAlives(first.actions)).toEqual([{ kind: 'broadcast', to: ['a1', 'b2'], message: controlMessage(MessageType.KeepAlive, 'job-1', { intervalMs: 1000, maxMissed: 5 }) }])
+    const tooSoon = run(first.state, [{ kind: 'tick' }], T0 + 999)
+    expect(keepAlives(tooSoon.actions)).toEqual([])
+    expect(keepAlives(run(tooSoon.state, [{ kind: 'tick' }], T0 + 1000).actions)).toHaveLength(1)
   })
 })
 
@@ -116,9 +172,19 @@ describe('running', () => {
     expect(Object.keys(state.participants).sort()).toEqual(['a1', 'c3'])
     expect(state.phase).toBe('failed')
     const [fail] = only(actions, 'fail')
-    expect(fail!.reason).toBe('rank 1 (pid 178 on host-a) missed 5 heartbeats (last one 5.2 s ago); stopping the job. Recovery is not enabled.')
+    expect(fail!.reason).toBe('rank 1 (pid 178 on host-a) missed 5 heartbeats (last one 5.2 s ago); stopping the job. Recovery is not enabled. If its steps take longer than 5 s (slow backend, large batch), raise --heartbeat-max-missed.')
     expect(fail!.exitCode).not.toBe(0)
-    expect(only(actions, 'broadcast')[0]).toMatchObject({ to: ['a1', 'c3'], message: { type: MessageType.Abort } })
+  })
+
+  test('sends the Abort to the lost participant too: it may be stalled rather than gone', () => {
+    const alive = run(running(), [heartbeat('a1', 0), heartbeat('c3', 2)], T0 + 5000).state
+    const { actions } = run(alive, [{ kind: 'tick' }], T0 + 5200)
+    expect(only(actions, 'broadcast')).toMatchObject([{ to: ['a1', 'b2', 'c3'], message: { type: MessageType.Abort } }])
+  })
+
+  test('sends a KeepAlive to every participant once per heartbeatIntervalMs', () => {
+    const { actions } = run(running(), [{ kind: 'tick' }], T0 + 100)
+    expect(only(actions, 'broadcast')).toEqual([{ kind: 'broadcast', to: ['a1', 'b2', 'c3'], message: controlMessage(MessageType.KeepAlive, 'job-1', { intervalMs: 1000, maxMissed: 5 }) }])
   })
 
   test('keeps a participant whose last heartbeat is exactly interval × maxMissed old', () => {
@@ -142,6 +208,21 @@ describe('running', () => {
     expect(only(exited.actions, 'fail')).toEqual([])
     const { actions } = run(exited.state, [{ kind: 'tick' }], T0 + 1000)
     expect(only(actions, 'fail')[0]!.reason).toBe('rank 1 (pid 178 on host-a) exited with code 3 before reporting done; stopping the job. Recovery is not enabled.')
+  })
+
+  test('does not fail the job when a clean exit is seen before that worker\'s WorkerDone arrives', () => {
+    const exited = run(running(), [{ kind: 'workerExited', pid: 0xb2, code: 0, signal: null }], T0)
+    const reported = run(exited.state, [done('b2', 1)], T0 + 10)
+    const { state, actions } = run(reported.state, [{ kind: 'tick' }], T0 + 1000)
+    expect(only(actions, 'fail')).toEqual([])
+    expect(state.phase).toBe('running')
+    expect(state.failures).toEqual([])
+  })
+
+  test('fails the job when a clean exit is seen and no WorkerDone arrives within the grace', () => {
+    const exited = run(running(), [{ kind: 'workerExited', pid: 0xb2, code: 0, signal: null }], T0)
+    const { actions } = run(exited.state, [{ kind: 'tick' }], T0 + 1000)
+    expect(only(actions, 'fail')[0]!.reason).toBe('rank 1 (pid 178 on host-a) exited with code 0 before reporting done; stopping the job. Recovery is not enabled.')
   })
 
   test('stops the job on a shutdown request with the given exit code', () => {

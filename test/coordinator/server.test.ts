@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -60,7 +60,8 @@ describe('the coordinator with worker processes', () => {
     expect(versionReject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, error: { code: 'E_PROTOCOL_VERSION' } } })
     const [jobReject] = await sendRaw(coordinator.endpoint, { ...joinRequest, jobId: 'someone-else' })
     expect(jobReject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, error: { code: 'E_JOB_MISMATCH' } } })
-    expect(await sendRaw(coordinator.endpoint, 'not a control message', 100)).toEqual([])
+    const [garbageReject] = await sendRaw(coordinator.endpoint, 'not a control message')
+    expect(garbageReject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, error: { code: 'E_BAD_FRAME' } } })
     expect(logs.some((l) => /^\[coordinator\] the coordinator at tcp:\S+ got "not a control message" from worker \w+; expected a control message/.test(l))).toBe(true)
 
     const workers = [fakeWorker(coordinator.endpoint, config.jobId, 'same'), fakeWorker(coordinator.endpoint, config.jobId, 'same'), fakeWorker(coordinator.endpoint, config.jobId, 'same')]
@@ -99,8 +100,39 @@ describe('the coordinator with worker processes', () => {
     expect(result.ok).toBe(false)
     expect(result.exitCode).not.toBe(0)
     expect(result.error!.code).toBe('E_PEER_LOST')
-    expect(result.error!.message).toMatch(new RegExp(`^rank [01] \\(pid ${silent.pid} on fake-host\\) missed \\d+ heartbeats \\(last one \\d+\\.\\d s ago\\); stopping the job\\. Recovery is not enabled\\.$`))
+    expect(result.error!.message).toMatch(new RegExp(`^rank [01] \\(pid ${silent.pid} on fake-host\\) missed \\d+ heartbeats \\(last one \\d+\\.\\d s ago\\); stopping the job\\. Recovery is not enabled\\. If its steps take longer than 0\\.5 s \\(slow backend, large batch\\), raise --heartbeat-max-missed\\.$`))
     const { output } = await healthy.exited
     expect(output).toMatch(/abort: rank [01] \(pid \d+ on fake-host\) missed/)
+  })
+
+  test('answers an invalid JoinRequest with a Reject carrying the validation error, so the worker need not wait out its join timeout', async () => {
+    const config = await jobConfig(2)
+    const coordinator = await startCoordinator(config, { log: () => {} })
+    const badJoin = { ...controlMessage(MessageType.JoinRequest, config.jobId, { host: 'h', pid: 1, dataEndpoints: [], backend: 'cpu' }), pid: -1 }
+    const [reject] = await sendRaw(coordinator.endpoint, badJoin)
+    expect(reject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, error: { name: 'FrameError', code: 'E_BAD_FRAME' } } })
+    const message = reject!.kind === 'message' && reject!.message.type === MessageType.Reject ? reject!.message.error.message : ''
+    expect(message).toMatch(new RegExp(`^the coordinator at ${coordinator.endpoint.replaceAll('.', '\\.')} got a JoinRequest from worker \\w+ whose pid is wrong: expected a non-negative integer, got -1\\. Dropped it\\.$`))
+    await coordinator.stop('the test ended')
+  })
+})
+
+describe('the coordinator on a port in use', () => {
+  test('refuses to start with E_CONFIG naming the endpoint, and leaves the running job\'s files alone', async () => {
+    const config = await jobConfig(1)
+    const first = await startCoordinator(config, { log: () => {} })
+    // The first job's output so far (as if steps had completed).
+    await appendFile(join(config.outDir, 'metrics.jsonl'), '{"step":0}\n')
+    await writeFile(join(config.outDir, 'summary.json'), '{"from":"the first job"}\n')
+    const logs: string[] = []
+    const second = await startCoordinator(config, { bind: first.endpoint, log: (line) => logs.push(line) }).catch((error: unknown) => error)
+    expect(second).toMatchObject({ name: 'ConfigError', code: 'E_CONFIG', message: `--bind ${first.endpoint} is in use; pick another port, or port 0 for any free one.` })
+    expect(await readFile(join(config.outDir, 'metrics.jsonl'), 'utf8')).toBe('{"step":0}\n')
+    expect(await readFile(join(config.outDir, 'summary.json'), 'utf8')).toBe('{"from":"the first job"}\n')
+    expect(logs).toEqual([])
+    // The first coordinator still serves its job.
+    const [reject] = await sendRaw(first.endpoint, { ...controlMessage(MessageType.JoinRequest, 'someone-else', { host: 'h', pid: 1, dataEndpoints: [] }) })
+    expect(reject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, error: { code: 'E_JOB_MISMATCH' } } })
+    expect((await first.stop('the test ended')).exitCode).toBe(1)
   })
 })

@@ -26,7 +26,7 @@ describe('control messages', () => {
   test('keep their wire type numbers (never renumber: they are the protocol)', () => {
     expect(MessageType).toEqual({
       JoinRequest: 1, Assignment: 2, Reject: 3, Heartbeat: 4, BarrierRequest: 5, BarrierRelease: 6,
-      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11,
+      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12,
     })
   })
 
@@ -44,6 +44,7 @@ describe('control messages', () => {
       controlMessage(MessageType.WorkerFailed, jobId, { rank: 0, error: { name: 'Error', code: 'E_TASK', message: 'boom', context: {} } }),
       controlMessage(MessageType.Abort, jobId, { reason: 'rank 1 failed' }),
       controlMessage(MessageType.Shutdown, jobId, { reason: 'done' }),
+      controlMessage(MessageType.KeepAlive, jobId, { intervalMs: 1000, maxMissed: 10 }),
     ]
     for (const message of messages) expect(roundTrip(message)).toEqual(message)
   })
@@ -56,7 +57,10 @@ describe('control messages', () => {
     const peers = Array.from({ length: 1000 }, (_, r) => [`tcp://10.0.${r >> 8}.${r & 255}:${29500 + (r % 8)}`])
     const hosts = Array.from({ length: 1000 }, (_, r) => `node-${String(r >> 3).padStart(4, '0')}.cluster.local`)
     const assignment = encode(controlMessage(MessageType.Assignment, config.jobId, { rank: 999, worldSize: 1000, localRank: 7, localWorldSize: 8, round: 0, peers, hosts, config }))
+    const keepAlive = encode(controlMessage(MessageType.KeepAlive, config.jobId, { intervalMs: 60_000, maxMissed: 1000 }))
     expect(heartbeat.byteLength).toBeLessThanOrEqual(96)
+    // Sent to every worker every heartbeatIntervalMs: 1000 workers cost under 80 KB a tick.
+    expect(keepAlive.byteLength).toBeLessThanOrEqual(80)
     expect(metrics.byteLength).toBeLessThanOrEqual(256)
     expect(assignment.byteLength).toBeLessThanOrEqual(64 * 1024)
   })
@@ -99,6 +103,13 @@ describe('validation at the edge', () => {
     const error = rejection(encode(message))
     expect(error.code).toBe('E_BAD_FRAME')
     expect(error.message).toMatch(pattern)
+  })
+
+  test('refuses a KeepAlive without its rate with E_BAD_FRAME, naming the field', () => {
+    const message = { ...controlMessage(MessageType.KeepAlive, config.jobId, { intervalMs: 1000, maxMissed: 10 }), maxMissed: undefined }
+    const error = rejection(encode(message))
+    expect(error.code).toBe('E_BAD_FRAME')
+    expect(error.message).toBe('the coordinator got a KeepAlive from worker 3f2a whose maxMissed is wrong: expected a non-negative integer, got nothing. Dropped it.')
   })
 
   test('refuses an Assignment whose job config breaks a rule, naming the field', () => {

@@ -2,7 +2,9 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startCoordinator, type Coordinator } from '@ringtrain/coordinator'
-import { DistError, resolveJobConfig, type JobConfig } from '@ringtrain/core'
+import {
+  DistError, MessageType, controlMessage, openControlServer, resolveJobConfig, type ControlMessage, type ControlServer, type JobConfig,
+} from '@ringtrain/core'
 import { afterEach, describe, expect, test } from 'vitest'
 // Relative import: @ringtrain/worker's index.ts (another helper's file) will export the client.
 import { CoordinatorClient } from '../../packages/worker/src/control/index.js'
@@ -27,6 +29,112 @@ function joinAs(endpoint: string, pid: number, jobId = 'client-test', timeoutMs 
     return client
   })
 }
+
+/**
+ * A coordinator the test controls: a real ROUTER that assigns rank 0 of 1 on the first join
+ * and sends a KeepAlive every intervalMs until `goAway()` closes it without a word (a
+ * coordinator killed mid-job). `heard` holds what it received.
+ */
+async function fakeCoordinator(config: JobConfig, options: { assign: boolean }) {
+  const heard: ControlMessage[] = []
+  let worker: string | undefined
+  let server: ControlServer | undefined
+  server = await openControlServer('tcp://127.0.0.1:0', {
+    jobId: config.jobId,
+    log: () => {},
+    onReceive: (receipt) => {
+      if (receipt.kind !== 'message') return
+      heard.push(receipt.message)
+      if (receipt.message.type !== MessageType.JoinRequest || worker !== undefined) return
+      worker = receipt.from
+      if (options.assign) {
+        void server!.send(worker, controlMessage(MessageType.Assignment, config.jobId, { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, round: 0, peers: [[]], hosts: ['test-host'], config }))
+      }
+    },
+  })
+  const keepAlive = controlMessage(MessageType.KeepAlive, config.jobId, { intervalMs: config.heartbeatIntervalMs, maxMissed: config.heartbeatMaxMissed })
+  const timer = setInterval(() => { if (worker !== undefined) void server!.send(worker, keepAlive) }, config.heartbeatIntervalMs)
+  const goAway = async () => {
+    clearInterval(timer)
+    await server!.close({ lingerMs: 0 })
+  }
+  cleanup.push(goAway)
+  return { endpoint: server.endpoint, heard, goAway }
+}
+
+/** `promise`'s outcome, or a failure naming `what` when it has not settled within `ms` (a hang fails with a report). */
+function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms) })
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const silentReason = /^the coordinator at tcp:\/\/127\.0\.0\.1:\d+ has been silent for \d+\.\d s \(\d+ keep-alives missed\); stopping\.$/
+
+describe('CoordinatorClient and a coordinator that goes away', () => {
+  const config = resolveJobConfig({ jobId: 'client-test', worldSize: 1, task: 'none', outDir: 'unused', heartbeatIntervalMs: 100, heartbeatMaxMissed: 5 })
+
+  test('aborts within heartbeatIntervalMs × heartbeatMaxMissed of its last keep-alive, and done() and failed() settle with a full send queue', async () => {
+    const coordinator = await fakeCoordinator(config, { assign: true })
+    const client = await joinAs(coordinator.endpoint, 1)
+    client.startHeartbeats(() => 0)
+    let abortedAt: number | undefined
+    const aborted = new Promise<string>((resolve) => client.onAbort((reason) => { abortedAt = Date.now(); resolve(reason) }))
+    await sleep(800)
+    expect(abortedAt, 'keep-alives every 100 ms keep a worker going past the 500 ms limit').toBeUndefined()
+
+    await coordinator.goAway()
+    const goneAt = Date.now()
+    // Fill ZeroMQ's queue to the gone coordinator (1000 messages): without a send timeout, every later send hangs.
+    let sent = 0
+    let flooding = true
+    const flood = (async () => {
+      for (let step = 0; flooding && step < 1200; step++, sent++) await client.sendMetrics({ step, epoch: 0, loss: 1, samples: 1, computeMs: 1, allReduceMs: 1, bytesSent: 1 })
+    })()
+    for (let last = -1; sent !== last || sent < 900; await sleep(30)) last = sent
+    const done = client.done({ steps: 1, parameterHash: 'h', finalLoss: 1, eval: {}, backend: 'cpu' })
+
+    expect(await within(2_000, 'the abort', aborted)).toMatch(silentReason)
+    expect(abortedAt! - goneAt).toBeLessThan(1_000)
+    await expect(within(1_000, 'done()', done)).rejects.toMatchObject({ name: 'PeerLostError', code: 'E_PEER_LOST' })
+    await expect(within(1_000, 'failed()', client.failed(new Error('boom')))).rejects.toMatchObject({ name: 'PeerLostError', code: 'E_PEER_LOST' })
+    await expect(within(1_000, 'a barrier', client.barrier('after', 5_000))).rejects.toMatchObject({ code: 'E_PEER_LOST' })
+    flooding = false
+    await client.close({ lingerMs: 0 })
+    await within(3_000, 'the flood of metrics', flood)
+  })
+
+  test('gives up a join once the coordinator that sent keep-alives falls silent, long before the join timeout, and answers its keep-alives meanwhile', async () => {
+    const coordinator = await fakeCoordinator(config, { assign: false })
+    const joining = joinAs(coordinator.endpoint, 1, 'client-test', 30_000)
+    await sleep(400)
+    await coordinator.goAway()
+    const error = await within(3_000, 'the join', joining.catch((e: DistError) => e))
+    expect(error).toMatchObject({ name: 'PeerLostError', code: 'E_PEER_LOST' })
+    expect((error as Error).message).toMatch(/^pid 1 on test-host heard nothing from the coordinator at tcp:\/\/127\.0\.0\.1:\d+ for \d+\.\d s; it sends a keep-alive every 100 ms and 5 missed ones mean it is gone\. See the coordinator's log, or raise --heartbeat-max-missed if it is only slow\.$/)
+    expect(coordinator.heard.filter((m) => m.type === MessageType.KeepAlive).length).toBeGreaterThanOrEqual(2)
+  })
+})
+
+describe('CoordinatorClient and the coordinator\'s wait list', () => {
+  test('a worker that gave up waiting does not fill the world: the coordinator drops it once it stops answering keep-alives', async () => {
+    const { coordinator } = await coordinatorFor(2)
+    await expect(joinAs(coordinator.endpoint, 1, 'client-test', 200)).rejects.toMatchObject({ code: 'E_TIMEOUT' })
+    await sleep(700) // more than heartbeatIntervalMs × heartbeatMaxMissed (100 × 5)
+    const [b, c] = await within(5_000, 'the joins of two live workers', Promise.all([joinAs(coordinator.endpoint, 2), joinAs(coordinator.endpoint, 3)]))
+    expect([b.assignment.hosts, b.worldSize, [b.rank, c.rank]]).toEqual([['test-host', 'test-host'], 2, [0, 1]])
+    expect(b.assignment.peers).toEqual([['tcp://127.0.0.1:6002'], ['tcp://127.0.0.1:6003']])
+  })
+
+  test('a worker that waits longer than heartbeatIntervalMs × heartbeatMaxMissed stays on the wait list while it answers keep-alives', async () => {
+    const { coordinator } = await coordinatorFor(2)
+    const first = joinAs(coordinator.endpoint, 1)
+    await sleep(800)
+    const [a, b] = await within(5_000, 'the joins', Promise.all([first, joinAs(coordinator.endpoint, 2)]))
+    expect([a.rank, b.rank]).toEqual([0, 1])
+  })
+})
 
 describe('CoordinatorClient', () => {
   test('joins, passes a barrier, reports metrics and done, and hears Shutdown', async () => {

@@ -3,7 +3,7 @@
  * It decides nothing itself: every received message, tick, exit notice or stop request
  * becomes an event for `decide`, and the actions that come back are carried out here.
  */
-import { openControlServer, errorFromWire, type DistError, type JobConfig } from '@ringtrain/core'
+import { ConfigError, openControlServer, errorFromWire, type DistError, type JobConfig } from '@ringtrain/core'
 import { eventFromReceipt } from './rendezvous/events.js'
 import { decide, initialState } from './rendezvous/decide.js'
 import type { CoordinatorEvent, Failure, JobSummary, RendezvousAction, RendezvousEvent } from './rendezvous/types.js'
@@ -45,20 +45,32 @@ export interface Coordinator {
 
 export async function startCoordinator(config: JobConfig, options: CoordinatorOptions = {}): Promise<Coordinator> {
   const log = (line: string) => (options.log ?? ((text: string) => process.stderr.write(`${text}\n`)))(`[coordinator] ${line}`)
-  const files = await JobFiles.open(config.outDir)
   let state = initialState(config, { exitGraceMs: options.exitGraceMs })
   let settled = false
   let resolveDone!: (result: CoordinatorResult) => void
   const done = new Promise<CoordinatorResult>((resolve) => { resolveDone = resolve })
 
-  const server = await openControlServer(options.bind ?? 'tcp://127.0.0.1:0', {
+  // Bind before touching --out: a coordinator that cannot listen must leave an earlier run's files alone.
+  // Messages that arrive before metrics.jsonl is open wait in `early`.
+  const early: RendezvousEvent[] = []
+  let files: JobFiles | undefined
+  const bind = options.bind ?? 'tcp://127.0.0.1:0'
+  const server = await openControlServer(bind, {
     jobId: config.jobId,
     log,
-    onReceive: (receipt) => apply(eventFromReceipt(receipt)),
-  })
+    onReceive: (receipt) => (files === undefined ? early.push(eventFromReceipt(receipt)) : apply(eventFromReceipt(receipt))),
+  }).catch((error: unknown) => { throw bindError(bind, error) })
+  try {
+    files = await JobFiles.open(config.outDir)
+  } catch (error) {
+    await server.close({ lingerMs: 0 })
+    throw error
+  }
+  const jobFiles = files
   const tickIntervalMs = options.tickIntervalMs ?? Math.min(500, Math.max(10, config.heartbeatIntervalMs / 4))
   const timer = setInterval(() => apply({ kind: 'tick' }), tickIntervalMs)
-  log(`Job ${JSON.stringify(config.jobId)} waits for ${config.worldSize} worker(s) on ${server.endpoint}; metrics go to ${files.metricsPath}.`)
+  log(`Job ${JSON.stringify(config.jobId)} waits for ${config.worldSize} worker(s) on ${server.endpoint}; metrics go to ${jobFiles.metricsPath}.`)
+  for (const event of early.splice(0)) apply(event)
 
   function apply(event: RendezvousEvent): void {
     if (settled) return
@@ -71,7 +83,7 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     switch (action.kind) {
       case 'send': void server.send(action.to, action.message); break
       case 'broadcast': for (const to of action.to) void server.send(to, action.message); break
-      case 'writeMetricsLine': files.writeMetricsLine(action.line); break
+      case 'writeMetricsLine': jobFiles.writeMetricsLine(action.line); break
       case 'log': log(action.line); break
       case 'progress': emit(action.event); break
       case 'finish': void settle({ ok: true, exitCode: 0, summary: action.summary }); break
@@ -92,13 +104,13 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     settled = true
     clearInterval(timer)
     try {
-      if (result.summary !== undefined) await files.writeSummary(result.summary)
+      if (result.summary !== undefined) await jobFiles.writeSummary(result.summary)
     } catch (error) {
-      log(`Could not write ${files.summaryPath}: ${(error as Error).message}`)
+      log(`Could not write ${jobFiles.summaryPath}: ${(error as Error).message}`)
     }
     await server.close({ lingerMs: 1000 })
-    await files.close()
-    log(result.ok ? `Job ${JSON.stringify(config.jobId)} finished; the summary is in ${files.summaryPath}.` : `Job ${JSON.stringify(config.jobId)} failed with exit code ${result.exitCode}.`)
+    await jobFiles.close()
+    log(result.ok ? `Job ${JSON.stringify(config.jobId)} finished; the summary is in ${jobFiles.summaryPath}.` : `Job ${JSON.stringify(config.jobId)} failed with exit code ${result.exitCode}.`)
     resolveDone(result)
   }
 
@@ -111,4 +123,15 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
       return done
     },
   }
+}
+
+/** The ConfigError for an endpoint the ROUTER could not bind: in use, not an address of this machine, or malformed. */
+function bindError(bind: string, error: unknown): ConfigError {
+  const code = (error as { code?: string }).code
+  const message = code === 'EADDRINUSE'
+    ? `--bind ${bind} is in use; pick another port, or port 0 for any free one.`
+    : code === 'EADDRNOTAVAIL'
+      ? `--bind ${bind} is not an address of this machine; bind to one of its addresses, or tcp://0.0.0.0:PORT for all of them.`
+      : `--bind ${bind} could not be bound: ${(error as Error).message}. Use tcp://HOST:PORT with an address of this machine.`
+  return new ConfigError(message, { expected: 'a free local endpoint', got: bind }, { cause: error })
 }

@@ -10,6 +10,7 @@ interface WorkerArgs {
   'local-rank'?: number
   host: string
   backend?: string
+  'join-timeout-ms': number
 }
 
 /** Local rank as schedulers set it, when the flag is not given. */
@@ -28,10 +29,13 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('local-rank', { type: 'number', describe: 'rank among the workers of this machine (default: from RINGTRAIN_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID)' })
       .option('backend', { choices: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'], describe: "this worker's tfjs backend (default: the job's --backend)" })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address other workers reach this one on (set it for multi-host jobs)' })
+      .option('join-timeout-ms', { type: 'number', default: 330_000, describe: "how long to wait for the coordinator to assign a rank (keep it at least the coordinator's --join-timeout-ms)" })
       .check((argv) => {
         if (!/^tcp:\/\/[^:\s]+:\d+$/.test(argv.coordinator)) throw new Error(`--coordinator must look like tcp://HOST:PORT; got '${argv.coordinator}'.`)
         const localRank = argv['local-rank']
         if (localRank !== undefined && (!Number.isInteger(localRank) || localRank < 0)) throw new Error(`--local-rank must be a non-negative integer; got ${localRank}.`)
+        const joinTimeoutMs = argv['join-timeout-ms']
+        if (!Number.isInteger(joinTimeoutMs) || joinTimeoutMs <= 0) throw new Error(`--join-timeout-ms must be an integer greater than zero; got ${joinTimeoutMs}.`)
         return true
       }) as never,
   handler: async (argv) => {
@@ -42,6 +46,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       localRank: argv['local-rank'] ?? localRankFromEnvironment(),
       host: argv.host,
       backend: argv.backend,
+      joinTimeoutMs: argv['join-timeout-ms'],
     })
   },
 }

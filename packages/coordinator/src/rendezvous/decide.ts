@@ -41,6 +41,7 @@ export function decide(state: RendezvousState, event: RendezvousEvent, now: numb
     case 'shutdownRequested': decideShutdownRequested(next, event, now, actions); break
     case 'invalidMessage': decideInvalidMessage(next, event.from, event.error, actions); break
     case 'failed': decideFailed(next, event.from, event.message, now, actions); break
+    case 'keepAlive': decideKeepAlive(next, event.from, now, actions); break
     default: {
       const participant = next.participants[event.from]
       if (participant === undefined || next.phase !== 'running') {
@@ -69,15 +70,27 @@ function decideJoin(state: RendezvousState, from: string, join: Extract<Rendezvo
   if (state.phase !== 'waiting') {
     return reject(state, from, 'ConfigError', 'E_CONFIG', `The coordinator of job ${JSON.stringify(config.jobId)} refused the join of ${who}: the job is ${state.phase} with ${config.worldSize} of ${config.worldSize} workers (round ${state.round}). Recovery and elastic joins are not enabled.`, actions, config.worldSize, config.worldSize + 1)
   }
-  if (state.waitList.some((w) => w.identity === from)) {
+  const already = state.waitList.find((w) => w.identity === from)
+  if (already !== undefined) {
+    already.lastHeartbeatAt = now
     actions.push(log(`Ignored a second join from ${who}, which is already on the wait list.`))
     return
   }
-  state.waitList.push({ identity: from, host: join.host, pid: join.pid, localRank: join.localRank, dataEndpoints: join.dataEndpoints, backend: join.backend, joinedAtMs: now })
+  state.waitList.push({ identity: from, host: join.host, pid: join.pid, localRank: join.localRank, dataEndpoints: join.dataEndpoints, backend: join.backend, joinedAtMs: now, lastHeartbeatAt: now })
   const joined = state.waitList.length
   actions.push(log(`${who} joined job ${JSON.stringify(config.jobId)} and waits for the others (${joined} of ${config.worldSize} workers).`))
   actions.push({ kind: 'progress', event: { type: 'joined', host: join.host, pid: join.pid, joined, worldSize: config.worldSize } })
   if (joined === config.worldSize) startRound(state, now, actions)
+}
+
+/** A waiting worker answered the coordinator's KeepAlive (a participant's counts too): it is alive. */
+function decideKeepAlive(state: RendezvousState, from: string, now: number, actions: RendezvousAction[]): void {
+  const known = state.participants[from] ?? state.waitList.find((w) => w.identity === from)
+  if (known !== undefined) {
+    known.lastHeartbeatAt = now
+    return
+  }
+  actions.push(log(`Dropped a KeepAlive from worker ${from.slice(0, 8)}, which neither waits nor takes part (phase ${state.phase}, round ${state.round}).`))
 }
 
 /** The world is full: assign ranks, send each worker its Assignment, and start running. */

@@ -34,21 +34,64 @@ function decideJoinDeadline(state: RendezvousState, now: number, actions: Rendez
   failJob(state, { atMs: now, reason, error }, 1, actions)
 }
 
-/** Declares lost every participant whose last heartbeat is older than keepAliveIntervalMs × keepAliveMaxMissed. */
+/**
+ * On every tick: drops waiting workers that stopped answering keep-alives, fails the job on a
+ * missed join deadline, declares lost every participant whose last heartbeat is older than
+ * keepAliveIntervalMs × keepAliveMaxMissed, and sends the coordinator's own KeepAlive to
+ * every waiting and participating worker once per keepAliveIntervalMs.
+ */
 export function decideTick(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
-  if (state.phase === 'waiting') return decideJoinDeadline(state, now, actions)
-  if (state.phase !== 'running') return
+  if (state.phase === 'waiting') {
+    expireWaiting(state, now, actions)
+    decideJoinDeadline(state, now, actions)
+  } else if (state.phase === 'running') {
+    decideLost(state, now, actions)
+    failExited(state, now, actions)
+  }
+  if (state.phase === 'waiting' || state.phase === 'running') sendKeepAlive(state, now, actions)
+}
+
+function decideLost(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
   const deadlineMs = state.keepAliveIntervalMs * state.keepAliveMaxMissed
   for (const participant of Object.values(state.participants)) {
     if (state.doneReports[participant.rank] !== undefined) continue
     const silentMs = now - participant.lastHeartbeatAt
     if (silentMs <= deadlineMs) continue
-    delete state.participants[participant.identity]
     const missed = Math.floor(silentMs / state.keepAliveIntervalMs)
-    const reason = `${describeParticipant(participant)} missed ${missed} heartbeats (last one ${(silentMs / 1000).toFixed(1)} s ago); stopping the job. Recovery is not enabled.`
+    const reason = `${describeParticipant(participant)} missed ${missed} heartbeats (last one ${(silentMs / 1000).toFixed(1)} s ago); stopping the job. Recovery is not enabled. If its steps take longer than ${deadlineMs / 1000} s (slow backend, large batch), raise --heartbeat-max-missed.`
+    // Fail first, so the Abort reaches this participant too: it may be stalled, not gone.
     failJob(state, lostError(participant, reason, now, { expected: `a heartbeat every ${state.keepAliveIntervalMs} ms`, got: `none for ${silentMs} ms` }), 1, actions)
+    delete state.participants[participant.identity]
   }
-  failExited(state, now, actions)
+}
+
+/**
+ * Removes waiting workers silent for keepAliveIntervalMs × keepAliveMaxMissed (a worker that
+ * gave up or died before the world filled), so a later join never fills the world with them.
+ * The worker hears why in a Reject, should it still be there.
+ */
+function expireWaiting(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
+  const deadlineMs = state.keepAliveIntervalMs * state.keepAliveMaxMissed
+  const silent = state.waitList.filter((w) => now - w.lastHeartbeatAt > deadlineMs)
+  if (silent.length === 0) return
+  state.waitList = state.waitList.filter((w) => now - w.lastHeartbeatAt <= deadlineMs)
+  for (const worker of silent) {
+    const silentS = ((now - worker.lastHeartbeatAt) / 1000).toFixed(1)
+    const missed = Math.floor((now - worker.lastHeartbeatAt) / state.keepAliveIntervalMs)
+    actions.push(log(`pid ${worker.pid} on ${worker.host} answered none of the last ${missed} keep-alives (silent for ${silentS} s) while it waited; removed it from the wait list (${state.waitList.length} of ${state.config.worldSize} workers wait).`))
+    const message = `The coordinator of job ${JSON.stringify(state.config.jobId)} removed pid ${worker.pid} on ${worker.host} from its wait list: it answered no keep-alive for ${silentS} s (limit ${deadlineMs / 1000} s). Start the worker again.`
+    const error: WireError = { name: 'PeerLostError', code: 'E_PEER_LOST', message, context: { expected: `a keep-alive answer every ${state.keepAliveIntervalMs} ms`, got: `none for ${now - worker.lastHeartbeatAt} ms` } }
+    actions.push({ kind: 'send', to: worker.identity, message: controlMessage(MessageType.Reject, state.config.jobId, { error }) })
+  }
+}
+
+/** The coordinator's proof of life, once per keepAliveIntervalMs, to every waiting and participating worker. */
+function sendKeepAlive(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
+  const last = state.lastKeepAliveSentAtMs
+  if (last !== undefined && now - last < state.keepAliveIntervalMs) return
+  state.lastKeepAliveSentAtMs = now
+  const keepAlive = broadcast(state, controlMessage(MessageType.KeepAlive, state.config.jobId, { intervalMs: state.keepAliveIntervalMs, maxMissed: state.keepAliveMaxMissed }))
+  if (keepAlive.kind === 'broadcast' && keepAlive.to.length > 0) actions.push(keepAlive)
 }
 
 /**
@@ -87,19 +130,28 @@ export function decideShutdownRequested(state: RendezvousState, event: Extract<R
   failJob(state, { atMs: now, reason, error: { name: 'DistError', code: 'E_CLOSED', message: reason, context: {} } }, event.exitCode ?? 1, actions)
 }
 
-/** Logs a message rejected at the edge; a foreign version or job hears why in a Reject. */
+/**
+ * Logs a message rejected at the edge. A sender that is not a participant (a worker joining
+ * with a malformed JoinRequest, another version, another job) hears why in a Reject, rather
+ * than waiting out its join timeout; a waiting worker refused so leaves the wait list.
+ */
 export function decideInvalidMessage(state: RendezvousState, from: string, error: WireError, actions: RendezvousAction[]): void {
   actions.push(log(error.message))
-  const refusable = error.code === 'E_PROTOCOL_VERSION' || error.code === 'E_JOB_MISMATCH'
-  if (refusable && state.participants[from] === undefined) {
-    actions.push({ kind: 'send', to: from, message: controlMessage(MessageType.Reject, state.config.jobId, { error }) })
+  if (state.participants[from] !== undefined) return
+  const waiting = state.waitList.findIndex((w) => w.identity === from)
+  if (waiting >= 0) {
+    const [worker] = state.waitList.splice(waiting, 1)
+    actions.push(log(`Removed pid ${worker!.pid} on ${worker!.host} from the wait list: its message was refused (${state.waitList.length} of ${state.config.worldSize} workers wait).`))
   }
+  actions.push({ kind: 'send', to: from, message: controlMessage(MessageType.Reject, state.config.jobId, { error }) })
 }
 
 function failExited(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
   for (const participant of Object.values(state.participants)) {
     const exited = participant.exited
     if (exited === undefined || now - exited.atMs < state.exitGraceMs) continue
+    // Its WorkerDone came after the launcher saw the clean exit: a clean end, not a loss.
+    if (exited.code === 0 && state.doneReports[participant.rank] !== undefined) continue
     delete state.participants[participant.identity]
     const how = exited.signal !== null ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`
     const reason = `${describeParticipant(participant)} ${how} before reporting done; stopping the job. Recovery is not enabled.`

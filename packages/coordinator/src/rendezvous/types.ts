@@ -5,8 +5,10 @@
  * Everything here is plain JSON-like data, so `decide` stays pure and testable.
  */
 import type {
-  BarrierRequest, ControlMessage, Heartbeat, JobConfig, JoinRequest, StepMetrics, WireError, WorkerDone, WorkerFailed,
+  BarrierRequest, ControlMessage, Heartbeat, JobConfig, JoinRequest, MessageType, StepMetrics, WireError, WorkerDone, WorkerFailed,
 } from '@ringtrain/core'
+
+type KeepAlive = Extract<ControlMessage, { type: typeof MessageType.KeepAlive }>
 
 export type Phase = 'waiting' | 'running' | 'finished' | 'failed'
 
@@ -20,6 +22,8 @@ export interface WaitingWorker {
   dataEndpoints: string[]
   backend?: string
   joinedAtMs: number
+  /** Time of the last message of any kind from this worker (its join, then its KeepAlive answers). */
+  lastHeartbeatAt: number
 }
 
 /** A worker with a rank in the current round. */
@@ -52,6 +56,8 @@ export interface RendezvousState {
   exitGraceMs: number
   /** When the coordinator first saw itself waiting for workers (the join deadline counts from here). */
   waitingSinceMs?: number
+  /** When the last KeepAlive went to every waiting and participating worker. */
+  lastKeepAliveSentAtMs?: number
   waitList: WaitingWorker[]
   /** Keyed by worker identity. */
   participants: Record<string, Participant>
@@ -72,6 +78,8 @@ export type RendezvousEvent =
   | { kind: 'metrics'; from: string; message: StepMetrics }
   | { kind: 'done'; from: string; message: WorkerDone }
   | { kind: 'failed'; from: string; message: WorkerFailed }
+  /** A waiting worker's answer to the coordinator's KeepAlive. */
+  | { kind: 'keepAlive'; from: string; message: KeepAlive }
   /** A message that failed validation at the edge (or a type the coordinator never receives). */
   | { kind: 'invalidMessage'; from: string; error: WireError }
   | { kind: 'tick' }

@@ -23,6 +23,7 @@ export const MessageType = {
   WorkerFailed: 9,
   Abort: 10,
   Shutdown: 11,
+  KeepAlive: 12,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -149,9 +150,22 @@ export interface Shutdown extends Envelope<typeof MessageType.Shutdown> {
   reason: string
 }
 
+/**
+ * coordinator → worker: proof of the coordinator's life, every `intervalMs`, to every waiting
+ * and participating worker; a worker that hears nothing for intervalMs × maxMissed stops.
+ * worker → coordinator: a worker waiting for its Assignment answers each one with its own,
+ * so the coordinator can drop a waiting worker that is gone.
+ */
+export interface KeepAlive extends Envelope<typeof MessageType.KeepAlive> {
+  /** The sender's heartbeatIntervalMs. */
+  intervalMs: number
+  /** The sender's heartbeatMaxMissed: silence for intervalMs × maxMissed means the sender is gone. */
+  maxMissed: number
+}
+
 export type ControlMessage =
   | JoinRequest | Assignment | Reject | Heartbeat | BarrierRequest | BarrierRelease
-  | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown
+  | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive
 
 /** The fields of a message without its envelope: what a sender fills in. */
 export type MessageFields<M extends ControlMessage> = Omit<M, 'type' | 'version' | 'jobId'>

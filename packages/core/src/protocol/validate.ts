@@ -39,6 +39,7 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.WorkerFailed]: { rank: 'int?', error: 'wireError' },
   [MessageType.Abort]: { reason: 'string', error: 'wireError?' },
   [MessageType.Shutdown]: { reason: 'string' },
+  [MessageType.KeepAlive]: { intervalMs: 'int', maxMissed: 'int' },
 }
 
 /** Decodes and validates one control message; throws a `FrameError` saying what is wrong. */

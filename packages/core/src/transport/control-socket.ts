@@ -7,10 +7,13 @@
  * This is the second file allowed to import 'zeromq' (after transport/zeromq.ts), and it
  * does so lazily inside the factories, so importing @ringtrain/core never loads the addon.
  * Sends are queued: zeromq.js allows one pending `send()` per socket (EBUSY otherwise).
+ * A worker's sends are bounded: a DEALER blocks once 1000 messages wait for a coordinator
+ * that is gone, so each send gives up after `sendTimeoutMs`, and heartbeats and metrics are
+ * dropped rather than queued while the queue is backed up.
  */
-import { FrameError } from '../errors.js'
+import { CollectiveTimeoutError, DistError, FrameError } from '../errors.js'
 import { encode } from '../protocol/codec.js'
-import type { ControlMessage } from '../protocol/messages.js'
+import { messageTypeName, type ControlMessage } from '../protocol/messages.js'
 import { decodeControlMessage, MAX_CONTROL_MESSAGE_BYTES, type ValidateExpectation } from '../protocol/validate.js'
 
 /** What a socket hands its owner: a valid message, or the typed error of an invalid one. */
@@ -28,9 +31,20 @@ export interface ControlServer {
 }
 
 export interface ControlClient {
-  send(message: ControlMessage): Promise<void>
+  /**
+   * Queues `message` for the coordinator. Resolves once ZeroMQ took it, or at once when it is
+   * `droppable` (a heartbeat, metrics) and `MAX_QUEUED_CONTROL_SENDS` sends already wait.
+   * Rejects with E_TIMEOUT when ZeroMQ could not take it within sendTimeoutMs (the coordinator
+   * is gone or not reading), or E_CLOSED when the socket closed first.
+   */
+  send(message: ControlMessage, options?: { droppable?: boolean }): Promise<void>
   close(options?: { lingerMs?: number }): Promise<void>
 }
+
+/** How long a worker's send may wait for room in the DEALER's queue (1000 messages) before it fails. */
+export const DEFAULT_CONTROL_SEND_TIMEOUT_MS = 2000
+/** Sends waiting in a worker's queue beyond which droppable messages are dropped. */
+export const MAX_QUEUED_CONTROL_SENDS = 16
 
 export interface ControlSocketOptions {
   /** Messages of another job are refused with E_JOB_MISMATCH; undefined accepts any job. */
@@ -38,6 +52,8 @@ export interface ControlSocketOptions {
   onReceive(receipt: ControlReceipt): void
   /** Where socket-level trouble is reported in whole sentences; console.error by default. */
   log?: (line: string) => void
+  /** A worker's DEALER only: how long one send may wait for room (DEFAULT_CONTROL_SEND_TIMEOUT_MS). */
+  sendTimeoutMs?: number
 }
 
 let sharedContext: Promise<import('zeromq').Context> | undefined
@@ -55,16 +71,26 @@ function controlContext(): Promise<import('zeromq').Context> {
 export async function openControlServer(bind: string, options: ControlSocketOptions): Promise<ControlServer> {
   const zmq = await import('zeromq')
   const socket = new zmq.Router({ context: await controlContext(), linger: 0, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
-  await socket.bind(bind)
+  try {
+    await socket.bind(bind)
+  } catch (error) {
+    // Nothing stays open when the endpoint cannot be bound (in use, not a local address).
+    socket.close()
+    throw error
+  }
   const endpoint = socket.lastEndpoint ?? bind
-  const sends = new SendQueue(options.log)
+  const log = options.log ?? console.error
+  const sends = new SendQueue()
   void receiveLoop(socket, `the coordinator at ${endpoint}`, options, (frames) => {
     const from = frames[0]?.toString('hex') ?? ''
     return { from, payloads: frames.slice(1), sender: `worker ${from.slice(0, 8)}` }
   })
   return {
     endpoint,
-    send: (to, message) => sends.push(() => socket.send([Buffer.from(to, 'hex'), encode(message)])),
+    // A ROUTER never blocks: a message for a gone or slow worker is dropped by ZeroMQ.
+    send: (to, message) => sends.push(() => socket.send([Buffer.from(to, 'hex'), encode(message)]), false).catch((error: Error) => {
+      log(`A ${messageTypeName(message.type)} for worker ${to.slice(0, 8)} could not be sent and was dropped: ${error.message}`)
+    }),
     close: (closeOptions) => sends.closeAfterFlush(socket, closeOptions?.lingerMs ?? 1000),
   }
 }
@@ -72,12 +98,27 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
 /** Connects a DEALER to the coordinator at `endpoint`. `receiver` names this process in error messages. */
 export async function connectControlClient(endpoint: string, receiver: () => string, options: ControlSocketOptions): Promise<ControlClient> {
   const zmq = await import('zeromq')
-  const socket = new zmq.Dealer({ context: await controlContext(), linger: 0, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
+  const sendTimeoutMs = options.sendTimeoutMs ?? DEFAULT_CONTROL_SEND_TIMEOUT_MS
+  const socket = new zmq.Dealer({ context: await controlContext(), linger: 0, sendTimeout: sendTimeoutMs, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
   socket.connect(endpoint)
-  const sends = new SendQueue(options.log)
+  const log = options.log ?? console.error
+  const sends = new SendQueue((dropped) => {
+    if (dropped === 1) log(`${MAX_QUEUED_CONTROL_SENDS} control messages wait to be sent to the coordinator at ${endpoint}; heartbeats and metrics are dropped until they drain (is the coordinator still running?).`)
+    else log(`The control messages to the coordinator at ${endpoint} drained; ${-dropped} heartbeats and metrics were dropped meanwhile.`)
+  })
   void receiveLoop(socket, receiver, options, (frames) => ({ from: endpoint, payloads: frames, sender: `the coordinator at ${endpoint}` }))
   return {
-    send: (message) => sends.push(() => socket.send(encode(message))),
+    send: (message, sendOptions) => sends.push(async () => {
+      try {
+        await socket.send(encode(message))
+      } catch (error) {
+        const name = messageTypeName(message.type)
+        if ((error as { code?: string }).code === 'EAGAIN' && !socket.closed) {
+          throw new CollectiveTimeoutError('E_TIMEOUT', `${receiver()} could not send a ${name} to the coordinator at ${endpoint} within ${sendTimeoutMs} ms: 1000 earlier messages still wait for it. Is the coordinator still running?`, { expected: `room in the send queue within ${sendTimeoutMs} ms`, got: 'a full queue', timeoutMs: sendTimeoutMs }, { cause: error })
+        }
+        throw new DistError('E_CLOSED', `${receiver()} could not send a ${name} to the coordinator at ${endpoint}: ${(error as Error).message}.`, {}, { cause: error })
+      }
+    }, sendOptions?.droppable ?? false),
     close: (closeOptions) => sends.closeAfterFlush(socket, closeOptions?.lingerMs ?? 1000),
   }
 }
@@ -116,19 +157,35 @@ function check(payloads: Buffer[], expect: ValidateExpectation & { jobId: string
   }
 }
 
-/** One pending send at a time, in order; a failed send is logged and the queue goes on. */
+/**
+ * One pending send at a time, in order; a failed send rejects its own promise and the queue
+ * goes on. A droppable send is dropped (resolved at once) while MAX_QUEUED_CONTROL_SENDS wait;
+ * `onDrops(1)` reports the first drop, `onDrops(-n)` the drain after n drops.
+ */
 class SendQueue {
   private tail: Promise<void> = Promise.resolve()
+  private queued = 0
+  private dropped = 0
   private closing = false
-  constructor(private readonly log: (line: string) => void = console.error) {}
+  constructor(private readonly onDrops: (dropped: number) => void = () => {}) {}
 
-  push(send: () => Promise<void>): Promise<void> {
+  push(send: () => Promise<void>, droppable: boolean): Promise<void> {
     if (this.closing) return Promise.resolve()
-    const next = this.tail.then(send).catch((error: Error) => {
-      this.log(`A control message could not be sent and was dropped: ${error.message}`)
-    })
-    this.tail = next
-    return next
+    if (droppable && this.queued >= MAX_QUEUED_CONTROL_SENDS) {
+      if (++this.dropped === 1) this.onDrops(1)
+      return Promise.resolve()
+    }
+    this.queued++
+    const result = this.tail.then(send)
+    this.tail = result.then(() => this.settled(), () => this.settled())
+    return result
+  }
+
+  private settled(): void {
+    this.queued--
+    if (this.queued > 0 || this.dropped === 0) return
+    this.onDrops(-this.dropped)
+    this.dropped = 0
   }
 
   async closeAfterFlush(socket: { close(): void; linger: number; readonly closed: boolean }, lingerMs: number): Promise<void> {

@@ -2,13 +2,17 @@
  * A worker's side of the control plane: joins the coordinator, then heartbeats, waits at
  * barriers, reports metrics and its final result, and hears Abort and Shutdown.
  *
- *   const client = await CoordinatorClient.join(endpoint, { jobId, host, pid, dataEndpoints, backend }, { timeoutMs: 60_000 })
+ *   const client = await CoordinatorClient.join(endpoint, { jobId, host, pid, dataEndpoints, backend }, { timeoutMs: 330_000 })
  *   client.startHeartbeats(() => step)
  *   await client.barrier('layout-checked', 30_000)
+ *
+ * The coordinator sends a KeepAlive every heartbeatIntervalMs. When nothing at all comes from
+ * it for heartbeatIntervalMs × heartbeatMaxMissed, the client aborts on its own (onAbort
+ * listeners fire, waits end), so a worker never hangs on a coordinator that is gone.
  */
 import {
-  CollectiveAbortedError, CollectiveTimeoutError, DistError, MessageType, connectControlClient, controlMessage, errorFromWire,
-  type Assignment, type ControlClient, type ControlMessage, type ControlReceipt, type JoinRequest, type MessageFields,
+  CollectiveAbortedError, CollectiveTimeoutError, DistError, MessageType, PeerLostError, connectControlClient, controlMessage, errorFromWire,
+  messageTypeName, type Assignment, type ControlClient, type ControlMessage, type ControlReceipt, type JoinRequest, type MessageFields,
   type StepMetrics, type WireError, type WorkerDone,
 } from '@ringtrain/core'
 import { Mailbox } from './mailbox.js'
@@ -22,6 +26,8 @@ export interface JoinOptions {
   timeoutMs: number
   /** Where whole-sentence log lines go; stderr by default. */
   log?: (line: string) => void
+  /** How long one control send may wait for room in the socket's queue; see DEFAULT_CONTROL_SEND_TIMEOUT_MS. */
+  sendTimeoutMs?: number
 }
 
 export class CoordinatorClient {
@@ -33,8 +39,13 @@ export class CoordinatorClient {
     readonly assignment: Assignment,
     private readonly socket: ControlClient,
     private readonly mailbox: Mailbox,
+    private readonly watch: SilenceWatch,
   ) {
     mailbox.prefix = () => `[rank ${this.rank}/${this.worldSize} round ${this.round} step ${this.getStep()}]`
+    // A participant heartbeats on its own timer; it no longer answers keep-alives.
+    mailbox.onKeepAlive = () => {}
+    watch.who = `rank ${assignment.rank}`
+    watch.arm(assignment.config.heartbeatIntervalMs, assignment.config.heartbeatMaxMissed)
   }
 
   get rank(): number { return this.assignment.rank }
@@ -51,14 +62,23 @@ export class CoordinatorClient {
       jobId: fields.jobId,
       log: (line) => log(`${mailbox.prefix()} ${line}`),
       onReceive: (receipt: ControlReceipt) => mailbox.receive(receipt),
+      sendTimeoutMs: options.sendTimeoutMs,
     })
     const { jobId, ...joinFields } = fields
+    // Until the Assignment, the join timeout bounds the wait; once a KeepAlive told the
+    // coordinator's rate, its silence for intervalMs × maxMissed ends the wait sooner.
+    const watch = new SilenceWatch(mailbox, endpoint, jobId, who)
+    mailbox.onKeepAlive = (keepAlive) => {
+      // The answer tells the coordinator this waiting worker is still there.
+      socket.send(controlMessage(MessageType.KeepAlive, jobId, { intervalMs: keepAlive.intervalMs, maxMissed: keepAlive.maxMissed }), { droppable: true }).catch(() => undefined)
+      watch.arm(keepAlive.intervalMs, keepAlive.maxMissed)
+    }
     try {
       await socket.send(controlMessage(MessageType.JoinRequest, jobId, joinFields))
       const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `${who} waited ${options.timeoutMs} ms for the coordinator at ${endpoint} to assign it a rank in job ${JSON.stringify(jobId)}. Check that the coordinator runs there and that all of its workers were started.`, { expected: 'an Assignment', got: 'no answer', timeoutMs: options.timeoutMs })
       const answer = await mailbox.next([MessageType.Assignment, MessageType.Reject, MessageType.Abort, MessageType.Shutdown], options.timeoutMs, timeoutError)
       if (answer.type === MessageType.Assignment) {
-        const client = new CoordinatorClient(endpoint, answer, socket, mailbox)
+        const client = new CoordinatorClient(endpoint, answer, socket, mailbox, watch)
         log(`${mailbox.prefix()} joined round ${answer.round} of job ${JSON.stringify(jobId)} as rank ${answer.rank} in a world of ${answer.worldSize} (coordinator ${endpoint}).`)
         return client
       }
@@ -66,6 +86,7 @@ export class CoordinatorClient {
       if (answer.type === MessageType.Abort) throw errorFromWire(answer.error ?? closedError(answer.reason))
       throw errorFromWire(closedError(answer.type === MessageType.Shutdown ? answer.reason : `unexpected ${answer.type}`))
     } catch (error) {
+      watch.stop()
       await socket.close({ lingerMs: 0 })
       throw error
     }
@@ -75,7 +96,8 @@ export class CoordinatorClient {
   startHeartbeats(getStep: () => number): void {
     this.getStep = getStep
     this.stopHeartbeats()
-    const beat = () => void this.send(MessageType.Heartbeat, { rank: this.rank, round: this.round, step: getStep() })
+    // Dropped while the queue is backed up; a failed one is left to the silence watch to report.
+    const beat = () => void this.send(MessageType.Heartbeat, { rank: this.rank, round: this.round, step: getStep() }, { droppable: true }).catch(() => undefined)
     beat()
     this.heartbeatTimer = setInterval(beat, this.assignment.config.heartbeatIntervalMs)
     this.heartbeatTimer.unref()
@@ -89,22 +111,29 @@ export class CoordinatorClient {
   /** Resolves when every rank reached barrier `name`; rejects on timeout (naming the barrier) or on Abort. */
   async barrier(name: string, timeoutMs: number): Promise<void> {
     const released = this.mailbox.waitForRelease(name, timeoutMs, () => new CollectiveTimeoutError('E_TIMEOUT', `rank ${this.rank} waited ${timeoutMs} ms at barrier ${JSON.stringify(name)} (round ${this.round}) for the other ranks; see the coordinator log for which rank is missing.`, { rank: this.rank, round: this.round, phase: name }))
-    await this.send(MessageType.BarrierRequest, { rank: this.rank, round: this.round, name })
-    await released
+    // Promise.all: a failed send rejects at once, and the release's own rejection stays handled.
+    await Promise.all([this.send(MessageType.BarrierRequest, { rank: this.rank, round: this.round, name }), released])
   }
 
+  /** Sends one step's metrics; never rejects (dropped while the queue is backed up, a failure is logged). */
   sendMetrics(metrics: StepReport): Promise<void> {
-    return this.send(MessageType.StepMetrics, { ...metrics, rank: this.rank, round: this.round })
+    return this.send(MessageType.StepMetrics, { ...metrics, rank: this.rank, round: this.round }, { droppable: true }).catch((error: Error) => {
+      this.mailbox.log(`${this.mailbox.prefix()} dropped the metrics of step ${metrics.step}: ${error.message}`)
+    })
   }
 
-  /** Sends this rank's final report; the coordinator answers with Shutdown once every rank is done. */
+  /**
+   * Sends this rank's final report; the coordinator answers with Shutdown once every rank is done.
+   * Settles within heartbeatIntervalMs × heartbeatMaxMissed: rejects when the coordinator went
+   * silent or the message could not be handed over by then.
+   */
   done(report: DoneReport): Promise<void> {
-    return this.send(MessageType.WorkerDone, { ...report, rank: this.rank })
+    return this.sendWithin(MessageType.WorkerDone, { ...report, rank: this.rank })
   }
 
-  /** Reports this worker's error to the coordinator, which stops the job with it as the root cause. */
+  /** Reports this worker's error to the coordinator, which stops the job with it as the root cause. Settles like `done`. */
   failed(error: unknown): Promise<void> {
-    return this.send(MessageType.WorkerFailed, { rank: this.rank, error: toWire(error) })
+    return this.sendWithin(MessageType.WorkerFailed, { rank: this.rank, error: toWire(error) })
   }
 
   /** Calls `callback` when the coordinator aborts the job (at once if it already did). Returns an unsubscribe function. */
@@ -120,12 +149,80 @@ export class CoordinatorClient {
   /** Stops heartbeats, fails pending barriers, flushes queued messages (up to lingerMs) and closes the socket. */
   async close(options: { lingerMs?: number } = {}): Promise<void> {
     this.stopHeartbeats()
+    this.watch.stop()
     this.mailbox.close(new DistError('E_CLOSED', `rank ${this.rank} closed its connection to the coordinator.`, { rank: this.rank }))
     await this.socket.close({ lingerMs: options.lingerMs ?? 1000 })
   }
 
-  private send<T extends ControlMessage['type']>(type: T, fields: MessageFields<Extract<ControlMessage, { type: T }>>): Promise<void> {
-    return this.socket.send(controlMessage(type, this.jobId, fields))
+  private send<T extends ControlMessage['type']>(type: T, fields: MessageFields<Extract<ControlMessage, { type: T }>>, options?: { droppable?: boolean }): Promise<void> {
+    return this.socket.send(controlMessage(type, this.jobId, fields), options)
+  }
+
+  /** `send`, settled within the silence limit, and at once when the coordinator went silent. */
+  private sendWithin<T extends ControlMessage['type']>(type: T, fields: MessageFields<Extract<ControlMessage, { type: T }>>): Promise<void> {
+    if (this.watch.silence !== undefined) return Promise.reject(this.watch.silence)
+    const limitMs = this.watch.limitMs
+    return new Promise((resolve, reject) => {
+      const finish = (error?: Error) => {
+        clearTimeout(timer)
+        unsubscribe()
+        if (error === undefined) resolve()
+        else reject(error)
+      }
+      const timer = setTimeout(() => finish(new CollectiveTimeoutError('E_TIMEOUT', `rank ${this.rank} could not hand its ${messageTypeName(type)} to the coordinator at ${this.endpoint} within ${limitMs} ms (heartbeatIntervalMs × heartbeatMaxMissed); the coordinator is not taking messages. Is it still running?`, { rank: this.rank, expected: `sent within ${limitMs} ms`, got: 'still queued', timeoutMs: limitMs })), limitMs)
+      const unsubscribe = this.watch.whenSilent(finish)
+      this.send(type, fields).then(() => finish(), finish)
+    })
+  }
+}
+
+/**
+ * Watches for the coordinator's silence: once armed with its keep-alive rate, it aborts
+ * through the mailbox (as if an Abort came) when nothing was heard for intervalMs × maxMissed.
+ */
+class SilenceWatch {
+  /** The error of the silence, once it happened. */
+  silence: DistError | undefined
+  private timer: NodeJS.Timeout | undefined
+  private intervalMs = 0
+  private maxMissed = 0
+  private readonly listeners = new Set<(error: DistError) => void>()
+
+  /** `who` names this worker in the silence error: its pid and host, then its rank. */
+  constructor(private readonly mailbox: Mailbox, private readonly endpoint: string, private readonly jobId: string, public who: string) {}
+
+  get limitMs(): number { return this.intervalMs * this.maxMissed }
+
+  arm(intervalMs: number, maxMissed: number): void {
+    if (this.silence !== undefined || (this.timer !== undefined && intervalMs === this.intervalMs && maxMissed === this.maxMissed)) return
+    this.intervalMs = intervalMs
+    this.maxMissed = maxMissed
+    clearInterval(this.timer)
+    this.timer = setInterval(() => this.check(), Math.max(10, Math.min(1000, intervalMs / 4)))
+    this.timer.unref()
+  }
+
+  /** Calls `callback` with the silence error when it happens; returns an unsubscribe function. */
+  whenSilent(callback: (error: DistError) => void): () => void {
+    this.listeners.add(callback)
+    return () => this.listeners.delete(callback)
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+    this.timer = undefined
+  }
+
+  private check(): void {
+    const silentMs = Date.now() - this.mailbox.lastHeardAt
+    if (silentMs <= this.limitMs) return
+    this.stop()
+    const seconds = (silentMs / 1000).toFixed(1)
+    const missed = Math.floor(silentMs / this.intervalMs)
+    const reason = `the coordinator at ${this.endpoint} has been silent for ${seconds} s (${missed} keep-alives missed); stopping.`
+    this.silence = new PeerLostError('E_PEER_LOST', `${this.who} heard nothing from the coordinator at ${this.endpoint} for ${seconds} s; it sends a keep-alive every ${this.intervalMs} ms and ${this.maxMissed} missed ones mean it is gone. See the coordinator's log, or raise --heartbeat-max-missed if it is only slow.`, { expected: `a keep-alive every ${this.intervalMs} ms`, got: `nothing for ${silentMs} ms` })
+    this.mailbox.abortLocally(this.jobId, reason, this.silence.toWire())
+    for (const listener of [...this.listeners]) listener(this.silence)
   }
 }
 

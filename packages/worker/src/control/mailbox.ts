@@ -1,12 +1,15 @@
 /**
  * Where the coordinator's messages land on a worker: answers to a join, barrier releases,
- * and Abort/Shutdown (remembered, so a listener added late still hears them). Invalid
- * messages are logged with the worker's prefix and dropped.
+ * keep-alives, and Abort/Shutdown (remembered, so a listener added late still hears them).
+ * Invalid messages are logged with the worker's prefix and dropped. Anything received, even
+ * an invalid message, proves the coordinator alive (`lastHeardAt`).
  */
 import {
-  CollectiveAbortedError, DistError, MessageType, errorFromWire, messageTypeName,
-  type Abort, type ControlMessage, type ControlReceipt, type Shutdown,
+  CollectiveAbortedError, DistError, MessageType, controlMessage, errorFromWire, messageTypeName,
+  type Abort, type ControlMessage, type ControlReceipt, type Shutdown, type WireError,
 } from '@ringtrain/core'
+
+export type KeepAlive = Extract<ControlMessage, { type: typeof MessageType.KeepAlive }>
 
 type Waiter = { types: number[]; resolve(message: ControlMessage): void; reject(error: Error): void; timer: NodeJS.Timeout }
 type Release = { resolve(): void; reject(error: Error): void; timer: NodeJS.Timeout }
@@ -19,11 +22,18 @@ export class Mailbox {
   private readonly endings = new Map<number, Ending>()
   private readonly listeners = new Map<number, Set<(message: Ending) => void>>()
 
-  constructor(private readonly log: (line: string) => void, public prefix: () => string) {}
+  /** Date.now() of the last message from the coordinator (or of the mailbox's creation). */
+  lastHeardAt = Date.now()
+  /** Called on each KeepAlive from the coordinator. */
+  onKeepAlive: (message: KeepAlive) => void = () => {}
+
+  constructor(readonly log: (line: string) => void, public prefix: () => string) {}
 
   receive(receipt: ControlReceipt): void {
+    this.lastHeardAt = Date.now()
     if (receipt.kind === 'invalid') return this.log(`${this.prefix()} ${receipt.error.message}`)
     const message = receipt.message
+    if (message.type === MessageType.KeepAlive) return this.onKeepAlive(message)
     if (message.type === MessageType.BarrierRelease) {
       const release = this.releases.get(message.name)
       if (release === undefined) return this.log(`${this.prefix()} got a release of barrier ${JSON.stringify(message.name)} it is not waiting at; ignored it.`)
@@ -32,6 +42,21 @@ export class Mailbox {
       return release.resolve()
     }
     if (message.type === MessageType.Abort || message.type === MessageType.Shutdown) this.end(message)
+    this.deliver(message)
+  }
+
+  /**
+   * Aborts the job on this worker's own finding (the coordinator went silent): logs `reason`
+   * and acts as if the coordinator had sent an Abort, so the same listeners and waits end.
+   */
+  abortLocally(jobId: string, reason: string, error: WireError): void {
+    if (this.endings.has(MessageType.Abort)) return
+    const message = controlMessage(MessageType.Abort, jobId, { reason, error })
+    this.end(message, `${this.prefix()} ${reason}`)
+    this.deliver(message)
+  }
+
+  private deliver(message: ControlMessage): void {
     for (const waiter of this.waiters) {
       if (!waiter.types.includes(message.type)) continue
       this.settle(waiter)
@@ -81,11 +106,11 @@ export class Mailbox {
     for (const [name, release] of this.releases) { this.releases.delete(name); clearTimeout(release.timer); release.reject(error) }
   }
 
-  private end(message: Ending): void {
+  private end(message: Ending, line?: string): void {
     if (this.endings.has(message.type)) return
     this.endings.set(message.type, message)
     const reason = message.type === MessageType.Abort ? `the coordinator aborted the job: ${message.reason}` : `the coordinator shut the job down: ${message.reason}`
-    this.log(`${this.prefix()} ${reason}${/[.!?]$/.test(reason) ? '' : '.'}`)
+    this.log(line ?? `${this.prefix()} ${reason}${/[.!?]$/.test(reason) ? '' : '.'}`)
     for (const [name, release] of this.releases) { this.releases.delete(name); clearTimeout(release.timer); release.reject(endingError(message)) }
     for (const listener of this.listeners.get(message.type) ?? []) {
       try { listener(message) } catch (error) { this.log(`${this.prefix()} an ${messageTypeName(message.type)} listener failed: ${(error as Error).message}`) }

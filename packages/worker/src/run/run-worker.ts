@@ -50,7 +50,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     client = await CoordinatorClient.join(
       options.coordinator,
       { jobId: options.jobId, host: hostname(), pid: process.pid, localRank: options.localRank, dataEndpoints: endpointsToWire(transport.endpoints) },
-      { timeoutMs: options.joinTimeoutMs ?? 60_000 },
+      // At least the coordinator's own default join wait (300 s), so a worker never gives up first.
+      { timeoutMs: options.joinTimeoutMs ?? 330_000 },
     )
     const { rank, worldSize, round, peers, config } = client.assignment
     Object.assign(log, { rank, worldSize, round })
