@@ -7,7 +7,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
-import { startCli } from '../helpers/run-cli.js'
+import { runCli, startCli } from '../helpers/run-cli.js'
 
 /** A port that was free a moment ago (the coordinator binds it by number, as users do). */
 async function freePort(): Promise<number> {
@@ -41,4 +41,10 @@ test('a job refuses to mix backends across ranks, before step 0', async () => {
   expect(coordinatorExit.code).toBe(1)
   const all = coordinator.output() + workers.map((w) => w.output()).join('')
   expect(all).toMatch(/rank 1 computes on backend 'cpu' but rank 0 on 'wasm'; a job refuses to mix backends because their float results differ\./)
+})
+
+test('a local rank from the environment that is not a number is refused, naming the variable', async () => {
+  const run = await runCli(['worker', '--coordinator', 'tcp://127.0.0.1:1'], { env: { LOCAL_RANK: 'abc' } })
+  expect(run.code).toBe(2)
+  expect(run.output).toContain("ConfigError [E_CONFIG]: LOCAL_RANK must be a non-negative integer (the local rank); got 'abc'.")
 })

@@ -138,7 +138,7 @@ describe('ZmqTransport validates every frame at the edge', () => {
   test('a foreign protocol version: E_PROTOCOL_VERSION', async () => {
     const { error } = await sendRaw([encode([99, 0, 0, 0, 0, 0, 0, 1]), bytes(1)])
     expect(error.code).toBe('E_PROTOCOL_VERSION')
-    expect(error.message).toBe('rank 1 got a frame of protocol version 99 from rank 0; expected version 1. Run the same ringtrain version on every worker.')
+    expect(error.message).toBe('rank 1 got a frame of protocol version 99 from rank 0; expected version 2. Run the same ringtrain version on every worker.')
   })
 
   test('a header whose `from` is not the routing id: E_BAD_FRAME', async () => {

@@ -3,6 +3,7 @@
  * schedulers (mpirun, srun, Kubernetes) that start the processes themselves.
  */
 import type { CommandModule } from 'yargs'
+import { ConfigError } from '@ringtrain/core'
 
 interface WorkerArgs {
   coordinator: string
@@ -14,9 +15,14 @@ interface WorkerArgs {
 }
 
 /** Local rank as schedulers set it, when the flag is not given. */
-function localRankFromEnvironment(env = process.env): number | undefined {
-  const value = env['RINGTRAIN_LOCAL_RANK'] ?? env['OMPI_COMM_WORLD_LOCAL_RANK'] ?? env['SLURM_LOCALID'] ?? env['LOCAL_RANK']
-  return value === undefined ? undefined : Number(value)
+export function localRankFromEnvironment(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  for (const name of ['RINGTRAIN_LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_RANK', 'SLURM_LOCALID', 'LOCAL_RANK']) {
+    const value = env[name]
+    if (value === undefined) continue
+    if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${name} must be a non-negative integer (the local rank); got '${value}'.`, { got: value })
+    return Number(value)
+  }
+  return undefined
 }
 
 export const workerCommand: CommandModule<object, WorkerArgs> = {

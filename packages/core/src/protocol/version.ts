@@ -2,5 +2,7 @@
  * Version of everything ringtrain puts on the wire: data-plane frame headers and control
  * messages. Bump on any incompatible change; peers with another version are refused with
  * code E_PROTOCOL_VERSION.
+ *
+ * 1: first release. 2: KeepAlive (coordinator ⇄ workers) for liveness in both directions.
  */
-export const PROTOCOL_VERSION = 1
+export const PROTOCOL_VERSION = 2

@@ -86,8 +86,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     return 0
   } catch (error) {
     if (aborted) {
-      // Not this worker's failure: the coordinator stopped the job (see its root cause).
-      log.error('stopped because the coordinator aborted the job.')
+      // Not this worker's failure: the job was stopped (the reason is logged above).
+      log.error(`stopped: ${aborted}`)
       return 1
     }
     log.error(describeFailure(error))
