@@ -23,8 +23,9 @@ async function coordinatorFor(worldSize: number, overrides: Partial<JobConfig> =
   return { config, coordinator }
 }
 
+/** Joins as `pid`, with local rank pid − 1 so that ranks do not depend on which join lands first. */
 function joinAs(endpoint: string, pid: number, jobId = 'client-test', timeoutMs = 10_000) {
-  return CoordinatorClient.join(endpoint, { jobId, host: 'test-host', pid, dataEndpoints: [`tcp://127.0.0.1:${6000 + pid}`], backend: 'cpu' }, { timeoutMs, ...quiet }).then((client) => {
+  return CoordinatorClient.join(endpoint, { jobId, host: 'test-host', pid, localRank: pid - 1, dataEndpoints: [`tcp://127.0.0.1:${6000 + pid}`], backend: 'cpu' }, { timeoutMs, ...quiet }).then((client) => {
     cleanup.push(() => client.close({ lingerMs: 0 }))
     return client
   })
