@@ -3,7 +3,10 @@
  * segments of 256 KiB, 1 MiB and 4 MiB, one way and in both directions at once, over
  * tcp:// (loopback) and ipc://.
  *
- *   node --import tsx bench/transport-throughput.ts [--iterations 25] [--options '{"ioThreads":2}'] [--only 'ipc both']
+ *   node --import tsx bench/transport-throughput.ts [--iterations 25] [--options '{"ioThreads":2}'] [--only 'ipc both'] [--keep]
+ *
+ * Received segments are released at once (Note [Releasing received buffers]); --keep
+ * leaves them to the garbage collector, as before that Note.
  *
  * GB/s = 1e9 bytes/s; "both ways" is per direction (each rank sends and receives 16 MiB).
  * CPU is rank 0's process (all threads) per iteration: unlike GB/s it hardly depends on load.
@@ -22,10 +25,12 @@
  * ioThreads 1 instead of 2: ipc both ways 0.63 / 0.89 / 1.17 GB/s in the same session.
  * Ceilings on this VM (python, raw sockets, recv_into a reused buffer, both ways):
  * unix socket 2.2-2.8 GB/s, loopback TCP 1.3-1.6 GB/s. Hence ipc for same-host peers.
- * Where the rest goes (perf, ipc both ways 1 MiB): kernel copies 32%, V8 major GC 30%.
- * The GCs ("external memory pressure", one per ~2 iterations) come from zeromq.js
- * reporting every received buffer as external memory (src/incoming_msg.cc); only a
- * receive-into-buffer API in zeromq.js would remove them.
+ * Those figures left received buffers to the GC (now --keep). Where that time went (perf,
+ * ipc both ways 1 MiB): kernel copies 32%, V8 major GC 30%, from zeromq.js reporting every
+ * received buffer as external memory (src/incoming_msg.cc). Releasing them at once (the
+ * default, Note [Releasing received buffers]), 2026-11-23 03:22 on the idle VM, ipc both
+ * ways: 2.16 / 3.30 / 4.19 GB/s for 256 KiB / 1 MiB / 4 MiB segments, against
+ * 0.86 / 1.02 / 1.04 with --keep in the same session.
  */
 import { fork, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -136,7 +141,10 @@ async function runCase(t: BoundZmqTransport, c: Case, step: number): Promise<num
   const sending = t.rank === 0 || c.mode === 'both ways'
   const receiving = t.rank === 1 || c.mode === 'both ways'
   const work: Promise<unknown>[] = []
-  for (let s = 0; s < segments && receiving; s++) work.push(t.recv(peer, tag(2, s), { timeoutMs: TIMEOUT_MS }))
+  // Received segments go back to the transport as soon as they are in, as the collectives
+  // do (Note [Releasing received buffers]); --keep leaves them to the GC instead.
+  const release = (bytes: Uint8Array) => { if (!args.keep) t.release(bytes) }
+  for (let s = 0; s < segments && receiving; s++) work.push(t.recv(peer, tag(2, s), { timeoutMs: TIMEOUT_MS }).then(release))
   for (let s = 0; s < segments && sending; s++) work.push(t.send(peer, tag(2, s), payload.subarray(s * c.segmentBytes, (s + 1) * c.segmentBytes)))
   await Promise.all(work)
   // One way: the sender stops the clock when the receiver confirms the last segment.
@@ -155,15 +163,17 @@ function messages(channel: NodeJS.Process | ReturnType<typeof fork>): () => Prom
   return () => (queue.length > 0 ? Promise.resolve(queue.shift()) : new Promise((resolve) => waiting.push(resolve)))
 }
 
-function parseArgs(argv: string[]): { iterations: number; options: Partial<ZmqTransportOptions>; only: string } {
+function parseArgs(argv: string[]): { iterations: number; options: Partial<ZmqTransportOptions>; only: string; keep: boolean } {
   let iterations = 25
   let only = ''
+  let keep = false
   let options: Partial<ZmqTransportOptions> = {}
   for (let i = 0; i < argv.length; i += 2) {
-    if (argv[i] === '--iterations') iterations = Number(argv[i + 1])
+    if (argv[i] === '--keep') { keep = true; i-- }
+    else if (argv[i] === '--iterations') iterations = Number(argv[i + 1])
     else if (argv[i] === '--only') only = argv[i + 1]!
     else if (argv[i] === '--options') options = JSON.parse(argv[i + 1]!) as Partial<ZmqTransportOptions>
-    else throw new Error(`unknown argument ${argv[i]}; expected --iterations N, --options JSON or --only TEXT`)
+    else throw new Error(`unknown argument ${argv[i]}; expected --iterations N, --options JSON, --only TEXT or --keep`)
   }
-  return { iterations, options, only }
+  return { iterations, options, only, keep }
 }

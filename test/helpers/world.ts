@@ -25,6 +25,7 @@ class Tracked implements Transport {
     this.waitingFor = { peer, tag }
     try { return await this.inner.recv(peer, tag, options) } finally { this.waitingFor = undefined }
   }
+  release(bytes: Uint8Array) { this.inner.release?.(bytes) }
   close() { return this.inner.close() }
 }
 

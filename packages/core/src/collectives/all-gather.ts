@@ -44,6 +44,7 @@ export async function allGather(transport: Transport, data: Float32Array, option
     bytesOf(block).set(received)
     result[owner] = block
     if (g + 1 < steps) call.send(rightPeer, g + 1, 0, received)
+    else call.release(received)
   }
   await call.finish()
   return result

@@ -72,6 +72,7 @@ export async function broadcast(transport: Transport, data: Float32Array, option
       `The ranks broadcast buffers of different lengths: compare the lengths on ranks ${root} and ${rank}.`, FrameError)
     target.set(received)
     if (position < worldSize - 1) call.send(rightPeer, 0, segment, received)
+    else call.release(received)
   }
   await call.finish()
 }

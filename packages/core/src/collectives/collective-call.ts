@@ -74,6 +74,11 @@ export class CollectiveCall {
     return receiving
   }
 
+  /** Hands a received message back to the transport: we read it and did not send it on. */
+  release(bytes: Uint8Array): void {
+    this.transport.release?.(bytes)
+  }
+
   /** Fails with E_CHUNK_SIZE when a received message does not have the agreed size. */
   checkByteLength(bytes: Uint8Array, expected: number, peer: number, what: string, hint: string, ErrorClass = FrameError): void {
     if (bytes.byteLength === expected) return

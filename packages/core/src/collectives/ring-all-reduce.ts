@@ -21,6 +21,9 @@
  *   one) comes back reduced in the all-gather, and that reduction includes what we sent,
  *   so the right peer has our bytes before we overwrite them or return.
  * - All-gather forwards the received Uint8Arrays, which nobody modifies.
+ * - Received segments that are not forwarded (every reduce-scatter receive, the last
+ *   all-gather step's) go back to the transport once read (Note [Releasing received
+ *   buffers]); a forwarded one must not, since ZeroMQ may still be sending from it.
  * - The owned chunk is the one thing a peer may still be reading when we return, so it is
  *   sent from a scratch the caller never sees. The scratch is reused by the next call on
  *   this transport (ring-scratch.ts): that call writes segment k of it only after
@@ -104,7 +107,8 @@ async function reduceScatter(call: CollectiveCall, chunks: RingChunks, ring: Rin
     const chunk = mod(rank - g - 1, worldSize)
     for (let segment = 0; segment < chunks.segmentCount(chunk); segment++) {
       const dst = chunks.segmentOf(data, chunk, segment)
-      const src = floatView(await ring.receive(g, chunk, segment), alignedScratch)
+      const received = await ring.receive(g, chunk, segment)
+      const src = floatView(received, alignedScratch)
       if (g < worldSize - 2) {
         addInto(dst, src)
         call.send(rightPeer, g + 1, segment, bytesOf(dst))
@@ -114,6 +118,7 @@ async function reduceScatter(call: CollectiveCall, chunks: RingChunks, ring: Rin
         addIntoTwo(dst, out, src, scale)
         call.send(rightPeer, g + 1, segment, bytesOf(out))
       }
+      call.release(received)
     }
   }
 }
@@ -128,6 +133,7 @@ async function allGather(call: CollectiveCall, chunks: RingChunks, ring: RingRec
       const received = await ring.receive(g, chunk, segment)
       bytes.set(received, (chunks.chunkStart(chunk) + chunks.segmentOffset(segment)) * 4)
       if (g < 2 * worldSize - 3) call.send(rightPeer, g + 1, segment, received)
+      else call.release(received)
     }
   }
 }

@@ -11,7 +11,8 @@
  *   `bytes` (zero-copy) until the peer has received them: the caller must not modify them
  *   until it knows the peer has them (for example because a later message from that peer
  *   depends on them). Collectives copy, or send from scratch they own, where that is not
- *   otherwise guaranteed. Received bytes are read-only for the receiver.
+ *   otherwise guaranteed. Received bytes are read-only for the receiver, which may hand
+ *   them back with `release()` once it has consumed them (zeromq.ts frees them at once).
  * - Every `recv` has a deadline; past it the promise rejects with a
  *   `CollectiveTimeoutError` naming rank, peer and tag. Callers add their op and phase.
  * - After `close()`, pending and later calls reject with code E_CLOSED.
@@ -23,6 +24,12 @@ export interface Transport {
   send(peer: number, tag: Tag, bytes: Uint8Array): Promise<void>
   /** Resolves with the next message from `peer`, which must carry exactly `tag`. */
   recv(peer: number, tag: Tag, options: { timeoutMs: number }): Promise<Uint8Array>
+  /**
+   * Optional: the receiver is done with `bytes`, a message this transport delivered, and
+   * has not passed it on to a send. The transport may free its memory now; afterwards
+   * `bytes` has length 0. See Note [Releasing received buffers] (detach-array-buffer.ts).
+   */
+  release?(bytes: Uint8Array): void
   close(): Promise<void>
 }
 

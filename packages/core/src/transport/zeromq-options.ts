@@ -42,6 +42,8 @@ export interface ZmqEndpoints {
 export interface BoundZmqTransport extends Transport {
   /** What this rank reports at join. */
   readonly endpoints: ZmqEndpoints
+  /** Frees a delivered payload now (Note [Releasing received buffers]). */
+  release(bytes: Uint8Array): void
   /**
    * Opens a DEALER to every peer; `all[r]` are rank r's endpoints. `world` gives this
    * transport its rank and world size when `bind()` was called before they were known

@@ -31,6 +31,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as zmq from 'zeromq'
 import { ConfigError, DistError, FrameError, PeerLostError } from '../errors.js'
+import { detachArrayBuffer } from './detach-array-buffer.js'
 import { encodeFrameHeader } from '../protocol/frame-header.js'
 import { checkFrames } from './zeromq-frames.js'
 import { PeerOutbox } from './zeromq-outbox.js'
@@ -49,6 +50,8 @@ export class ZmqTransport implements BoundZmqTransport {
   private readonly receiving: Promise<void>
   private closed = false
   private lostConnections = 0
+  /** Payloads delivered and not yet released: the only buffers `release()` detaches. */
+  private readonly delivered = new WeakSet<Uint8Array>()
 
   private constructor(
     private readonly options: ResolvedZmqOptions,
@@ -162,6 +165,15 @@ export class ZmqTransport implements BoundZmqTransport {
     })
   }
 
+  /**
+   * Frees a delivered payload's memory now rather than at the next GC (Note [Releasing
+   * received buffers]). Ignores bytes this transport did not deliver, or already released.
+   */
+  release(bytes: Uint8Array): void {
+    if (!this.delivered.delete(bytes)) return
+    if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength) detachArrayBuffer(bytes.buffer)
+  }
+
   /** Closes every socket; pending and later calls reject with E_CLOSED. Idempotent. */
   async close(): Promise<void> {
     if (this.closed) return
@@ -215,7 +227,10 @@ export class ZmqTransport implements BoundZmqTransport {
 
   private dispatch(frames: Buffer[]): void {
     const checked = checkFrames(this.rank, this.worldSize, frames)
-    if (checked.kind === 'message') this.inbox.deliver(checked.peer, checked.tag, checked.bytes)
+    if (checked.kind === 'message') {
+      this.delivered.add(checked.bytes)
+      this.inbox.deliver(checked.peer, checked.tag, checked.bytes)
+    }
     else if (checked.kind === 'error') this.inbox.deliverError(checked.peer, checked.error)
     else this.options.warn(`[rank ${this.rank}] ${checked.reason}`)
   }
