@@ -53,3 +53,6 @@ export { compareLayouts } from './gradients/compare-layouts.js'
 export { encodeLayout, decodeLayout } from './gradients/layout-codec.js'
 export { clipByGlobalNorm } from './gradients/clip-by-global-norm.js'
 export { Fnv1a64, hashBytes } from './gradients/hash.js'
+// WebAssembly assembly helpers, shared with the worker's kernels (wasm/encode.ts).
+export { WebAssemblyApi, WASM_HEADER, WASM_PAGE_BYTES, uleb, sleb, wasmSection, wasmVector, wasmName } from './wasm/encode.js'
+export type { WasmMemory } from './wasm/encode.js'

@@ -10,7 +10,7 @@
  * 4.22), each rounded to float32 as tfjs's elementwise kernels round it, so the results
  * are bit-identical to the stock optimizer on cpu and on wasm.
  */
-import { WebAssemblyApi, type WasmMemory } from './backend-access.js'
+import { WASM_HEADER, WebAssemblyApi, sleb, uleb, wasmName as name, wasmSection as section, wasmVector as vector, type WasmMemory } from '@ringtrain/core'
 
 /** Pointers are byte offsets into the heap; `length` counts float32 elements. */
 export type AdamUpdateSimd = (
@@ -39,30 +39,8 @@ const op = {
 // SIMD opcodes follow the 0xfd prefix as unsigned LEB128.
 const simd = { load: 0x00, store: 0x0b, f32x4Splat: 0x13, f32x4Sqrt: 0xe3, f32x4Add: 0xe4, f32x4Mul: 0xe6, f32x4Div: 0xe7 } as const
 
-function uleb(value: number): number[] {
-  const bytes: number[] = []
-  do {
-    let byte = value & 0x7f
-    value >>>= 7
-    if (value !== 0) byte |= 0x80
-    bytes.push(byte)
-  } while (value !== 0)
-  return bytes
-}
-function sleb(value: number): number[] {
-  const bytes: number[] = []
-  for (;;) {
-    const byte = value & 0x7f
-    value >>= 7
-    if ((value === 0 && (byte & 0x40) === 0) || (value === -1 && (byte & 0x40) !== 0)) return [...bytes, byte]
-    bytes.push(byte | 0x80)
-  }
-}
 const get = (local: number) => [op.localGet, ...uleb(local)]
 const set = (local: number) => [op.localSet, ...uleb(local)]
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body]
-const vector = (items: number[][]) => [...uleb(items.length), ...items.flat()]
-const name = (text: string) => [...uleb(text.length), ...Array.from(text, (c) => c.charCodeAt(0))]
 
 /** The arithmetic of one element (scalar) or four (SIMD), as the same instruction sequence. */
 interface Lane {
@@ -152,7 +130,7 @@ export function adamUpdateModuleBytes(): Uint8Array {
   const [i32, f32] = [0x7f, 0x7d]
   const functionType = [0x60, ...vector(Array.from({ length: 8 }, () => [i32]).concat(Array.from({ length: 8 }, () => [f32]))), 0]
   return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...WASM_HEADER,
     ...section(1, vector([functionType])),
     ...section(2, vector([[...name('env'), ...name('memory'), 0x02, 0x00, 0x00]])), // memory, limits {min 0}
     ...section(3, vector([[0]])),

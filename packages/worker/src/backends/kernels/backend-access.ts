@@ -9,6 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs'
 import type { KernelBackend, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs'
+import { WebAssemblyApi, type WasmMemory } from '@ringtrain/core'
 
 export type PackBackendName = 'wasm' | 'cpu'
 
@@ -54,15 +55,6 @@ export function allocateUninitialized(backend: KernelBackend, shape: number[]): 
 }
 
 /** The parts of the WebAssembly JS API the pack uses (the tsconfig's libs declare none). */
-export interface WasmMemory { readonly buffer: ArrayBuffer | SharedArrayBuffer }
-export const WebAssemblyApi = (globalThis as unknown as {
-  WebAssembly: {
-    Memory: abstract new (...args: never[]) => WasmMemory
-    Module: new (bytes: Uint8Array) => object
-    Instance: new (module: object, imports: object) => { exports: Record<string, unknown> }
-  }
-}).WebAssembly
-
 /** The wasm backend's heap as a `WebAssembly.Memory` (for modules of our own that work on it), or null. */
 export function wasmMemory(backend: KernelBackend): WasmMemory | null {
   if (!isWasm(backend)) return null
