@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from 'vitest'
 import { defineTask } from '../../packages/worker/src/task/define-task.ts'
 import type { LearningRateSchedule } from '../../packages/worker/src/task/task-spec.ts'
-import { learningRateAt } from '../../packages/worker/src/train/learning-rate-at.ts'
+import { baseLearningRate, learningRateAt, withBaseLearningRate } from '../../packages/worker/src/train/learning-rate-at.ts'
 import { Replica } from '../../packages/worker/src/train/replica.ts'
 import { tf } from './fixtures/data/tf.ts'
 import type { TF } from './fixtures/tf-types.ts'
@@ -55,11 +55,34 @@ describe('the replica steps with the scheduled rate', () => {
     replica.dispose()
   })
 
-  test('options.learningRate overrides the task and is validated', async () => {
-    const replica = await Replica.create(task(1), { learningRate: 0.25 })
-    replica.applyGradients(new Float32Array([1]), 0)
+  test('baseLearningRate (--lr) sets a number, and is validated naming --lr', async () => {
+    const replica = await Replica.create(task(1), { baseLearningRate: 0.25 })
+    expect(replica.applyGradients(new Float32Array([1]), 0)).toBe(0.25)
     expect(replica.readWeights()[0]).toBe(-0.25)
     replica.dispose()
-    await expect(Replica.create(task(1), { learningRate: -1 })).rejects.toThrow("task 'scalar': --learning-rate must be a finite number > 0, got -1.")
+    await expect(Replica.create(task(1), { baseLearningRate: -1 })).rejects.toThrow("task 'scalar': --lr must be a finite number > 0, got -1.")
+  })
+
+  test('baseLearningRate (--lr) scales a schedule: warm-up and decay keep their shape', async () => {
+    const schedule: LearningRateSchedule = { type: 'warmup', warmupSteps: 2, then: { type: 'cosine', learningRate: 0.1, totalSteps: 4, minLearningRate: 0.02 } }
+    const replica = await Replica.create(task(schedule), { baseLearningRate: 0.05 })
+    // Half the base rate: every point of the schedule halves, the cosine's floor included.
+    for (let step = 0; step < 8; step++) expect(replica.learningRateAt(step), `step ${step}`).toBeCloseTo(learningRateAt(schedule, step) / 2, 12)
+    expect(replica.learningRateAt(2)).toBe(0.05) // the base itself is exact, not 0.1 × 0.5
+    replica.dispose()
+  })
+})
+
+describe('withBaseLearningRate', () => {
+  test.each<[string, number | LearningRateSchedule, number | LearningRateSchedule]>([
+    ['a number', 0.1, 0.3],
+    ['constant', { type: 'constant', learningRate: 0.1 }, { type: 'constant', learningRate: 0.3 }],
+    ['step', { type: 'step', learningRate: 0.1, stepSize: 5, gamma: 0.5 }, { type: 'step', learningRate: 0.3, stepSize: 5, gamma: 0.5 }],
+    ['cosine without floor', { type: 'cosine', learningRate: 0.1, totalSteps: 9 }, { type: 'cosine', learningRate: 0.3, totalSteps: 9 }],
+    ['warmup then cosine', { type: 'warmup', warmupSteps: 3, then: { type: 'cosine', learningRate: 0.1, totalSteps: 9, minLearningRate: 0.01 } },
+      { type: 'warmup', warmupSteps: 3, then: { type: 'cosine', learningRate: 0.3, totalSteps: 9, minLearningRate: 0.01 * (0.3 / 0.1) } }],
+  ])('%s', (_name, schedule, expected) => {
+    expect(withBaseLearningRate(schedule, 0.3)).toEqual(expected)
+    expect(baseLearningRate(withBaseLearningRate(schedule, 0.3))).toBe(0.3)
   })
 })

@@ -69,7 +69,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     log.info(`computes on backend ${backend.name} (${backend.description})${device}; self-test passed.`)
 
     const task = await loadTask(config.task)
-    const replica = await Replica.create(task, { learningRate: config.learningRate, seed: config.seed })
+    const replica = await Replica.create(task, { baseLearningRate: config.learningRate, seed: config.seed })
     await checkSameSetup(transport, replica.layout, backend.name, { round, timeoutMs: config.stepTimeoutMs })
     const weights = replica.readWeights()
     await broadcast(transport, weights, { root: 0, round, step: 0, op: 2, timeoutMs: config.stepTimeoutMs })

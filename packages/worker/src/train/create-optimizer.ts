@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs'
-import type { OptimizerSpec } from '../task/task-spec.js'
+import type { OptimizerName, OptimizerSpec } from '../task/task-spec.js'
 
 /**
  * The tfjs optimizer for `spec` with learning rate `learningRate` (tf.train's defaults for
@@ -28,13 +28,18 @@ export function createOptimizer(spec: OptimizerSpec, learningRate: number): tf.O
 }
 
 /**
- * Sets the rate the next `applyGradients` uses. SGD and momentum cache `-learningRate` as a
- * kept scalar (`setLearningRate` replaces it); the others read the `learningRate` field.
+ * Sets the rate the next `applyGradients` of `optimizer` (made by `createOptimizer` for an
+ * optimizer named `name`) uses. Every tfjs optimizer reads its `learningRate` field at each
+ * step (tfjs-core 4.22), except SGD and momentum, which cache `-learningRate` as a kept
+ * scalar that only their `setLearningRate` replaces. The others have no `setLearningRate`.
+ *
+ * Decided by name, not by `instanceof tf.SGDOptimizer`: tfjs's `Optimizer` defines
+ * `Symbol.hasInstance` by duck typing (any object with `minimize`, `computeGradients` and
+ * `applyGradients`), and its subclasses inherit it, so every optimizer is an "SGDOptimizer".
  */
-export function setLearningRate(optimizer: tf.Optimizer, learningRate: number): void {
-  if (optimizer instanceof tf.SGDOptimizer) {
-    if ((optimizer as unknown as { learningRate: number }).learningRate !== learningRate) optimizer.setLearningRate(learningRate)
-    return
-  }
-  ;(optimizer as unknown as { learningRate: number }).learningRate = learningRate
+export function setLearningRate(optimizer: tf.Optimizer, name: OptimizerName, learningRate: number): void {
+  const fields = optimizer as unknown as { learningRate: number; setLearningRate?(rate: number): void }
+  if (fields.learningRate === learningRate) return
+  if (name === 'sgd' || name === 'momentum' || name === 'nesterov') (optimizer as tf.SGDOptimizer).setLearningRate(learningRate)
+  else fields.learningRate = learningRate
 }

@@ -22,3 +22,32 @@ export function learningRateAt(schedule: number | LearningRateSchedule, step: nu
       return learningRateAt(schedule.then, step - schedule.warmupSteps)
   }
 }
+
+/**
+ * A schedule's base rate: the `learningRate` of a constant, step or cosine schedule (its
+ * peak), the number itself, and for a warm-up the base rate of what follows it.
+ */
+export function baseLearningRate(schedule: number | LearningRateSchedule): number {
+  if (typeof schedule === 'number') return schedule
+  return schedule.type === 'warmup' ? baseLearningRate(schedule.then) : schedule.learningRate
+}
+
+/**
+ * `schedule` with base rate `rate` (what `--lr` sets): the base becomes `rate` exactly and
+ * every other rate in it (a cosine's `minLearningRate`) is scaled by `rate / base`, so
+ * warm-up, steps and decay keep their shape and only the scale changes.
+ */
+export function withBaseLearningRate(schedule: number | LearningRateSchedule, rate: number): number | LearningRateSchedule {
+  if (typeof schedule === 'number') return rate
+  switch (schedule.type) {
+    case 'constant':
+    case 'step':
+      return { ...schedule, learningRate: rate }
+    case 'cosine': {
+      const { minLearningRate, ...rest } = schedule
+      return minLearningRate === undefined ? { ...rest, learningRate: rate } : { ...rest, learningRate: rate, minLearningRate: minLearningRate * (rate / schedule.learningRate) }
+    }
+    case 'warmup':
+      return { ...schedule, then: withBaseLearningRate(schedule.then, rate) }
+  }
+}

@@ -14,11 +14,11 @@ import { clipByGlobalNorm, createLayout, hashBytes, type GradientLayout, type Me
 import type { Batch } from '../data/dataset.js'
 import type { Task } from '../task/define-task.js'
 import type { LearningRateSchedule, LossFunction } from '../task/task-spec.js'
-import { validateLearningRate } from '../task/validate-learning-rate.js'
+import { requireNumber } from '../task/spec-rules.js'
 import { assignVariablesFromFlat, readVariablesInto, scalarValue, tensorsFromFlat, writeTensorsInto } from '../tfjs-adapter.js'
 import { saveModel } from '../checkpoint/save-model.js'
 import { createOptimizer, setLearningRate } from './create-optimizer.js'
-import { learningRateAt } from './learning-rate-at.js'
+import { learningRateAt, withBaseLearningRate } from './learning-rate-at.js'
 import { resolveLoss } from './losses.js'
 import { metricTerm } from './metrics.js'
 import { readOptimizerState, writeOptimizerState, type OptimizerState } from './optimizer-state.js'
@@ -27,8 +27,11 @@ import { regularizationLoss } from './regularization-loss.js'
 import { withSeededRandom } from './with-seeded-random.js'
 
 export interface ReplicaOptions {
-  /** Replaces the task's learning rate (a number or a schedule), e.g. from `--learning-rate`. */
-  learningRate?: number | LearningRateSchedule
+  /**
+   * Sets the base rate of the task's schedule (`--lr`): warm-up and decay keep their shape
+   * and scale with it (see `withBaseLearningRate`).
+   */
+  baseLearningRate?: number
   /** Seeds tfjs's initializers while the model is built (see Note [Seeded initializers]). Default 0. */
   seed?: number
 }
@@ -71,7 +74,9 @@ export class Replica {
    * Fails with `ConfigError` if the model or an overriding learning rate is invalid.
    */
   static async create(task: Task, options: ReplicaOptions = {}): Promise<Replica> {
-    const learningRate = options.learningRate === undefined ? task.learningRate : validateLearningRate(task.name, options.learningRate, '--learning-rate')
+    const learningRate = options.baseLearningRate === undefined
+      ? task.learningRate
+      : withBaseLearningRate(task.learningRate, requireNumber({ task: task.name, field: '--lr' }, options.baseLearningRate, { minExclusive: 0 }))
     const model = wrapModel(task.name, withSeededRandom(options.seed ?? 0, () => task.model()))
     const optimizer = createOptimizer(task.optimizer, learningRateAt(learningRate, 0))
     return new Replica(task, model, optimizer, learningRate)
@@ -94,11 +99,13 @@ export class Replica {
 
   /**
    * Applies the averaged gradient as optimizer step `step` (0-based; sets the learning rate
-   * from the schedule). With `clipNorm`, first scales `averaged` in place to that global norm.
+   * from the schedule) and returns that rate. With `clipNorm`, first scales `averaged` in
+   * place to that global norm.
    */
-  applyGradients(averaged: Float32Array, step: number): void {
+  applyGradients(averaged: Float32Array, step: number): number {
     if (this.task.clipNorm !== undefined) clipByGlobalNorm(averaged, this.task.clipNorm)
-    setLearningRate(this.optimizer, this.learningRateAt(step))
+    const learningRate = this.learningRateAt(step)
+    setLearningRate(this.optimizer, this.task.optimizer.name, learningRate)
     const tensors = tensorsFromFlat(this.layout, averaged)
     try {
       // An array, not a map: Adam and friends keep their slots by position in this list.
@@ -106,6 +113,7 @@ export class Replica {
     } finally {
       tf.dispose(tensors)
     }
+    return learningRate
   }
 
   /** The learning rate optimizer step `step` uses. */
