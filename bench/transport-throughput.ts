@@ -127,7 +127,7 @@ async function child(): Promise<void> {
 /** One iteration on either rank; returns rank 0's seconds from start to the last byte. */
 async function runCase(t: BoundZmqTransport, c: Case, step: number): Promise<number> {
   const peer = 1 - t.rank
-  const tag = (op: number, segment: number): Tag => ({ round: 0, step, op, chunk: 0, segment })
+  const tag = (op: number, segment: number): Tag => ({ round: 0, step, op, collective: 0, ringStep: 0, segment })
   // Start together: rank 1 says it is ready, rank 0 answers go.
   if (t.rank === 1) {
     await t.send(peer, tag(0, 0), payload.subarray(0, 1))

@@ -27,7 +27,7 @@ const only = <K extends RendezvousAction['kind']>(actions: RendezvousAction[], k
 const keepAlive = (from: string): RendezvousEvent => ({ kind: 'keepAlive', from, message: controlMessage(MessageType.KeepAlive, 'job-1', { intervalMs: 1000, maxMissed: 5 }) })
 const heartbeat = (from: string, rank: number, step = 0): RendezvousEvent => ({ kind: 'heartbeat', from, message: controlMessage(MessageType.Heartbeat, 'job-1', { rank, round: 0, step }) })
 const metrics = (from: string, rank: number, step: number, loss: number, computeMs: number) => ({
-  kind: 'metrics' as const, from, message: controlMessage(MessageType.StepMetrics, 'job-1', { rank, round: 0, step, epoch: 0, loss, samples: 32, computeMs, allReduceMs: 10, bytesSent: 1000 * (rank + 1) }),
+  kind: 'metrics' as const, from, message: controlMessage(MessageType.StepMetrics, 'job-1', { rank, round: 0, step, epoch: 0, loss, learningRate: 0.01, samples: 32, computeMs, allReduceMs: 10, bytesSent: 1000 * (rank + 1) }),
 })
 const done = (from: string, rank: number, parameterHash = 'h', accuracy = { sum: 9, count: 10 }) => ({
   kind: 'done' as const, from, message: controlMessage(MessageType.WorkerDone, 'job-1', { rank, steps: 4, parameterHash, finalLoss: rank, eval: { accuracy }, backend: 'cpu' }),
@@ -157,12 +157,12 @@ describe('running', () => {
     expect(all.state.barrierArrivals).toEqual({})
   })
 
-  test('writes one metrics line per step once every rank reported it (mean loss, max times, summed bytes)', () => {
+  test('writes one metrics line per step once every rank reported it (mean loss, the learning rate, max times, summed bytes)', () => {
     const partial = run(running(), [metrics('a1', 0, 0, 1, 90), metrics('b2', 1, 0, 2, 40)])
     expect(only(partial.actions, 'writeMetricsLine')).toEqual([])
     const { actions } = run(partial.state, [metrics('c3', 2, 0, 3, 30)])
     expect(only(actions, 'writeMetricsLine').map((a) => a.line)).toEqual([
-      { step: 0, epoch: 0, loss: 2, samplesPerSecond: (96 * 1000) / 100, computeMs: 90, allReduceMs: 10, bytesSent: 6000 },
+      { step: 0, epoch: 0, loss: 2, learningRate: 0.01, samplesPerSecond: (96 * 1000) / 100, computeMs: 90, allReduceMs: 10, bytesSent: 6000 },
     ])
   })
 

@@ -73,7 +73,7 @@ describe('the coordinator with worker processes', () => {
 
     const lines = (await readFile(join(config.outDir, 'metrics.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
     expect(lines.map((l) => l.step)).toEqual([0, 1, 2])
-    expect(lines[1]).toEqual({ step: 1, epoch: 0, loss: 0.5 + 1, samplesPerSecond: (48 * 1000) / 12, computeMs: 7, allReduceMs: 5, bytesSent: 300 })
+    expect(lines[1]).toEqual({ step: 1, epoch: 0, loss: 0.5 + 1, learningRate: 0.1, samplesPerSecond: (48 * 1000) / 12, computeMs: 7, allReduceMs: 5, bytesSent: 300 })
     const summary = JSON.parse(await readFile(join(config.outDir, 'summary.json'), 'utf8'))
     expect(summary).toMatchObject({ workers: 3, steps: 3, epochs: 1, finalLoss: 1.25, eval: { accuracy: 27 / 30 }, replicasIdentical: true, parameterHashes: ['same', 'same', 'same'] })
     expect(events.filter((e) => e.type === 'metrics').map((e) => e.type === 'metrics' && e.progress.totalSteps)).toEqual([3, 3, 3])

@@ -87,12 +87,12 @@ describe.each(['in-process', 'zeromq'] as const)('collective failures over %s', 
     const stale = await settle(world.transports, (t) =>
       ringAllReduce(t, new Float32Array(4), { round: t.rank, step: 0, op: 0, timeoutMs: 300 }))
     expect((stale[0] as DistError).code).toBe('E_STALE_ROUND')
-    expect((stale[0] as DistError).message).toBe('rank 0 got a frame of round 1 from rank 1 while in round 0; dropped it (round 1 step 0 op 0 chunk 0 segment 0).')
+    expect((stale[0] as DistError).message).toBe('rank 0 got a frame of round 1 from rank 1 while in round 0; dropped it (round 1 step 0 op 0 (allReduce) ring step 0 segment 0).')
     await using world2 = await createWorld(kind, 2)
     const foreign = await settle(world2.transports, (t) =>
       ringAllReduce(t, new Float32Array(4), { step: 0, op: t.rank, timeoutMs: 300 }))
     expect((foreign[1] as DistError).code).toBe('E_TAG_MISMATCH')
-    expect((foreign[1] as DistError).message).toMatch(/^rank 1 expected a frame with round 0 step 0 op 1 chunk 0 segment 0 from rank 0 but got round 0 step 0 op 0 chunk 0 segment 0; dropped it\./)
+    expect((foreign[1] as DistError).message).toMatch(/^rank 1 expected a frame with round 0 step 0 op 1 \(allReduce\) ring step 0 segment 0 from rank 0 but got round 0 step 0 op 0 \(allReduce\) ring step 0 segment 0; dropped it\./)
   })
 
   test('a peer that closes its transport fails the others with E_PEER_LOST or E_TIMEOUT, never a wrong result', async () => {
@@ -110,7 +110,7 @@ class Truncating implements Transport {
   get rank() { return this.inner.rank }
   get worldSize() { return this.inner.worldSize }
   send(peer: number, tag: Tag, bytes: Uint8Array) {
-    return this.inner.send(peer, tag, tag.chunk === this.ringStep ? bytes.subarray(0, bytes.byteLength - 4) : bytes)
+    return this.inner.send(peer, tag, tag.ringStep === this.ringStep ? bytes.subarray(0, bytes.byteLength - 4) : bytes)
   }
   recv(peer: number, tag: Tag, options: { timeoutMs: number }) { return this.inner.recv(peer, tag, options) }
   close() { return this.inner.close() }

@@ -39,7 +39,7 @@ describe('control messages', () => {
       controlMessage(MessageType.Heartbeat, jobId, { rank: 0, round: 0, step: 7 }),
       controlMessage(MessageType.BarrierRequest, jobId, { rank: 0, round: 0, name: 'layout' }),
       controlMessage(MessageType.BarrierRelease, jobId, { round: 0, name: 'layout' }),
-      controlMessage(MessageType.StepMetrics, jobId, { rank: 0, round: 0, step: 7, epoch: 0, loss: 0.5, samples: 32, computeMs: 12.5, allReduceMs: 3.25, bytesSent: 4096 }),
+      controlMessage(MessageType.StepMetrics, jobId, { rank: 0, round: 0, step: 7, epoch: 0, loss: 0.5, learningRate: 0.001, samples: 32, computeMs: 12.5, allReduceMs: 3.25, bytesSent: 4096 }),
       controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 100, parameterHash: 'abc', finalLoss: 0.1, eval: { accuracy: { sum: 90, count: 100 } }, backend: 'cpu' }),
       controlMessage(MessageType.WorkerFailed, jobId, { rank: 0, error: { name: 'Error', code: 'E_TASK', message: 'boom', context: {} } }),
       controlMessage(MessageType.Abort, jobId, { reason: 'rank 1 failed' }),
@@ -52,7 +52,7 @@ describe('control messages', () => {
   test('stay within their encoded byte budgets', () => {
     const heartbeat = encode(controlMessage(MessageType.Heartbeat, config.jobId, { rank: 999, round: 12, step: 1_000_000 }))
     const metrics = encode(controlMessage(MessageType.StepMetrics, config.jobId, {
-      rank: 999, round: 12, step: 1_000_000, epoch: 99, loss: 0.123456789, samples: 256, computeMs: 123.456789, allReduceMs: 45.678901, bytesSent: 123_456_789, totalSteps: 2_000_000,
+      rank: 999, round: 12, step: 1_000_000, epoch: 99, loss: 0.123456789, learningRate: 0.000123456789, samples: 256, computeMs: 123.456789, allReduceMs: 45.678901, bytesSent: 123_456_789, totalSteps: 2_000_000,
     }))
     const peers = Array.from({ length: 1000 }, (_, r) => [`tcp://10.0.${r >> 8}.${r & 255}:${29500 + (r % 8)}`])
     const hosts = Array.from({ length: 1000 }, (_, r) => `node-${String(r >> 3).padStart(4, '0')}.cluster.local`)

@@ -1,7 +1,7 @@
 /** Scenarios for process-world.test.ts; each runs in its own process, one per rank. */
 import type { Transport } from '@ringtrain/core'
 
-const tag = { round: 0, step: 0, op: 0, chunk: 0, segment: 0 }
+const tag = { round: 0, step: 0, op: 0, collective: 0, ringStep: 0, segment: 0 }
 
 /** Each rank sends its rank to the next, ring-wise, and returns what it got from the previous. */
 export async function passRankAlongRing(t: Transport, params: { timeoutMs: number }, rank: number): Promise<{ rank: number; got: number; pid: number }> {

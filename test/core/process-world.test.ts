@@ -32,6 +32,6 @@ describe('runInProcesses', () => {
     const error = await runInProcesses({ worldSize: 2, scenario, exportName: 'rankOneTimesOut', params: { timeoutMs: 100 } }).catch((e) => e)
     expect(error.code).toBe('E_TIMEOUT')
     expect(error.rank).toBe(1)
-    expect(error.message).toBe('rank 1 failed: CollectiveTimeoutError [E_TIMEOUT]: rank 1 waited 100 ms for a message from rank 0 (round 0 step 9 op 0 chunk 0 segment 0); nothing arrived.')
+    expect(error.message).toBe('rank 1 failed: CollectiveTimeoutError [E_TIMEOUT]: rank 1 waited 100 ms for a message from rank 0 (round 0 step 9 op 0 ring step 0 segment 0); nothing arrived.')
   })
 })

@@ -12,7 +12,7 @@ import { createZmqTransports } from '../helpers/zeromq-world.js'
 const MiB = 1024 * 1024
 // @types/node does not declare WebAssembly.
 const Wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly
-const tag = (segment: number): Tag => ({ round: 0, step: 0, op: 0, chunk: 0, segment })
+const tag = (segment: number): Tag => ({ round: 0, step: 0, op: 0, collective: 0, ringStep: 0, segment })
 
 describe('detachArrayBuffer', () => {
   it('is available on this Node, and detaching empties every view', () => {

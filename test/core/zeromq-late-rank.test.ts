@@ -5,7 +5,7 @@
 import { expect, onTestFinished, test } from 'vitest'
 import { createZmqTransport, endpointsFromWire, endpointsToWire } from '@ringtrain/core'
 
-const tag = { round: 0, step: 1, op: 0, chunk: 0, segment: 0 }
+const tag = { round: 0, step: 1, op: 0, collective: 0, ringStep: 0, segment: 0 }
 
 test('a transport bound without a rank gets it at connect(), and holds frames that came first', async () => {
   const early = await createZmqTransport({ rank: 0, worldSize: 2 })

@@ -1,10 +1,10 @@
 import { createRequire } from 'node:module'
 import { describe, expect, onTestFinished, test } from 'vitest'
-import { createZmqTransport, encode, type BoundZmqTransport, type Tag, type ZmqEndpoints, type ZmqTransportOptions } from '@ringtrain/core'
+import { createZmqTransport, encode, PROTOCOL_VERSION, type BoundZmqTransport, type Tag, type ZmqEndpoints, type ZmqTransportOptions } from '@ringtrain/core'
 import { encodeFrameHeader } from '@ringtrain/core/unstable-internals-do-not-import'
 import { createZmqTransports } from '../helpers/zeromq-world.js'
 
-const tag = (over: Partial<Tag> = {}): Tag => ({ round: 0, step: 0, op: 0, chunk: 0, segment: 0, ...over })
+const tag = (over: Partial<Tag> = {}): Tag => ({ round: 0, step: 0, op: 0, collective: 0, ringStep: 0, segment: 0, ...over })
 
 async function world(worldSize: number, options: Partial<ZmqTransportOptions> = {}): Promise<BoundZmqTransport[]> {
   const transports = await createZmqTransports(worldSize, options)
@@ -52,7 +52,7 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
     await a!.send(1, tag({ round: 0 }), bytes(9))
     const error = await b!.recv(0, tag({ round: 1 }), { timeoutMs: 2000 }).catch((e) => e)
     expect(error.code).toBe('E_STALE_ROUND')
-    expect(error.message).toBe('rank 1 got a frame of round 0 from rank 0 while in round 1; dropped it (round 0 step 0 op 0 chunk 0 segment 0).')
+    expect(error.message).toBe('rank 1 got a frame of round 0 from rank 0 while in round 1; dropped it (round 0 step 0 op 0 ring step 0 segment 0).')
   })
 
   test('rejects a frame with a foreign tag with E_TAG_MISMATCH, then takes the next one', async () => {
@@ -61,7 +61,7 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
     await a!.send(1, tag({ op: 2 }), bytes(8))
     const error = await b!.recv(0, tag({ op: 2 }), { timeoutMs: 2000 }).catch((e) => e)
     expect(error.code).toBe('E_TAG_MISMATCH')
-    expect(error.message).toBe('rank 1 expected a frame with round 0 step 0 op 2 chunk 0 segment 0 from rank 0 but got round 0 step 0 op 3 chunk 0 segment 0; dropped it. Ranks are running different collectives: check that every rank calls the same ops in the same order.')
+    expect(error.message).toBe('rank 1 expected a frame with round 0 step 0 op 2 ring step 0 segment 0 from rank 0 but got round 0 step 0 op 3 ring step 0 segment 0; dropped it. Ranks are running different collectives: check that every rank calls the same ops in the same order.')
     expect(await b!.recv(0, tag({ op: 2 }), { timeoutMs: 2000 })).toEqual(bytes(8))
   })
 
@@ -70,7 +70,7 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
     const error = await b!.recv(0, tag({ step: 4 }), { timeoutMs: 50 }).catch((e) => e)
     expect(error.name).toBe('CollectiveTimeoutError')
     expect(error.code).toBe('E_TIMEOUT')
-    expect(error.message).toBe('rank 1 waited 50 ms for a message from rank 0 (round 0 step 4 op 0 chunk 0 segment 0); nothing arrived.')
+    expect(error.message).toBe('rank 1 waited 50 ms for a message from rank 0 (round 0 step 4 op 0 ring step 0 segment 0); nothing arrived.')
   })
 
   test('close() rejects pending and later calls with E_CLOSED', async () => {
@@ -126,31 +126,31 @@ describe('ZmqTransport validates every frame at the edge', () => {
     const { error } = await sendRaw(['\xc1garbage', bytes(1, 2)])
     expect(error.name).toBe('FrameError')
     expect(error.code).toBe('E_BAD_FRAME')
-    expect(error.message).toBe('rank 1 got a bad frame header from rank 0: expected a msgpack [version, from, round, step, op, chunk, segment, byteLength] of non-negative integers, got 9 bytes 0xc38167617262616765. Dropped it.')
+    expect(error.message).toBe('rank 1 got a bad frame header from rank 0: expected a msgpack [version, from, round, step, op, collective, ringStep, segment, byteLength] of non-negative integers, got 9 bytes 0xc38167617262616765. Dropped it.')
   })
 
   test('a header of the wrong shape: E_BAD_FRAME', async () => {
     const { error } = await sendRaw([encode({ round: 0 }), bytes(1)])
     expect(error.code).toBe('E_BAD_FRAME')
-    expect(error.message).toBe('rank 1 got a bad frame header from rank 0: expected a msgpack [version, from, round, step, op, chunk, segment, byteLength] of non-negative integers, got 10 bytes 0xde0001a5726f756e6400. Dropped it.')
+    expect(error.message).toBe('rank 1 got a bad frame header from rank 0: expected a msgpack [version, from, round, step, op, collective, ringStep, segment, byteLength] of non-negative integers, got 10 bytes 0xde0001a5726f756e6400. Dropped it.')
   })
 
   test('a foreign protocol version: E_PROTOCOL_VERSION', async () => {
-    const { error } = await sendRaw([encode([99, 0, 0, 0, 0, 0, 0, 1]), bytes(1)])
+    const { error } = await sendRaw([encode([99, 0, 0, 0, 0, 0, 0, 0, 1]), bytes(1)])
     expect(error.code).toBe('E_PROTOCOL_VERSION')
-    expect(error.message).toBe('rank 1 got a frame of protocol version 99 from rank 0; expected version 2. Run the same ringtrain version on every worker.')
+    expect(error.message).toBe(`rank 1 got a frame of protocol version 99 from rank 0; expected version ${PROTOCOL_VERSION}. Run the same ringtrain version on every worker.`)
   })
 
   test('a header whose `from` is not the routing id: E_BAD_FRAME', async () => {
     const { error } = await sendRaw([encodeFrameHeader(2, tag(), 1), bytes(1)])
     expect(error.code).toBe('E_BAD_FRAME')
-    expect(error.message).toBe('rank 1 got a frame from rank 0 whose header says it is from rank 2 (round 0 step 0 op 0 chunk 0 segment 0); expected from 0, got 2. Dropped it.')
+    expect(error.message).toBe('rank 1 got a frame from rank 0 whose header says it is from rank 2 (round 0 step 0 op 0 ring step 0 segment 0); expected from 0, got 2. Dropped it.')
   })
 
   test('a payload whose length is not the header byteLength: E_BAD_FRAME', async () => {
     const { error } = await sendRaw([encodeFrameHeader(0, tag(), 8), bytes(1, 2, 3)])
     expect(error.code).toBe('E_BAD_FRAME')
-    expect(error.message).toBe('rank 1 got a payload of 3 bytes from rank 0 whose header announced 8 bytes (round 0 step 0 op 0 chunk 0 segment 0); expected 8, got 3. Dropped it.')
+    expect(error.message).toBe('rank 1 got a payload of 3 bytes from rank 0 whose header announced 8 bytes (round 0 step 0 op 0 ring step 0 segment 0); expected 8, got 3. Dropped it.')
   })
 
   test('a message of 3 frames: E_BAD_FRAME', async () => {
@@ -189,7 +189,7 @@ describe('ZmqTransport refuses what it cannot trust', () => {
     await liar.send([encodeFrameHeader(0, tag({ step: 1 }), 5000), new Uint8Array(5000)])
     const error = await pending
     expect(error.code).toBe('E_TIMEOUT')
-    expect(error.message).toBe("rank 1 waited 500 ms for a message from rank 0 (round 0 step 1 op 0 chunk 0 segment 0); nothing arrived. Meanwhile rank 1's data socket lost a connection: a peer exited, or sent a frame over maxMessageBytes (4096), which ZeroMQ refuses by disconnecting the sender.")
+    expect(error.message).toBe("rank 1 waited 500 ms for a message from rank 0 (round 0 step 1 op 0 ring step 0 segment 0); nothing arrived. Meanwhile rank 1's data socket lost a connection: a peer exited, or sent a frame over maxMessageBytes (4096), which ZeroMQ refuses by disconnecting the sender.")
 
     // Honest peers are unaffected, and the liar's DEALER reconnects: its next frame arrives.
     await honest.send(1, tag({ step: 2 }), bytes(2))

@@ -91,7 +91,7 @@ describe('CoordinatorClient and a coordinator that goes away', () => {
     let sent = 0
     let flooding = true
     const flood = (async () => {
-      for (let step = 0; flooding && step < 1200; step++, sent++) await client.sendMetrics({ step, epoch: 0, loss: 1, samples: 1, computeMs: 1, allReduceMs: 1, bytesSent: 1 })
+      for (let step = 0; flooding && step < 1200; step++, sent++) await client.sendMetrics({ step, epoch: 0, loss: 1, learningRate: 1, samples: 1, computeMs: 1, allReduceMs: 1, bytesSent: 1 })
     })()
     for (let last = -1; sent !== last || sent < 900; await sleep(30)) last = sent
     const done = client.done({ steps: 1, parameterHash: 'h', finalLoss: 1, eval: {}, backend: 'cpu' })
@@ -148,7 +148,7 @@ describe('CoordinatorClient', () => {
     await Promise.all([a.barrier('start', 5_000), b.barrier('start', 5_000)])
     const shutdown = new Promise((resolve) => a.onShutdown(resolve))
     for (const client of [a, b]) {
-      await client.sendMetrics({ step: 0, epoch: 0, loss: 1, samples: 8, computeMs: 1, allReduceMs: 1, bytesSent: 8 })
+      await client.sendMetrics({ step: 0, epoch: 0, loss: 1, learningRate: 1, samples: 8, computeMs: 1, allReduceMs: 1, bytesSent: 8 })
       await client.done({ steps: 1, parameterHash: 'h', finalLoss: 1, eval: {}, backend: 'cpu' })
     }
     expect(await shutdown).toMatch(/finished/)

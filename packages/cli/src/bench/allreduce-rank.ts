@@ -9,7 +9,7 @@
  *     its own finish, and answers `{ type: 'result', timesMs, checked }`;
  *  4. parent → `{ type: 'exit' }`, or the IPC channel closes: the rank closes and exits.
  */
-import { barrier, createZmqTransport, ringAllReduce, type BoundZmqTransport } from '@ringtrain/core'
+import { createZmqTransport, ProcessGroup, type BoundZmqTransport } from '@ringtrain/core'
 
 export type ParentMessage =
   | { type: 'connect'; all: BoundZmqTransport['endpoints'][] }
@@ -25,9 +25,9 @@ export type RankMessage =
 const rank = Number(process.env['RINGTRAIN_BENCH_RANK'])
 const worldSize = Number(process.env['RINGTRAIN_BENCH_WORLD_SIZE'])
 const send = (message: RankMessage) => process.send!(message)
-let op = 0
 
 const transport = await createZmqTransport({ rank, worldSize, host: '127.0.0.1', port: 0 })
+const group = new ProcessGroup(transport, { round: 0, timeoutMs: 60_000 })
 process.on('disconnect', () => void transport.close().finally(() => process.exit(0)))
 process.on('message', (message: ParentMessage) => {
   handle(message).catch((error: unknown) => send({ type: 'failed', message: `rank ${rank}: ${(error as Error).stack ?? String(error)}` }))
@@ -37,7 +37,7 @@ send({ type: 'endpoints', endpoints: transport.endpoints })
 async function handle(message: ParentMessage): Promise<void> {
   if (message.type === 'connect') {
     await transport.connect(message.all)
-    await barrier(transport, { step: 0, op: op++, timeoutMs: 30_000 })
+    await group.barrier({ step: 0, timeoutMs: 30_000 })
     send({ type: 'ready' })
   } else if (message.type === 'run') {
     send({ type: 'result', ...(await timeAllReduce(message)) })
@@ -52,9 +52,9 @@ async function timeAllReduce(run: Extract<ParentMessage, { type: 'run' }>): Prom
   const data = new Float32Array(run.bytes / 4).fill(rank + 1)
   const timesMs: number[] = []
   for (let i = 0; i < run.warmup + run.iterations; i++) {
-    await barrier(transport, { step: i, op: op++, timeoutMs: 60_000 })
+    await group.barrier({ step: i })
     const started = performance.now()
-    await ringAllReduce(transport, data, { step: i, op: op++, timeoutMs: 60_000, average: true, segmentBytes: run.segmentBytes })
+    await group.allReduce(data, { step: i, average: true, segmentBytes: run.segmentBytes })
     if (i >= run.warmup) timesMs.push(performance.now() - started)
   }
   const expected = Math.fround((worldSize + 1) / 2)

@@ -27,7 +27,7 @@ export class ProgressBar {
       return
     }
     const now = Date.now()
-    if (now - this.lastPlainAt >= this.plainIntervalMs || sample.step === sample.totalSteps) {
+    if (now - this.lastPlainAt >= this.plainIntervalMs || sample.stepsDone === sample.totalSteps) {
       this.lastPlainAt = now
       this.stream.write(`${line}\n`)
     }
@@ -46,13 +46,13 @@ export class ProgressBar {
 }
 
 export function formatProgress(sample: ProgressSample, elapsedMs: number): string {
-  const fraction = sample.totalSteps > 0 ? Math.min(1, sample.step / sample.totalSteps) : 0
+  const fraction = sample.totalSteps > 0 ? Math.min(1, sample.stepsDone / sample.totalSteps) : 0
   const width = 24
   const filled = Math.round(fraction * width)
   const bar = '█'.repeat(filled) + '░'.repeat(width - filled)
   const etaMs = fraction > 0 ? (elapsedMs / fraction) * (1 - fraction) : Number.NaN
   return (
-    `epoch ${sample.epoch + 1}/${sample.epochs} step ${sample.step}/${sample.totalSteps} ${bar} ` +
+    `epoch ${sample.epoch + 1}/${sample.epochs} step ${sample.stepsDone}/${sample.totalSteps} ${bar} ` +
     `${Math.round(sample.samplesPerSecond)} samples/s loss ${sample.loss.toFixed(4)} ETA ${formatDuration(etaMs)}`
   )
 }

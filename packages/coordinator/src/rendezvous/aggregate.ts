@@ -14,6 +14,7 @@ export function metricsLine(reports: readonly StepMetrics[]): MetricsLine {
     step: first.step,
     epoch: Math.max(...reports.map((r) => r.epoch)),
     loss: sum(reports.map((r) => r.loss)) / reports.length,
+    learningRate: first.learningRate,
     samplesPerSecond: slowestStepMs > 0 ? (samples * 1000) / slowestStepMs : 0,
     computeMs: Math.max(...reports.map((r) => r.computeMs)),
     allReduceMs: Math.max(...reports.map((r) => r.allReduceMs)),

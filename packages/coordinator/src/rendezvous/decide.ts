@@ -122,7 +122,7 @@ function decideBarrier(state: RendezvousState, participant: Participant, name: s
 }
 
 function decideMetrics(state: RendezvousState, participant: Participant, metrics: Extract<RendezvousEvent, { kind: 'metrics' }>['message'], actions: RendezvousAction[]): void {
-  participant.step = metrics.step
+  participant.step = metrics.step + 1
   const reports = (state.stepReports[metrics.step] ??= {})
   reports[participant.rank] = metrics
   const byRank = Object.values(reports)
@@ -131,7 +131,7 @@ function decideMetrics(state: RendezvousState, participant: Participant, metrics
   const line = metricsLine(byRank)
   addToTotals(state, byRank)
   const totalSteps = Math.max(0, ...byRank.map((r) => r.totalSteps ?? 0))
-  const progress = { step: line.step + 1, totalSteps, epoch: line.epoch, epochs: Math.max(state.config.epochs ?? 0, ...byRank.map((r) => r.epochs ?? 0)), loss: line.loss, samplesPerSecond: line.samplesPerSecond }
+  const progress = { stepsDone: line.step + 1, totalSteps, epoch: line.epoch, epochs: Math.max(state.config.epochs ?? 0, ...byRank.map((r) => r.epochs ?? 0)), loss: line.loss, samplesPerSecond: line.samplesPerSecond }
   actions.push({ kind: 'writeMetricsLine', line }, { kind: 'progress', event: { type: 'metrics', line, progress } })
 }
 

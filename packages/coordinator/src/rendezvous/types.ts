@@ -32,7 +32,7 @@ export interface Participant extends Omit<WaitingWorker, 'localRank'> {
   localRank: number
   /** Time of the last message of any kind from this worker; any message is a sign of life. */
   lastHeartbeatAt: number
-  /** The step of its last heartbeat or metrics. */
+  /** The optimizer step it is computing, from its last heartbeat or metrics. */
   step: number
   /** Set when the launcher saw the process exit. */
   exited?: { code: number | null; signal: string | null; atMs: number }
@@ -93,6 +93,8 @@ export interface MetricsLine {
   epoch: number
   /** Mean over ranks. */
   loss: number
+  /** The learning rate the step used (the same on every rank). */
+  learningRate: number
   /** Total samples of the step over the slowest rank's step time (compute + all-reduce). */
   samplesPerSecond: number
   /** Max over ranks. */
@@ -123,7 +125,8 @@ export interface JobSummary {
 
 /** What a progress bar shows after each step. `totalSteps` is 0 until a worker reports it. */
 export interface ProgressSample {
-  step: number
+  /** Optimizer steps finished (the last metrics line's step + 1). */
+  stepsDone: number
   totalSteps: number
   epoch: number
   epochs: number

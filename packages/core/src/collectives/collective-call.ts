@@ -3,14 +3,18 @@
  * collective and phase when they time out, and sends kept in flight until the end.
  */
 import { CollectiveTimeoutError, ConfigError, DistError, FrameError, describeBytes } from '../errors.js'
-import type { Tag, Transport } from '../transport/transport.js'
+import { CollectiveKind, type CollectiveName, type Tag, type Transport } from '../transport/transport.js'
 
+/**
+ * Where a collective call stands in the job. Every rank passes the same values to the same
+ * call; `ProcessGroup` fills in `round` and `op` so that call sites cannot get them wrong.
+ */
 export interface CollectiveOptions {
   /** Membership round (rendezvous generation); frames of another round are rejected. Default 0. */
   round?: number
-  /** Optimizer step. */
+  /** The optimizer step being computed (0 before training starts). */
   step: number
-  /** Sequence number of this collective within the step: the same on every rank. */
+  /** Sequence number of this call within the round, in call order: the same on every rank. */
   op: number
   /** Deadline for the whole call, in milliseconds from its start. */
   timeoutMs: number
@@ -28,8 +32,8 @@ export class CollectiveCall {
 
   constructor(
     readonly transport: Transport,
-    /** As it appears in messages: `allReduce`, `broadcast`, `allGather`, `barrier`. */
-    readonly collective: string,
+    /** As it appears in messages and tags: `allReduce`, `broadcast`, `allGather`, `barrier`. */
+    readonly collective: CollectiveName,
     readonly options: CollectiveOptions,
   ) {
     const { timeoutMs } = options
@@ -42,13 +46,13 @@ export class CollectiveCall {
     this.deadlineAt = performance.now() + timeoutMs
   }
 
-  tag(chunk: number, segment: number): Tag {
-    return { round: this.round, step: this.options.step, op: this.options.op, chunk, segment }
+  tag(ringStep: number, segment: number): Tag {
+    return { round: this.round, step: this.options.step, op: this.options.op, collective: CollectiveKind[this.collective], ringStep, segment }
   }
 
   /** Starts a send and keeps it in flight; its failure surfaces at the next receive or at `finish()`. */
-  send(peer: number, chunk: number, segment: number, bytes: Uint8Array): void {
-    const sending = this.transport.send(peer, this.tag(chunk, segment), bytes)
+  send(peer: number, ringStep: number, segment: number, bytes: Uint8Array): void {
+    const sending = this.transport.send(peer, this.tag(ringStep, segment), bytes)
     this.unsent.set(peer, (this.unsent.get(peer) ?? 0) + 1)
     sending.then(
       () => this.unsent.set(peer, this.unsent.get(peer)! - 1),
@@ -63,10 +67,10 @@ export class CollectiveCall {
    * error kept as `cause`). The returned promise is marked handled, so a receive posted
    * ahead and then abandoned on another error never becomes an unhandled rejection.
    */
-  receive(peer: number, chunk: number, segment: number, phase: () => string): Promise<Uint8Array> {
+  receive(peer: number, ringStep: number, segment: number, phase: () => string): Promise<Uint8Array> {
     const timeoutMs = Math.max(0, this.deadlineAt - performance.now())
     const receiving = this.sendError !== undefined ? Promise.reject(this.sendError)
-      : this.transport.recv(peer, this.tag(chunk, segment), { timeoutMs }).catch((error: unknown) => {
+      : this.transport.recv(peer, this.tag(ringStep, segment), { timeoutMs }).catch((error: unknown) => {
         if (error instanceof DistError && error.code === 'E_TIMEOUT') throw this.timeoutError(peer, phase(), error)
         throw error
       })

@@ -12,7 +12,7 @@
  *     right; receivers copy it into `data` and forward the very bytes they received.
  * Every chunk is pipelined in segments: segment k of step g+1 leaves as soon as segment k
  * of step g is in, while later segments are still in flight, and the receive of the next
- * segment is posted before the current one is added. Tags carry the ring step g as `chunk`.
+ * segment is posted before the current one is added. Tags carry the ring step g.
  *
  * Note [All-reduce buffer lifetimes]
  * A transport may hold a reference to sent bytes until the peer has them (Note [Transport

@@ -17,7 +17,7 @@ export interface FrameHeader extends Tag {
 }
 
 export function encodeFrameHeader(from: number, tag: Tag, byteLength: number): Uint8Array {
-  return encode([PROTOCOL_VERSION, from, tag.round, tag.step, tag.op, tag.chunk, tag.segment, byteLength])
+  return encode([PROTOCOL_VERSION, from, tag.round, tag.step, tag.op, tag.collective, tag.ringStep, tag.segment, byteLength])
 }
 
 /**
@@ -32,12 +32,12 @@ export function decodeFrameHeader(bytes: Uint8Array, receiver: number): FrameHea
   } catch (cause) {
     throw new FrameError('E_BAD_FRAME', `rank ${receiver} got a frame header of ${bytes.byteLength} bytes that is not valid msgpack; dropped it.`, { rank: receiver, got: bytes.byteLength }, { cause })
   }
-  if (!Array.isArray(value) || value.length !== 8 || !value.every((x) => Number.isInteger(x) && x >= 0)) {
-    throw new FrameError('E_BAD_FRAME', `rank ${receiver} got a frame header that is not [version, from, round, step, op, chunk, segment, byteLength] of non-negative integers; dropped it.`, { rank: receiver })
+  if (!Array.isArray(value) || value.length !== 9 || !value.every((x) => Number.isInteger(x) && x >= 0)) {
+    throw new FrameError('E_BAD_FRAME', `rank ${receiver} got a frame header that is not [version, from, round, step, op, collective, ringStep, segment, byteLength] of non-negative integers; dropped it.`, { rank: receiver })
   }
-  const [v, from, round, step, op, chunk, segment, byteLength] = value as number[]
+  const [v, from, round, step, op, collective, ringStep, segment, byteLength] = value as number[]
   if (v !== PROTOCOL_VERSION) {
     throw new FrameError('E_PROTOCOL_VERSION', `rank ${receiver} got a frame of protocol version ${v} from rank ${from}; expected version ${PROTOCOL_VERSION}. Run the same ringtrain version on every worker.`, { rank: receiver, peer: from, expected: PROTOCOL_VERSION, got: v })
   }
-  return { v: v!, from: from!, round: round!, step: step!, op: op!, chunk: chunk!, segment: segment!, byteLength: byteLength! }
+  return { v: v!, from: from!, round: round!, step: step!, op: op!, collective: collective!, ringStep: ringStep!, segment: segment!, byteLength: byteLength! }
 }

@@ -79,7 +79,7 @@ export interface Reject extends Envelope<typeof MessageType.Reject> {
 export interface Heartbeat extends Envelope<typeof MessageType.Heartbeat> {
   rank: number
   round: number
-  /** The step the worker is on. */
+  /** The optimizer step the worker is computing (0-based). */
   step: number
 }
 
@@ -100,9 +100,12 @@ export interface BarrierRelease extends Envelope<typeof MessageType.BarrierRelea
 export interface StepMetrics extends Envelope<typeof MessageType.StepMetrics> {
   rank: number
   round: number
+  /** The optimizer step this report is about (0-based). */
   step: number
   epoch: number
   loss: number
+  /** The learning rate the step's optimizer update used (the schedule's, scaled by --lr). */
+  learningRate: number
   /** Samples this rank trained on in this step. */
   samples: number
   computeMs: number

@@ -4,5 +4,7 @@
  * code E_PROTOCOL_VERSION.
  *
  * 1: first release. 2: KeepAlive (coordinator ⇄ workers) for liveness in both directions.
+ * 3: frame headers name the collective of each op and the ring step; StepMetrics carry the
+ *    learning rate the step used.
  */
-export const PROTOCOL_VERSION = 2
+export const PROTOCOL_VERSION = 3

@@ -35,26 +35,52 @@ export interface Transport {
 
 /**
  * Identifies one message of one collective call. Must be unique among calls in flight.
- * See Note [Tags carry the round]: a frame from an earlier membership round is rejected by
- * its round before anything looks at its payload.
+ *
+ * Note [Tags carry the round]
+ * Every data-plane frame carries the round (membership epoch) it belongs to, as PyTorch's
+ * rendezvous keys carry theirs (`torch.rendezvous.{run_id}.{round}`). When a worker is lost
+ * and the job moves to a new round, frames of the old round may still be in flight or in
+ * socket queues; a receiver compares the round first and fails with E_STALE_ROUND before
+ * anything looks at the payload, so no byte of an abandoned step is ever added into a new
+ * one. The rest of the tag (step, op, collective, ring step, segment) must then match
+ * exactly: within a round a mismatch means the ranks run different schedules
+ * (E_TAG_MISMATCH), and ProcessGroup hands out op ids so that honest ranks never do.
  */
 export interface Tag {
   /** Membership epoch (rendezvous generation). */
   round: number
-  /** Optimizer step. */
+  /** The optimizer step being computed (0 before training starts). */
   step: number
-  /** Sequence number of a collective within a step. */
+  /** Sequence number of the collective call within the round, in call order (see ProcessGroup). */
   op: number
-  /** Ring step or chunk index within the op. */
-  chunk: number
-  /** Transport-sized piece of a chunk. */
+  /**
+   * Which collective the op is (`CollectiveKind`; 0 for messages outside any collective),
+   * so two ranks whose schedules differ fail with E_TAG_MISMATCH instead of mixing bytes.
+   */
+  collective: number
+  /** Position within the collective's exchange: the ring step, or the barrier's round. */
+  ringStep: number
+  /** Transport-sized piece of what one ring step carries. */
   segment: number
 }
 
+/** The `collective` of a Tag, as it travels on the wire. Never renumber one. */
+export const CollectiveKind = {
+  none: 0,
+  allReduce: 1,
+  broadcast: 2,
+  allGather: 3,
+  barrier: 4,
+} as const
+export type CollectiveName = Exclude<keyof typeof CollectiveKind, 'none'>
+
 export function tagsEqual(a: Tag, b: Tag): boolean {
-  return a.round === b.round && a.step === b.step && a.op === b.op && a.chunk === b.chunk && a.segment === b.segment
+  return a.round === b.round && a.step === b.step && a.op === b.op && a.collective === b.collective && a.ringStep === b.ringStep && a.segment === b.segment
 }
 
+/** `round 0 step 3 op 5 (allReduce) ring step 1 segment 0`. */
 export function formatTag(tag: Tag): string {
-  return `round ${tag.round} step ${tag.step} op ${tag.op} chunk ${tag.chunk} segment ${tag.segment}`
+  const name = Object.entries(CollectiveKind).find(([, code]) => code === tag.collective)?.[0]
+  const collective = tag.collective === 0 ? '' : ` (${name ?? `collective ${tag.collective}`})`
+  return `round ${tag.round} step ${tag.step} op ${tag.op}${collective} ring step ${tag.ringStep} segment ${tag.segment}`
 }

@@ -8,7 +8,7 @@ import { decodeFrameHeader } from '../protocol/frame-header.js'
 import { PROTOCOL_VERSION } from '../protocol/version.js'
 import { formatTag, type Tag } from './transport.js'
 
-const HEADER_SHAPE = 'a msgpack [version, from, round, step, op, chunk, segment, byteLength] of non-negative integers'
+const HEADER_SHAPE = 'a msgpack [version, from, round, step, op, collective, ringStep, segment, byteLength] of non-negative integers'
 
 export type CheckedFrames =
   | { kind: 'message'; peer: number; tag: Tag; bytes: Uint8Array }
@@ -43,7 +43,7 @@ export function checkFrames(rank: number, worldSize: number, frames: Buffer[]): 
     }
     return bad(peer, 'E_BAD_FRAME', `rank ${rank} got a bad frame header from rank ${peer}: expected ${HEADER_SHAPE}, got ${describeHeader(header)}. Dropped it.`, { ...context, expected: HEADER_SHAPE, got: describeHeader(header) }, cause)
   }
-  const tag: Tag = { round: decoded.round, step: decoded.step, op: decoded.op, chunk: decoded.chunk, segment: decoded.segment }
+  const tag: Tag = { round: decoded.round, step: decoded.step, op: decoded.op, collective: decoded.collective, ringStep: decoded.ringStep, segment: decoded.segment }
   if (decoded.from !== peer) {
     return bad(peer, 'E_BAD_FRAME', `rank ${rank} got a frame from rank ${peer} whose header says it is from rank ${decoded.from} (${formatTag(tag)}); expected from ${peer}, got ${decoded.from}. Dropped it.`, { ...context, expected: peer, got: decoded.from })
   }

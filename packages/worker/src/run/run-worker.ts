@@ -14,7 +14,7 @@
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { broadcast, createZmqTransport, DistError, endpointsFromWire, endpointsToWire, type JobConfig, type Transport } from '@ringtrain/core'
+import { createZmqTransport, DistError, endpointsFromWire, endpointsToWire, ProcessGroup, type JobConfig, type Transport } from '@ringtrain/core'
 import { CoordinatorClient } from '../control/coordinator-client.js'
 import { selectBackend } from '../backends/select-backend.js'
 import { selfTest } from '../backends/self-test.js'
@@ -70,13 +70,15 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
     const task = await loadTask(config.task)
     const replica = await Replica.create(task, { baseLearningRate: config.learningRate, seed: config.seed })
-    await checkSameSetup(transport, replica.layout, backend.name, { round, timeoutMs: config.stepTimeoutMs })
+    // Every collective of this round goes through the group, which numbers them in call order.
+    const group = new ProcessGroup(transport, { round, timeoutMs: config.stepTimeoutMs })
+    await checkSameSetup(group, replica.layout, backend.name)
     const weights = replica.readWeights()
-    await broadcast(transport, weights, { root: 0, round, step: 0, op: 2, timeoutMs: config.stepTimeoutMs })
+    await group.broadcast(weights, { step: 0 })
     if (rank !== 0) replica.writeWeights(weights)
     log.info(`has rank 0's initial weights (${weights.length} floats, layout hash ${replica.layout.hash}).`)
 
-    const result = await trainLoop({ transport, replica, task, config, client, log })
+    const result = await trainLoop({ group, replica, task, config, client, log })
     const evalSums = await evaluateShard(replica, task, { rank, worldSize })
     if (rank === 0) await replica.saveModel(join(config.outDir, 'model'))
     await client.done({ ...result, parameterHash: replica.parameterHash(), eval: evalSums, backend: backend.name })
