@@ -34,6 +34,16 @@ describe('ringtrain launch', () => {
     expect(prediction).toBeCloseTo(3.5, 1)
   })
 
+  test('--lr sets the base rate of the task\'s schedule, and metrics.jsonl records the rate each step used', async () => {
+    const out = tempOut()
+    // The task: warm-up over 2 steps, then 0.1 halved every 3 steps. --lr 0.2 doubles every rate.
+    const run = await runCli(['launch', '-n', '2', 'test/cli/fixtures/scheduled-task.ts', '--lr', '0.2', '--max-steps', '8', '--backend', 'cpu', '--out', out, '--quiet'])
+    expect(run.code, run.output).toBe(0)
+    const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; learningRate: number })
+    expect(lines.map((l) => l.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    expect(lines.map((l) => l.learningRate)).toEqual([0.1, 0.2, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1])
+  })
+
   test('SIGTERM to the launcher stops every worker and exits 143', async () => {
     const out = tempOut()
     const run = startCli(['launch', '-n', '2', 'examples/mnist-mlp', '--backend', 'cpu', '--out', out])
