@@ -1,15 +1,16 @@
 /**
- * The framework's first test (DESIGN.md): N workers in separate OS processes, averaging
- * gradients over ZeroMQ, end with the same parameters as one process training on the
- * concatenation of all ranks' batches in the same sample order — and all ranks end
- * bitwise identical (summary.replicasIdentical compares every rank's parameter hash).
+ * The framework's first test (docs/design.md): N workers in separate OS processes,
+ * averaging gradients over ZeroMQ, end with the same parameters as one process training on
+ * the concatenation of all ranks' batches in the same sample order — and all ranks end
+ * bitwise identical (summary.replicasIdentical compares every rank's parameter hash). On
+ * cpu, and on the default wasm backend with the training-kernel pack (fused Adam included).
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import { globalBatchOrder } from '@ringtrain/core'
-import { loadTask, Replica, tf } from '@ringtrain/worker'
+import { loadTask, Replica, selectBackend, tf } from '@ringtrain/worker'
 import { readSavedWeights } from '../helpers/saved-weights.js'
 import { repoRoot, runCli } from '../helpers/run-cli.js'
 
@@ -19,8 +20,8 @@ const seed = 7
 const tolerance = 1e-5
 
 /** One process, batch N·B in rank order: the oracle for N ranks of batch B. */
-async function trainOneProcess(taskPath: string, worldSize: number): Promise<Replica> {
-  await tf.setBackend('cpu')
+async function trainOneProcess(taskPath: string, worldSize: number, backend: Backend): Promise<Replica> {
+  await selectBackend(backend)
   const task = await loadTask(taskPath)
   const replica = await Replica.create(task, { seed })
   const train = await task.data.train()
@@ -34,18 +35,21 @@ async function trainOneProcess(taskPath: string, worldSize: number): Promise<Rep
   return replica
 }
 
-describe.each(['sgd', 'adam'])('%s across processes over ZeroMQ', (optimizer) => {
+type Backend = 'cpu' | 'wasm'
+
+describe.each([['sgd', 'cpu'], ['adam', 'cpu'], ['sgd', 'wasm'], ['adam', 'wasm']] as const)('%s on %s across processes over ZeroMQ', (optimizer, backend) => {
   test.each([2, 3])('%i workers equal one process on the concatenated batch', async (worldSize) => {
     const out = mkdtempSync(join(tmpdir(), 'ringtrain-equivalence-'))
     onTestFinished(() => rmSync(out, { recursive: true, force: true }))
     const taskPath = join(repoRoot, `test/integration/fixtures/equivalence-${optimizer}.ts`)
-    const run = await runCli(['launch', '-n', String(worldSize), taskPath, '--backend', 'cpu', '--batch-size', String(batchSize), '--max-steps', String(steps), '--seed', String(seed), '--out', out, '--quiet'])
+    const run = await runCli(['launch', '-n', String(worldSize), taskPath, '--backend', backend, '--batch-size', String(batchSize), '--max-steps', String(steps), '--seed', String(seed), '--out', out, '--quiet'])
     expect(run.code, run.output).toBe(0)
 
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))
     expect(summary).toMatchObject({ workers: worldSize, steps, replicasIdentical: true })
 
-    const reference = await trainOneProcess(taskPath, worldSize)
+    expect(summary.backends).toEqual(new Array(worldSize).fill(backend))
+    const reference = await trainOneProcess(taskPath, worldSize, backend)
     const expected = reference.readWeights()
     const saved = readSavedWeights(join(out, 'model'))
     let maxDifference = 0

@@ -27,7 +27,7 @@ describe('selectBackend', () => {
     const selected = await selectBackend('auto')
     expect(selected.name).toBe('wasm')
     expect(tf.getBackend()).toBe('wasm')
-    expect(selected.description).toMatch(/training-kernel pack \(8 kernels\)/)
+    expect(selected.description).toMatch(/training-kernel pack \(9 kernels\)/)
     expect(tf.getKernel(tf.Conv2DBackpropFilter, 'wasm')).toBeDefined()
   })
 })

@@ -5,10 +5,11 @@
  * gradients ignore dilations), the adjoint identity ⟨conv(x,W), dy⟩ = ⟨W, dW⟩ = ⟨x, dx⟩ is
  * the oracle instead.
  */
-import { beforeAll, describe, expect, test } from 'vitest'
+import { beforeAll, describe, expect, test, vi } from 'vitest'
 import { registerTrainingKernels, selectBackend, tf } from '@ringtrain/worker'
 import { dot, relativeError, runOn, seeded, sizeOf } from './kernels-oracle.js'
 import { adamUpdateConfig, ADAM_UPDATE } from '../../packages/worker/src/backends/kernels/adam-update.ts'
+import { useFusedAdam } from '../../packages/worker/src/backends/fused-adam.ts'
 import { swapOperands } from '../../packages/worker/src/backends/kernels/batch-mat-mul.ts'
 
 const TOLERANCE = 1e-5
@@ -159,40 +160,80 @@ test('BatchMatMul computes the MLP\'s dx = dy·Wᵀ transposed, and dW = xᵀ·d
   expect(swapOperands([64, 784], [784, 512], false, false)).toBe(false)
 })
 
+test('Identity on wasm shares the input\'s memory instead of copying it, and each reference lives on its own', async () => {
+  await tf.setBackend('wasm')
+  const x = tf.tensor([1, 2, 3, 4], [2, 2])
+  const before = tf.memory().numBytes
+  const clone = tf.clone(x) // what the engine does to every tensor it saves for the backward pass
+  expect(tf.memory().numBytes - before).toBe(16) // tfjs counts the new tensor's bytes...
+  const heap = tf.backend() as unknown as { dataIdMap: { get(id: object): { memoryOffset: number } } }
+  expect(heap.dataIdMap.get(clone.dataId).memoryOffset).toBe(heap.dataIdMap.get(x.dataId).memoryOffset) // ...but the heap holds them once
+  x.dispose()
+  expect(Array.from(clone.dataSync())).toEqual([1, 2, 3, 4])
+  clone.dispose()
+})
+
 describe('Adam through RingtrainAdamUpdate', () => {
   // Lengths around the SIMD width (4) and past it, so the vector loop and the scalar tail both run.
   const shapes = [[1], [3], [4], [5], [17], [10, 100], [4099]]
 
-  /** Four Adam steps on `backendName` from seeded weights and gradients; every weight and slot after them. */
-  async function adamSteps(backendName: 'cpu' | 'wasm', gradientsAsMap: boolean): Promise<Float32Array[]> {
+  /**
+   * Four Adam steps on `backendName` from seeded weights and gradients, with the fused update
+   * installed on the optimizer (`useFusedAdam`) or not; every weight and slot after them, and
+   * how often the fused kernel ran.
+   */
+  async function adamSteps(backendName: 'cpu' | 'wasm', options: { gradientsAsMap?: boolean; fused?: boolean } = {}): Promise<{ values: Float32Array[]; fusedRuns: number }> {
     await tf.setBackend(backendName)
+    const kernel = tf.getKernel(ADAM_UPDATE, backendName)
+    const runs = kernel ? vi.spyOn(kernel, 'kernelFunc') : undefined
     const variables = shapes.map((shape, k) => tf.variable(tf.tensor(seeded(sizeOf(shape), 20 + k), shape)))
     const optimizer = tf.train.adam(0.01, 0.9, 0.999, 1e-7)
+    const removeFusedAdam = options.fused ? useFusedAdam(optimizer) : () => {}
     for (let step = 0; step < 4; step++) {
       const gradients = shapes.map((shape, k) => tf.tensor(seeded(sizeOf(shape), 100 * step + k).map((g) => g * 10 ** (k - 3)), shape))
-      if (gradientsAsMap) optimizer.applyGradients(Object.fromEntries(variables.map((v, k) => [v.name, gradients[k]!])) as never) // a NamedTensorMap, as measure-step.ts passes
+      if (options.gradientsAsMap) optimizer.applyGradients(Object.fromEntries(variables.map((v, k) => [v.name, gradients[k]!])) as never) // a NamedTensorMap, as measure-step.ts passes
       else optimizer.applyGradients(variables.map((v, k) => ({ name: v.name, tensor: gradients[k]! })))
       tf.dispose(gradients)
     }
+    removeFusedAdam()
     const slots = (await optimizer.getWeights()).map((w) => w.tensor)
-    const result = [...variables, ...slots].map((t) => Float32Array.from(t.dataSync() as Float32Array))
+    const values = [...variables, ...slots].map((t) => Float32Array.from(t.dataSync() as Float32Array))
     tf.dispose([...variables, ...slots])
     optimizer.dispose()
-    return result
+    const fusedRuns = runs?.mock.calls.length ?? 0
+    runs?.mockRestore()
+    return { values, fusedRuns }
   }
 
-  test.each([false, true])('tf.train.adam on wasm equals stock tfjs Adam on cpu bit for bit (gradients as a map: %s)', async (asMap) => {
+  test.each([false, true])('useFusedAdam on wasm equals stock tfjs Adam on cpu bit for bit (gradients as a map: %s)', async (gradientsAsMap) => {
     expect(tf.getKernel(ADAM_UPDATE, 'wasm')).toBeDefined()
-    const expected = await adamSteps('cpu', asMap)
-    const got = await adamSteps('wasm', asMap)
-    expect(got).toEqual(expected)
+    const expected = await adamSteps('cpu', { gradientsAsMap })
+    const got = await adamSteps('wasm', { gradientsAsMap, fused: true })
+    expect(got.fusedRuns).toBe(4 * shapes.length) // the fused kernel did the work: one run per variable and step
+    expect(got.values).toEqual(expected.values)
+  })
+
+  test('only the optimizer it is installed on takes the fused path, and only until it is removed', async () => {
+    expect((await adamSteps('wasm')).fusedRuns).toBe(0) // the pack alone changes no optimizer
+    await tf.setBackend('wasm')
+    const optimizer = tf.train.adam(0.01)
+    const other = tf.train.adam(0.01)
+    const remove = useFusedAdam(optimizer)
+    expect(optimizer.applyGradients).not.toBe(other.applyGradients)
+    expect(other.applyGradients).toBe(tf.AdamOptimizer.prototype.applyGradients)
+    remove()
+    expect(optimizer.applyGradients).toBe(tf.AdamOptimizer.prototype.applyGradients)
+    optimizer.dispose()
+    other.dispose()
   })
 
   test('the scalar JS path (no WebAssembly heap) equals stock tfjs Adam bit for bit', async () => {
-    const expected = await adamSteps('cpu', false)
+    const expected = await adamSteps('cpu')
     tf.registerKernel(adamUpdateConfig('cpu'))
     try {
-      expect(await adamSteps('cpu', false)).toEqual(expected)
+      const got = await adamSteps('cpu', { fused: true })
+      expect(got.fusedRuns).toBe(4 * shapes.length)
+      expect(got.values).toEqual(expected.values)
     } finally {
       tf.unregisterKernel(ADAM_UPDATE, 'cpu')
     }

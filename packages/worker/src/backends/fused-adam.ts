@@ -1,13 +1,16 @@
 /**
- * Routes `tf.AdamOptimizer.applyGradients` through the pack's `RingtrainAdamUpdate` kernel
- * (one pass per variable instead of 13 elementwise kernels) on backends where that kernel
- * is registered. Workers (replica.ts) and `bench compute` get it the same way, through
- * `tf.train.adam`. The slots, their names, `getWeights`/`setWeights` and the results are
- * tfjs's own: this is AdamOptimizer.applyGradients (tfjs-core 4.22) with the per-variable
- * arithmetic in one kernel, bit for bit the same numbers.
+ * Routes one `tf.AdamOptimizer`'s `applyGradients` through the pack's `RingtrainAdamUpdate`
+ * kernel (one pass per variable instead of 13 elementwise kernels). The slots, their names,
+ * `getWeights`/`setWeights` and the results are tfjs's own: this is
+ * AdamOptimizer.applyGradients (tfjs-core 4.22) with the per-variable arithmetic in one
+ * kernel, bit for bit the same numbers.
  *
- * Installed by registerTrainingKernels and removed by its `unregister`. Subclasses of
- * AdamOptimizer and backends without the kernel keep the stock method.
+ * Nothing global changes: `useFusedAdam(optimizer)` puts the fused method on that one
+ * optimizer object (an own property in front of the prototype's), and the function it
+ * returns takes it away again. The worker's Replica installs it on its optimizer when it
+ * is built and removes it in `dispose()`; `bench compute` does the same, so it times what
+ * workers run. Subclasses of AdamOptimizer, and backends where the pack did not register
+ * the kernel, keep the stock method.
  */
 import * as tf from '@tensorflow/tfjs'
 import { ADAM_UPDATE, type AdamUpdateAttrs } from './kernels/adam-update.js'
@@ -27,23 +30,23 @@ interface AdamInternals {
   incrementIterations(): void
 }
 
-const prototype = tf.AdamOptimizer.prototype as unknown as { applyGradients(this: tf.AdamOptimizer, gradients: VariableGradients): void }
-const stockApplyGradients = prototype.applyGradients
-let installations = 0
+const stockApplyGradients = (tf.AdamOptimizer.prototype as unknown as { applyGradients(this: tf.Optimizer, gradients: VariableGradients): void }).applyGradients
 
-function applyGradients(this: tf.AdamOptimizer, gradients: VariableGradients): void {
-  if (Object.getPrototypeOf(this) !== tf.AdamOptimizer.prototype || !tf.getKernel(ADAM_UPDATE, tf.getBackend())) return stockApplyGradients.call(this, gradients)
-  fusedApplyGradients(this as unknown as AdamInternals, gradients)
-}
-
-/** Installs the fused path (counted: one per pack). Returns the function that undoes this installation. */
-export function installFusedAdam(): () => void {
-  if (installations++ === 0) prototype.applyGradients = applyGradients
-  let installed = true
+/**
+ * Installs the fused update on `optimizer` when it is a plain `tf.AdamOptimizer` and the
+ * active backend has the `RingtrainAdamUpdate` kernel (wasm with the pack). Returns the
+ * function that removes it; it does nothing where nothing was installed.
+ */
+export function useFusedAdam(optimizer: tf.Optimizer): () => void {
+  if (Object.getPrototypeOf(optimizer) !== tf.AdamOptimizer.prototype || !tf.getKernel(ADAM_UPDATE, tf.getBackend())) return () => {}
+  function applyGradients(this: tf.Optimizer, gradients: VariableGradients): void {
+    // The kernel belongs to one backend: elsewhere (a test that switched) take the stock path.
+    if (!tf.getKernel(ADAM_UPDATE, tf.getBackend())) return stockApplyGradients.call(this, gradients)
+    fusedApplyGradients(this as unknown as AdamInternals, gradients)
+  }
+  Object.defineProperty(optimizer, 'applyGradients', { value: applyGradients, configurable: true, writable: true })
   return () => {
-    if (!installed) return
-    installed = false
-    if (--installations === 0) prototype.applyGradients = stockApplyGradients
+    if (Object.getOwnPropertyDescriptor(optimizer, 'applyGradients')?.value === applyGradients) delete (optimizer as { applyGradients?: unknown }).applyGradients
   }
 }
 

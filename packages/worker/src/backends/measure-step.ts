@@ -5,6 +5,7 @@
  * kernel registrations are global.
  */
 import * as tf from '@tensorflow/tfjs'
+import { useFusedAdam } from './fused-adam.js'
 
 export type BenchModelName = 'mlp' | 'cnn'
 
@@ -52,6 +53,7 @@ export async function measureStepMs(options: MeasureStepOptions): Promise<StepTi
   const budgetMs = options.budgetMs ?? 30_000
   const model = buildBenchModel(options.model)
   const optimizer = tf.train.adam(1e-3)
+  const removeFusedAdam = useFusedAdam(optimizer) // as a worker's Replica does
   const inputShape = options.model === 'mlp' ? [batchSize, 784] : [batchSize, 28, 28, 1]
   const xs = tf.randomUniform(inputShape)
   const labels = tf.oneHot(tf.randomUniform([batchSize], 0, 10, 'int32') as tf.Tensor1D, 10)
@@ -75,6 +77,7 @@ export async function measureStepMs(options: MeasureStepOptions): Promise<StepTi
     return { msPerStep, stepsMs }
   } finally {
     tf.dispose([xs, labels])
+    removeFusedAdam()
     optimizer.dispose()
     model.dispose()
   }

@@ -1,8 +1,10 @@
 /**
  * The training-kernel pack: kernels that let tfjs-backend-wasm 4.22 train convolutional,
  * depthwise/separable and embedding models (tfjs issues 8474, 8082), fix its MaxPoolGrad,
- * keep its matrix products on XNNPACK's fast path, run tf.train.adam's update as one SIMD
- * pass (fused-adam.ts), and replace tfjs-backend-cpu's slow convolution gradients.
+ * keep its matrix products on XNNPACK's fast path, make Identity an alias rather than a copy
+ * (identity-alias.ts), run Adam's update as one SIMD pass (the
+ * `RingtrainAdamUpdate` kernel, which an optimizer uses once `useFusedAdam` is installed on
+ * it), and replace tfjs-backend-cpu's slow convolution gradients.
  * Registered once per worker process, after `selectBackend` and
  * before the model is built. Kernel registrations are global to the process.
  */
@@ -10,13 +12,13 @@ import * as tf from '@tensorflow/tfjs'
 import type { KernelConfig } from '@tensorflow/tfjs'
 import { DistError } from '@ringtrain/core'
 import type { PackBackendName } from './kernels/backend-access.js'
-import { installFusedAdam } from './fused-adam.js'
 import { adamUpdateConfig } from './kernels/adam-update.js'
 import { batchMatMulConfig } from './kernels/batch-mat-mul.js'
 import { conv2dBackpropFilterConfig } from './kernels/conv2d-backprop-filter.js'
 import { conv2dBackpropInputConfig } from './kernels/conv2d-backprop-input.js'
 import { depthwiseConv2dBackpropFilterConfig } from './kernels/depthwise-conv2d-backprop-filter.js'
 import { depthwiseConv2dBackpropInputConfig } from './kernels/depthwise-conv2d-backprop-input.js'
+import { identityAliasConfig } from './kernels/identity-alias.js'
 import { maxPoolGradConfig } from './kernels/max-pool-grad.js'
 import { unsortedSegmentSumConfig } from './kernels/unsorted-segment-sum.js'
 
@@ -38,7 +40,7 @@ function packFor(backendName: PackBackendName, stock: (name: string) => KernelCo
   if (backendName === 'cpu') return shared // cpu's MaxPoolGrad, UnsortedSegmentSum and BatchMatMul are correct and no slower
   const stockMatMul = stock(tf.BatchMatMul)
   if (!stockMatMul) throw new DistError('E_BACKEND', 'the wasm backend has no BatchMatMul kernel to build the training-kernel pack on; is tfjs-backend-wasm 4.22 loaded?')
-  return [...shared, unsortedSegmentSumConfig('wasm'), maxPoolGradConfig('wasm'), batchMatMulConfig(stockMatMul), adamUpdateConfig('wasm')]
+  return [...shared, unsortedSegmentSumConfig('wasm'), maxPoolGradConfig('wasm'), batchMatMulConfig(stockMatMul), adamUpdateConfig('wasm'), identityAliasConfig()]
 }
 
 const installed = new Map<PackBackendName, TrainingKernelPack>()
@@ -64,7 +66,6 @@ export function registerTrainingKernels(backendName: string = tf.getBackend()): 
     }
     tf.registerKernel(config)
   }
-  const uninstallFusedAdam = installFusedAdam() // takes effect where the pack registered RingtrainAdamUpdate
   const pack: TrainingKernelPack = {
     backendName,
     kernelNames: configs.map((c) => c.kernelName),
@@ -74,7 +75,6 @@ export function registerTrainingKernels(backendName: string = tf.getBackend()): 
         const stock = stockConfigs.get(config.kernelName)
         if (stock) tf.registerKernel(stock)
       }
-      uninstallFusedAdam()
       installed.delete(backendName)
     },
   }

@@ -27,6 +27,24 @@ export function isWasm(backend: KernelBackend): boolean {
   return typeof (backend as unknown as Partial<WasmBackendLike>).typedArrayFromHeap === 'function'
 }
 
+/**
+ * A float32 tensor's values where `backend` keeps them, without copying: a view of the wasm
+ * heap, or the cpu backend's own array. Undefined when `backend` does not hold `info`'s data
+ * in that form (another backend's tensor, another dtype, a backend we do not know). Read it
+ * at once and never write through it (Note [Heap views go stale]).
+ */
+export function floatView(backend: KernelBackend, info: TensorInfo): Float32Array | undefined {
+  if (info.dtype !== 'float32') return undefined
+  if (isWasm(backend)) {
+    const wasm = backend as unknown as WasmBackendLike & { dataIdMap?: { has(dataId: object): boolean } }
+    return wasm.dataIdMap?.has(info.dataId) ? (wasm.typedArrayFromHeap(info) as Float32Array) : undefined
+  }
+  const cpu = backend as unknown as Partial<CpuBackendLike> & { data?: { has?(dataId: object): boolean } }
+  if (typeof cpu.data?.has !== 'function' || !cpu.data.has(info.dataId)) return undefined
+  const stored = cpu.data.get(info.dataId).values
+  return stored instanceof Float32Array ? stored : undefined
+}
+
 /** A view (wasm) or the array itself (cpu) of a tensor's values. Read-only by convention. */
 export function values(backend: KernelBackend, info: TensorInfo): Float32Array | Int32Array {
   if (isWasm(backend)) return (backend as unknown as WasmBackendLike).typedArrayFromHeap(info) as Float32Array | Int32Array
