@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
 import { loadSavedLayersModel, readSavedWeights } from '../helpers/saved-weights.js'
-import { isAlive, runCli, startCli } from '../helpers/run-cli.js'
+import { isAlive, repoRoot, runCli, startCli } from '../helpers/run-cli.js'
 
 function tempOut(): string {
   const out = mkdtempSync(join(tmpdir(), 'ringtrain-cli-'))
@@ -68,13 +68,21 @@ describe('ringtrain launch', () => {
     }
   })
 
+  test('ringtrain --version prints the installed version', async () => {
+    const { version } = JSON.parse(readFileSync(join(repoRoot, 'packages/cli/package.json'), 'utf8')) as { version: string }
+    const run = await runCli(['--version'])
+    expect(run.code).toBe(0)
+    expect(run.output.trim()).toBe(version)
+    expect(version).toMatch(/^\d+\.\d+\.\d+/)
+  })
+
   test('bad flags name the flag and the rule, exit code 2', async () => {
     const zero = await runCli(['launch', '-n', '0', 'examples/linear-regression'])
     expect(zero.code).toBe(2)
     expect(zero.output).toContain('-n/--workers must be an integer ≥ 1; got 0.')
     const lr = await runCli(['launch', '-n', '1', 'examples/linear-regression', '--lr', '-1'])
     expect(lr.code).toBe(2)
-    expect(lr.output).toContain('--lr must be a positive number; got -1.')
+    expect(lr.output).toContain('ConfigError [E_CONFIG]: --lr must be a positive number; got -1.')
     const missing = await runCli(['launch', '-n', '1', 'examples/nope'])
     expect(missing.code).toBe(2)
     expect(missing.output).toMatch(/ConfigError \[E_CONFIG\]: TASK 'examples\/nope' does not exist/)

@@ -131,5 +131,6 @@ describe('resolveJobConfig', () => {
 
   test('says the rule with the value in it', () => {
     expect(() => resolveJobConfig({ jobId: 'j', worldSize: 0, task: 't', outDir: 'o' })).toThrow('worldSize must be an integer greater than zero, got 0.')
+    expect(() => resolveJobConfig({ jobId: 'j', worldSize: 1, task: 't', outDir: 'o', backend: 'tpu' as never })).toThrow('backend must be one of auto, tensorflow, webgpu, wasm, cpu, got "tpu".')
   })
 })

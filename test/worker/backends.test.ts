@@ -19,8 +19,8 @@ describe('selectBackend', () => {
     expect((error as Error).message).toBe("--backend webgpu: @tensorflow/tfjs-backend-webgpu and webgpu are not installed. Install '@tensorflow/tfjs-backend-webgpu@4.22.0' and 'webgpu' (Dawn for Node), or use --backend wasm.")
   })
 
-  test('rejects an unknown name, listing the valid ones', async () => {
-    await expect(selectBackend('tpu')).rejects.toMatchObject({ code: 'E_BACKEND', message: "--backend must be one of auto, tensorflow, webgpu, wasm, cpu; got 'tpu'." })
+  test('rejects an unknown name with a ConfigError listing the valid ones', async () => {
+    await expect(selectBackend('tpu')).rejects.toMatchObject({ name: 'ConfigError', code: 'E_CONFIG', message: "--backend must be one of auto, tensorflow, webgpu, wasm, cpu; got 'tpu'." })
   })
 
   test('auto falls back to wasm here and registers the pack', async () => {

@@ -33,8 +33,8 @@ export { saveModel } from './checkpoint/save-model.js'
 export type { SavedModelSource } from './checkpoint/save-model.js'
 
 // Compute backends.
-export { selectBackend, backendNames, cudaVisibleDevicesFor, wasmBinariesDirectory } from './backends/select-backend.js'
-export type { BackendName, SelectedBackend, SelectBackendOptions } from './backends/select-backend.js'
+export { selectBackend, cudaVisibleDevicesFor, wasmBinariesDirectory } from './backends/select-backend.js'
+export type { SelectedBackend, SelectBackendOptions } from './backends/select-backend.js'
 export { registerTrainingKernels } from './backends/register-pack.js'
 export type { TrainingKernelPack } from './backends/register-pack.js'
 export { selfTest, selfTestChecks, SELF_TEST_TOLERANCE } from './backends/self-test.js'

@@ -2,10 +2,8 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
-import { resolveJobConfig, type JobConfig } from '@ringtrain/core'
+import { BACKEND_NAMES, ConfigError, resolveJobConfig, type BackendName, type JobConfig } from '@ringtrain/core'
 import { resolveTaskPath } from '../launch/resolve-task.js'
-
-export const backendChoices = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const
 
 export function withJobOptions<T>(y: Argv<T>) {
   return y
@@ -14,7 +12,7 @@ export function withJobOptions<T>(y: Argv<T>) {
     .option('lr', { type: 'number', describe: 'learning rate; overrides the task\'s base rate' })
     .option('max-steps', { type: 'number', describe: 'stop after this many optimizer steps (default: all epochs)' })
     .option('seed', { type: 'number', default: 42, describe: 'seed for shuffling and initialization' })
-    .option('backend', { choices: backendChoices, default: 'auto' as const, describe: 'tfjs backend of every worker' })
+    .option('backend', { choices: BACKEND_NAMES, default: 'auto' as const, describe: 'tfjs backend of every worker' })
     .option('out', { type: 'string', default: 'runs/latest', describe: 'output folder: metrics.jsonl, summary.json, model/' })
     .option('job-id', { type: 'string', describe: 'job id that workers must present (default: random)' })
     .option('heartbeat-interval-ms', { type: 'number', default: 1000, describe: 'how often workers report they are alive' })
@@ -25,7 +23,7 @@ export function withJobOptions<T>(y: Argv<T>) {
       const positive = (flag: string, value: unknown, integer = true) => {
         if (value === undefined) return
         if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-          throw new Error(`--${flag} must be a positive ${integer ? 'integer' : 'number'}; got ${String(value)}.`)
+          throw new ConfigError(`--${flag} must be a positive ${integer ? 'integer' : 'number'}; got ${String(value)}.`, { flag, got: value })
         }
       }
       positive('epochs', argv['epochs'])
@@ -37,7 +35,7 @@ export function withJobOptions<T>(y: Argv<T>) {
       positive('step-timeout-ms', argv['step-timeout-ms'])
       positive('join-timeout-ms', argv['join-timeout-ms'])
       const seed = argv['seed']
-      if (!Number.isInteger(seed) || (seed as number) < 0) throw new Error(`--seed must be a non-negative integer; got ${String(seed)}.`)
+      if (!Number.isInteger(seed) || (seed as number) < 0) throw new ConfigError(`--seed must be a non-negative integer; got ${String(seed)}.`, { flag: 'seed', got: seed })
       return true
     })
 }
@@ -50,7 +48,7 @@ export interface JobArgs {
   'max-steps'?: number
   lr?: number
   seed: number
-  backend: (typeof backendChoices)[number]
+  backend: BackendName
   out: string
   'job-id'?: string
   'heartbeat-interval-ms': number
@@ -84,6 +82,6 @@ export function jobConfigFrom(argv: JobArgs): JobConfig {
 
 export function checkWorkers(argv: { workers?: unknown }): true {
   const n = argv.workers
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new Error(`-n/--workers must be an integer ≥ 1; got ${String(n)}.`)
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new ConfigError(`-n/--workers must be an integer ≥ 1; got ${String(n)}.`, { flag: 'workers', got: n })
   return true
 }

@@ -3,7 +3,7 @@
  * schedulers (mpirun, srun, Kubernetes) that start the processes themselves.
  */
 import type { CommandModule } from 'yargs'
-import { ConfigError } from '@ringtrain/core'
+import { BACKEND_NAMES, ConfigError } from '@ringtrain/core'
 
 interface WorkerArgs {
   coordinator: string
@@ -33,15 +33,15 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('coordinator', { type: 'string', demandOption: true, describe: 'coordinator endpoint, tcp://HOST:PORT' })
       .option('job-id', { type: 'string', default: 'ringtrain', describe: 'the job id the coordinator expects' })
       .option('local-rank', { type: 'number', describe: 'rank among the workers of this machine (default: from RINGTRAIN_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID)' })
-      .option('backend', { choices: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'], describe: "this worker's tfjs backend (default: the job's --backend)" })
+      .option('backend', { choices: BACKEND_NAMES, describe: "this worker's tfjs backend (default: the job's --backend)" })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address other workers reach this one on (set it for multi-host jobs)' })
       .option('join-timeout-ms', { type: 'number', default: 330_000, describe: "how long to wait for the coordinator to assign a rank (keep it at least the coordinator's --join-timeout-ms)" })
       .check((argv) => {
-        if (!/^tcp:\/\/[^:\s]+:\d+$/.test(argv.coordinator)) throw new Error(`--coordinator must look like tcp://HOST:PORT; got '${argv.coordinator}'.`)
+        if (!/^tcp:\/\/[^:\s]+:\d+$/.test(argv.coordinator)) throw new ConfigError(`--coordinator must look like tcp://HOST:PORT; got '${argv.coordinator}'.`, { flag: 'coordinator', got: argv.coordinator })
         const localRank = argv['local-rank']
-        if (localRank !== undefined && (!Number.isInteger(localRank) || localRank < 0)) throw new Error(`--local-rank must be a non-negative integer; got ${localRank}.`)
+        if (localRank !== undefined && (!Number.isInteger(localRank) || localRank < 0)) throw new ConfigError(`--local-rank must be a non-negative integer; got ${localRank}.`, { flag: 'local-rank', got: localRank })
         const joinTimeoutMs = argv['join-timeout-ms']
-        if (!Number.isInteger(joinTimeoutMs) || joinTimeoutMs <= 0) throw new Error(`--join-timeout-ms must be an integer greater than zero; got ${joinTimeoutMs}.`)
+        if (!Number.isInteger(joinTimeoutMs) || joinTimeoutMs <= 0) throw new ConfigError(`--join-timeout-ms must be an integer greater than zero; got ${joinTimeoutMs}.`, { flag: 'join-timeout-ms', got: joinTimeoutMs })
         return true
       }) as never,
   handler: async (argv) => {

@@ -4,6 +4,14 @@
  */
 import { ConfigError } from '../errors.js'
 
+/**
+ * The compute backends a job or a worker may ask for: `auto` picks the fastest that starts
+ * (tensorflow, then webgpu, then wasm, then cpu). The one list the CLI's flags, the job
+ * config and the worker's backend selection all use.
+ */
+export const BACKEND_NAMES = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const
+export type BackendName = (typeof BACKEND_NAMES)[number]
+
 export interface JobConfig {
   /** Names the job; every control message carries it, and a worker of another job is refused. */
   jobId: string
@@ -21,8 +29,8 @@ export interface JobConfig {
   learningRate?: number
   /** Seeds shuffling and weight initialisation on every rank. */
   seed: number
-  /** Compute backend name: 'auto', 'tensorflow', 'wasm' or 'cpu'. */
-  backend: string
+  /** Compute backend of every worker (one of BACKEND_NAMES), unless a worker is started with its own. */
+  backend: BackendName
   /** Folder for metrics.jsonl, summary.json, checkpoints and traces. */
   outDir: string
   heartbeatIntervalMs: number
@@ -79,6 +87,7 @@ export function jobConfigProblem(value: unknown): string | undefined {
     if (x !== undefined && (!Number.isInteger(x) || (x as number) < 1)) return `${key} must be an integer greater than zero when set, got ${describe(x)}.`
   }
   if (!Number.isInteger(config.seed)) return `seed must be an integer, got ${describe(config.seed)}.`
+  if (!(BACKEND_NAMES as readonly unknown[]).includes(config.backend)) return `backend must be one of ${BACKEND_NAMES.join(', ')}, got ${describe(config.backend)}.`
   const rate = config.learningRate
   if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) {
     return `learningRate must be a finite number greater than zero when set, got ${describe(rate)}.`

@@ -6,7 +6,7 @@
  *
  * This is the second file allowed to import 'zeromq' (after transport/zeromq.ts), and it
  * does so lazily inside the factories, so importing @ringtrain/core never loads the addon.
- * Sends are queued: zeromq.js allows one pending `send()` per socket (EBUSY otherwise).
+ * Sends go through a SendQueue: zeromq.js allows one pending `send()` per socket (EBUSY otherwise).
  * A worker's sends are bounded: a DEALER blocks once 1000 messages wait for a coordinator
  * that is gone, so each send gives up after `sendTimeoutMs`, and heartbeats and metrics are
  * dropped rather than queued while the queue is backed up.
@@ -15,6 +15,7 @@ import { CollectiveTimeoutError, DistError, FrameError } from '../errors.js'
 import { encode } from '../protocol/codec.js'
 import { messageTypeName, type ControlMessage } from '../protocol/messages.js'
 import { decodeControlMessage, MAX_CONTROL_MESSAGE_BYTES, type ValidateExpectation } from '../protocol/validate.js'
+import { SendQueue } from './send-queue.js'
 
 /** What a socket hands its owner: a valid message, or the typed error of an invalid one. */
 export type ControlReceipt =
@@ -80,7 +81,8 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
   }
   const endpoint = socket.lastEndpoint ?? bind
   const log = options.log ?? console.error
-  const sends = new SendQueue()
+  const sends = new SendQueue<Uint8Array[]>((frames) => socket.send(frames))
+  let closing = false
   void receiveLoop(socket, `the coordinator at ${endpoint}`, options, (frames) => {
     const from = frames[0]?.toString('hex') ?? ''
     return { from, payloads: frames.slice(1), sender: `worker ${from.slice(0, 8)}` }
@@ -88,10 +90,13 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
   return {
     endpoint,
     // A ROUTER never blocks: a message for a gone or slow worker is dropped by ZeroMQ.
-    send: (to, message) => sends.push(() => socket.send([Buffer.from(to, 'hex'), encode(message)]), false).catch((error: Error) => {
+    send: (to, message) => closing ? Promise.resolve() : sends.push([Buffer.from(to, 'hex'), encode(message)]).catch((error: Error) => {
       log(`A ${messageTypeName(message.type)} for worker ${to.slice(0, 8)} could not be sent and was dropped: ${error.message}`)
     }),
-    close: (closeOptions) => sends.closeAfterFlush(socket, closeOptions?.lingerMs ?? 1000),
+    close: (closeOptions) => {
+      closing = true
+      return closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000)
+    },
   }
 }
 
@@ -102,24 +107,31 @@ export async function connectControlClient(endpoint: string, receiver: () => str
   const socket = new zmq.Dealer({ context: await controlContext(), linger: 0, sendTimeout: sendTimeoutMs, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
   socket.connect(endpoint)
   const log = options.log ?? console.error
-  const sends = new SendQueue((dropped) => {
-    if (dropped === 1) log(`${MAX_QUEUED_CONTROL_SENDS} control messages wait to be sent to the coordinator at ${endpoint}; heartbeats and metrics are dropped until they drain (is the coordinator still running?).`)
-    else log(`The control messages to the coordinator at ${endpoint} drained; ${-dropped} heartbeats and metrics were dropped meanwhile.`)
+  const sends = new SendQueue<ControlMessage>(async (message) => {
+    try {
+      await socket.send(encode(message))
+    } catch (error) {
+      const name = messageTypeName(message.type)
+      if ((error as { code?: string }).code === 'EAGAIN' && !socket.closed) {
+        throw new CollectiveTimeoutError('E_TIMEOUT', `${receiver()} could not send a ${name} to the coordinator at ${endpoint} within ${sendTimeoutMs} ms: 1000 earlier messages still wait for it. Is the coordinator still running?`, { expected: `room in the send queue within ${sendTimeoutMs} ms`, got: 'a full queue', timeoutMs: sendTimeoutMs }, { cause: error })
+      }
+      throw new DistError('E_CLOSED', `${receiver()} could not send a ${name} to the coordinator at ${endpoint}: ${(error as Error).message}.`, {}, { cause: error })
+    }
+  }, {
+    maxQueued: MAX_QUEUED_CONTROL_SENDS,
+    onDrops: (dropped) => {
+      if (dropped === 1) log(`${MAX_QUEUED_CONTROL_SENDS} control messages wait to be sent to the coordinator at ${endpoint}; heartbeats and metrics are dropped until they drain (is the coordinator still running?).`)
+      else log(`The control messages to the coordinator at ${endpoint} drained; ${-dropped} heartbeats and metrics were dropped meanwhile.`)
+    },
   })
+  let closing = false
   void receiveLoop(socket, receiver, options, (frames) => ({ from: endpoint, payloads: frames, sender: `the coordinator at ${endpoint}` }))
   return {
-    send: (message, sendOptions) => sends.push(async () => {
-      try {
-        await socket.send(encode(message))
-      } catch (error) {
-        const name = messageTypeName(message.type)
-        if ((error as { code?: string }).code === 'EAGAIN' && !socket.closed) {
-          throw new CollectiveTimeoutError('E_TIMEOUT', `${receiver()} could not send a ${name} to the coordinator at ${endpoint} within ${sendTimeoutMs} ms: 1000 earlier messages still wait for it. Is the coordinator still running?`, { expected: `room in the send queue within ${sendTimeoutMs} ms`, got: 'a full queue', timeoutMs: sendTimeoutMs }, { cause: error })
-        }
-        throw new DistError('E_CLOSED', `${receiver()} could not send a ${name} to the coordinator at ${endpoint}: ${(error as Error).message}.`, {}, { cause: error })
-      }
-    }, sendOptions?.droppable ?? false),
-    close: (closeOptions) => sends.closeAfterFlush(socket, closeOptions?.lingerMs ?? 1000),
+    send: (message, sendOptions) => closing ? Promise.resolve() : sends.push(message, { droppable: sendOptions?.droppable ?? false }),
+    close: (closeOptions) => {
+      closing = true
+      return closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000)
+    },
   }
 }
 
@@ -157,44 +169,12 @@ function check(payloads: Buffer[], expect: ValidateExpectation & { jobId: string
   }
 }
 
-/**
- * One pending send at a time, in order; a failed send rejects its own promise and the queue
- * goes on. A droppable send is dropped (resolved at once) while MAX_QUEUED_CONTROL_SENDS wait;
- * `onDrops(1)` reports the first drop, `onDrops(-n)` the drain after n drops.
- */
-class SendQueue {
-  private tail: Promise<void> = Promise.resolve()
-  private queued = 0
-  private dropped = 0
-  private closing = false
-  constructor(private readonly onDrops: (dropped: number) => void = () => {}) {}
-
-  push(send: () => Promise<void>, droppable: boolean): Promise<void> {
-    if (this.closing) return Promise.resolve()
-    if (droppable && this.queued >= MAX_QUEUED_CONTROL_SENDS) {
-      if (++this.dropped === 1) this.onDrops(1)
-      return Promise.resolve()
-    }
-    this.queued++
-    const result = this.tail.then(send)
-    this.tail = result.then(() => this.settled(), () => this.settled())
-    return result
-  }
-
-  private settled(): void {
-    this.queued--
-    if (this.queued > 0 || this.dropped === 0) return
-    this.onDrops(-this.dropped)
-    this.dropped = 0
-  }
-
-  async closeAfterFlush(socket: { close(): void; linger: number; readonly closed: boolean }, lingerMs: number): Promise<void> {
-    if (socket.closed) return
-    this.closing = true
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([this.tail, new Promise((resolve) => { timer = setTimeout(resolve, lingerMs) })])
-    clearTimeout(timer)
-    socket.linger = lingerMs
-    socket.close()
-  }
+/** Waits up to `lingerMs` for queued sends to reach ZeroMQ, then closes the socket with that linger. */
+async function closeAfterFlush(sends: { drained(): Promise<void> }, socket: { close(): void; linger: number; readonly closed: boolean }, lingerMs: number): Promise<void> {
+  if (socket.closed) return
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([sends.drained(), new Promise((resolve) => { timer = setTimeout(resolve, lingerMs) })])
+  clearTimeout(timer)
+  socket.linger = lingerMs
+  socket.close()
 }

@@ -7,7 +7,10 @@
  * prefixes every incoming message with the sender's rank, and one TCP connection per
  * ordered pair of ranks carries that pair's frames in order (per-peer FIFO for free).
  * A message is `[header, payload]`: header = encodeFrameHeader() (msgpack, with
- * PROTOCOL_VERSION), payload = the caller's bytes, zero-copy (see zeromq-outbox.ts).
+ * PROTOCOL_VERSION), payload = the caller's bytes, zero-copy: zeromq.js treats any
+ * ArrayBufferView as a buffer and sends more than 128 bytes without copying
+ * (src/outgoing_msg.cc), keeping a reference until its I/O thread has written them.
+ * Sends to each peer go through a SendQueue (one pending send per socket).
  *
  * Set-up has two phases, because every rank must know every endpoint before connecting:
  *   1. `ZmqTransport.bind(options)` binds the ROUTER; `t.endpoints` is what the worker
@@ -34,7 +37,7 @@ import { ConfigError, DistError, FrameError, PeerLostError } from '../errors.js'
 import { detachArrayBuffer } from './detach-array-buffer.js'
 import { encodeFrameHeader } from '../protocol/frame-header.js'
 import { checkFrames } from './zeromq-frames.js'
-import { PeerOutbox } from './zeromq-outbox.js'
+import { SendQueue } from './send-queue.js'
 import { hostIdDigest, resolveZmqOptions, type BoundZmqTransport, type ResolvedZmqOptions, type ZmqEndpoints, type ZmqTransportOptions } from './zeromq-options.js'
 import { PeerInbox } from './peer-inbox.js'
 import type { Tag } from './transport.js'
@@ -43,7 +46,7 @@ export class ZmqTransport implements BoundZmqTransport {
   private rankValue: number
   private worldSizeValue: number
   private inbox: PeerInbox
-  private outboxes: (PeerOutbox | undefined)[]
+  private outboxes: (SendQueue<[Uint8Array, Uint8Array]> | undefined)[]
   /** Frames that arrived before `connect()` gave this transport its rank (see bind()). */
   private early: Buffer[][] | undefined
   private readonly dealers: zmq.Dealer[] = []
@@ -133,7 +136,7 @@ export class ZmqTransport implements BoundZmqTransport {
       })
       this.dealers.push(dealer)
       dealer.connect(address)
-      this.outboxes[peer] = new PeerOutbox(dealer, (cause) => this.sendError(peer, cause))
+      this.outboxes[peer] = new SendQueue((frames) => dealer.send(frames), { errorFor: (cause) => this.sendError(peer, cause) })
     }
   }
 
@@ -152,7 +155,7 @@ export class ZmqTransport implements BoundZmqTransport {
     }
     const outbox = this.outboxes[peer]
     if (!outbox) return Promise.reject(new DistError('E_INTERNAL', `rank ${this.rank} sent to rank ${peer} before connect().`, { rank: this.rank, peer }))
-    return outbox.push(encodeFrameHeader(this.rank, tag, bytes.byteLength), bytes)
+    return outbox.push([encodeFrameHeader(this.rank, tag, bytes.byteLength), bytes])
   }
 
   /** See Note [Transport semantics]; errors say when the data socket lost a connection. */

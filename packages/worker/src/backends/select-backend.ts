@@ -1,16 +1,14 @@
 /**
  * Chooses the worker's tfjs compute backend, once per process, before the model is built.
- * See DESIGN.md "Compute backends": `tensorflow` and `webgpu` are optional peers loaded only
+ * See docs/design.md, "Compute backends": `tensorflow` and `webgpu` are optional peers loaded only
  * when installed; `wasm` is the embedded default; `cpu` always works.
  */
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import { DistError } from '@ringtrain/core'
+import { BACKEND_NAMES, ConfigError, DistError, type BackendName } from '@ringtrain/core'
 import { registerTrainingKernels } from './register-pack.js'
 
-export type BackendName = 'auto' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu'
-export const backendNames: readonly BackendName[] = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu']
 
 export interface SelectBackendOptions {
   /**
@@ -149,7 +147,7 @@ async function activate(name: string): Promise<SelectedBackend> {
       return { ...selected, description: `${selected.description}; auto chose it over ${skipped.join(', ')}` }
     }
     default:
-      throw new DistError('E_BACKEND', `--backend must be one of ${backendNames.join(', ')}; got '${String(name)}'.`, { expected: backendNames, got: name })
+      throw new ConfigError(`--backend must be one of ${BACKEND_NAMES.join(', ')}; got '${String(name)}'.`, { expected: BACKEND_NAMES, got: name })
   }
 }
 
@@ -158,7 +156,7 @@ async function activate(name: string): Promise<SelectedBackend> {
  * GPU r mod gpusPerNode (ranks beyond the GPU count share round-robin). With no GPUs, ''.
  */
 export function cudaVisibleDevicesFor(localRank: number, gpusPerNode: number): string {
-  if (!Number.isInteger(localRank) || localRank < 0) throw new DistError('E_CONFIG', `localRank (${localRank}) must be a non-negative integer.`, { got: localRank })
-  if (!Number.isInteger(gpusPerNode) || gpusPerNode < 0) throw new DistError('E_CONFIG', `gpusPerNode (${gpusPerNode}) must be a non-negative integer.`, { got: gpusPerNode })
+  if (!Number.isInteger(localRank) || localRank < 0) throw new ConfigError(`localRank (${localRank}) must be a non-negative integer.`, { got: localRank })
+  if (!Number.isInteger(gpusPerNode) || gpusPerNode < 0) throw new ConfigError(`gpusPerNode (${gpusPerNode}) must be a non-negative integer.`, { got: gpusPerNode })
   return gpusPerNode === 0 ? '' : String(localRank % gpusPerNode)
 }
