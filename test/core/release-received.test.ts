@@ -1,5 +1,5 @@
 /**
- * Note [Releasing received buffers]: collectives hand consumed, unforwarded messages back
+ * Note [Releasing received buffers] (detach-array-buffer.ts): collectives hand consumed, unforwarded messages back
  * to the transport, and the ZeroMQ transport frees them at once instead of at the next GC.
  */
 import { setFlagsFromString } from 'node:v8'

@@ -1,4 +1,4 @@
-// The framework's first test (DESIGN.md): W ranks that each compute gradients on their own
+// The framework's first test (docs/design.md): W ranks that each compute gradients on their own
 // B samples, average them, and apply the same average, end where one replica trained on the
 // concatenated W·B batch ends, and stay bitwise identical to each other.
 import { tf } from './fixtures/data/tf.ts'

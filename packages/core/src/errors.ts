@@ -2,7 +2,7 @@
  * Typed errors. Every error a user can see carries a stable `code` and the context that
  * names who and where (rank, peer, round, step, op) and what was expected against got.
  *
- * Errors are grouped by what the caller does next (see STYLE.md D):
+ * Errors are grouped by what the caller does next (see docs/style.md, "Errors"):
  * - `CollectiveAbortedError` family (timeouts, lost peers, bad frames): restore the last
  *   committed state and re-rendezvous.
  * - `ConfigError`: stop and tell the user.

@@ -1,7 +1,7 @@
 import { ConfigError } from '../errors.js'
 
 // Argument checks shared by the sharding functions. Messages state the rule with the value
-// in it, as STYLE.md D asks: "distributedSampler: rank (4) must be less than worldSize (4)."
+// in it (docs/style.md, "Errors"): "distributedSampler: rank (4) must be less than worldSize (4)."
 
 /** Throws `ConfigError` unless `value` is an integer ≥ `minimum`. */
 export function requireInteger(where: string, name: string, value: unknown, minimum: number): number {

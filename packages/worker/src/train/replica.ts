@@ -1,7 +1,7 @@
 /**
  * One rank's model replica: turns a task into gradients and optimizer steps.
  *
- * One training step, as the training loop drives it (DESIGN.md "One training step"):
+ * One training step, as the training loop drives it (docs/design.md, "One training step"):
  *   1. `computeGradients(batch)`: loss and gradients of this rank's batch, written into
  *      one flat buffer in `layout` order (the same buffer every step).
  *   2. The loop all-reduces that buffer (average over ranks).
