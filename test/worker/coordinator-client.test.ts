@@ -6,8 +6,7 @@ import {
   DistError, MessageType, controlMessage, openControlServer, resolveJobConfig, type ControlMessage, type ControlServer, type JobConfig,
 } from '@ringtrain/core'
 import { afterEach, describe, expect, test } from 'vitest'
-// Relative import: @ringtrain/worker's index.ts (another helper's file) will export the client.
-import { CoordinatorClient } from '../../packages/worker/src/control/index.js'
+import { CoordinatorClient } from '@ringtrain/worker/unstable-internals-do-not-import'
 
 const quiet = { log: () => {} }
 const cleanup: Array<() => Promise<unknown>> = []

@@ -6,10 +6,9 @@
  * the oracle instead.
  */
 import { beforeAll, describe, expect, test } from 'vitest'
-import { registerTrainingKernels, selectBackend, tf } from '@ringtrain/worker'
+import { selectBackend, tf } from '@ringtrain/worker'
+import { adamUpdateConfig, ADAM_UPDATE, registerTrainingKernels, swapOperands } from '@ringtrain/worker/unstable-internals-do-not-import'
 import { dot, relativeError, runOn, seeded, sizeOf } from './kernels-oracle.js'
-import { adamUpdateConfig, ADAM_UPDATE } from '../../packages/worker/src/backends/kernels/adam-update.ts'
-import { swapOperands } from '../../packages/worker/src/backends/kernels/batch-mat-mul.ts'
 
 const TOLERANCE = 1e-5
 
