@@ -63,7 +63,7 @@ export class ZmqTransport implements BoundZmqTransport {
     this.rankValue = options.rank
     this.worldSizeValue = options.worldSize
     this.inbox = new PeerInbox(Math.max(this.rank, 0), this.worldSize)
-    this.outboxes = new Array(this.worldSize).fill(undefined)
+    this.outboxes = new Array<PeerOutbox | undefined>(this.worldSize).fill(undefined)
     if (this.rank < 0) this.early = []
     router.events.on('disconnect', () => { if (!this.closed) this.lostConnections++ })
     this.receiving = this.receiveLoop()
@@ -219,7 +219,7 @@ export class ZmqTransport implements BoundZmqTransport {
     this.rankValue = rank
     this.worldSizeValue = worldSize
     this.inbox = new PeerInbox(rank, worldSize)
-    this.outboxes = new Array(worldSize).fill(undefined)
+    this.outboxes = new Array<PeerOutbox | undefined>(worldSize).fill(undefined)
     const held = this.early
     this.early = undefined
     for (const frames of held) this.dispatch(frames)

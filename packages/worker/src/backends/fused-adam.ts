@@ -28,6 +28,7 @@ interface AdamInternals {
 }
 
 const prototype = tf.AdamOptimizer.prototype as unknown as { applyGradients(this: tf.AdamOptimizer, gradients: VariableGradients): void }
+// eslint-disable-next-line @typescript-eslint/unbound-method -- always called as stockApplyGradients.call(this, …)
 const stockApplyGradients = prototype.applyGradients
 let installations = 0
 

@@ -67,7 +67,7 @@ export async function trainLoop(context: {
       log.step = step
       finalLoss = loss
       samples += indices.length
-      client.sendMetrics({
+      void client.sendMetrics({
         step: step - 1,
         epoch,
         totalSteps,
