@@ -8,9 +8,7 @@
  *
  * Prints the median ms of 30 runs per case.
  */
-import { addIntoTwoLoop } from '../packages/core/src/collectives/add-into.js'
-import { wasmAddInto } from '../packages/core/src/collectives/add-into-wasm.js'
-import { detachArrayBuffer } from '../packages/core/src/transport/detach-array-buffer.js'
+import { addIntoTwoLoop, detachArrayBuffer, wasmAddInto } from '@ringtrain/core/unstable-internals-do-not-import'
 
 const SEGMENT = 64 * 1024 // float32 elements: 256 KiB
 const SEGMENTS = 32

@@ -11,7 +11,8 @@
  * Prints one JSON line: copies per step and rank in each phase, median of 10 steps.
  */
 import { createZmqTransport, ringAllReduce } from '@ringtrain/core'
-import { buildBenchModel, defineTask, Replica, selectBackend, tf } from '@ringtrain/worker'
+import { buildBenchModel, defineTask, selectBackend, tf } from '@ringtrain/worker'
+import { Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
 
 const backend = process.argv[2] === 'cpu' ? 'cpu' : 'wasm'
 await selectBackend(backend)

@@ -1,4 +1,4 @@
-import { decide, initialState, type RendezvousAction, type RendezvousEvent, type RendezvousState } from '@ringtrain/coordinator'
+import { decide, initialState, type RendezvousAction, type RendezvousEvent, type RendezvousState } from '@ringtrain/coordinator/unstable-internals-do-not-import'
 import { MessageType, PROTOCOL_VERSION, controlMessage, resolveJobConfig, type Assignment, type JoinRequest } from '@ringtrain/core'
 import { describe, expect, test } from 'vitest'
 

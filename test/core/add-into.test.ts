@@ -1,8 +1,7 @@
 /** The all-reduce's add: the WebAssembly SIMD path and the JavaScript loops give the same bytes. */
 import { describe, expect, it } from 'vitest'
 import { mulberry32 } from '@ringtrain/core'
-import { addInto, addIntoLoop, addIntoTwo, addIntoTwoLoop, WASM_MIN_LENGTH } from '../../packages/core/src/collectives/add-into.js'
-import { wasmAddAvailable, wasmAddInto } from '../../packages/core/src/collectives/add-into-wasm.js'
+import { addInto, addIntoLoop, addIntoTwo, addIntoTwoLoop, WASM_MIN_LENGTH, wasmAddAvailable, wasmAddInto } from '@ringtrain/core/unstable-internals-do-not-import'
 
 const f = Math.fround
 const LENGTHS = [0, 1, 3, 7, 8, 9, WASM_MIN_LENGTH - 1, WASM_MIN_LENGTH, WASM_MIN_LENGTH + 5, 65_536, 70_001, 300_001]

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest'
-import { clipByGlobalNorm, compareLayouts, createLayout, decodeLayout, encodeLayout, hashBytes, splitFlat } from '@ringtrain/core'
+import { clipByGlobalNorm, compareLayouts, createLayout, hashBytes } from '@ringtrain/core'
+import { decodeLayout, encodeLayout, splitFlat } from '@ringtrain/core/unstable-internals-do-not-import'
 
 const mlp = (hidden: number) =>
   createLayout([

@@ -1,7 +1,7 @@
 import {
-  FrameError, MessageType, PROTOCOL_VERSION, controlMessage, decodeControlMessage, encode, resolveJobConfig,
-  validateControlMessage, ConfigError, type ControlMessage,
+  FrameError, MessageType, PROTOCOL_VERSION, controlMessage, encode, resolveJobConfig, ConfigError, type ControlMessage,
 } from '@ringtrain/core'
+import { decodeControlMessage, validateControlMessage } from '@ringtrain/core/unstable-internals-do-not-import'
 import { describe, expect, test } from 'vitest'
 
 const expectation = { receiver: 'the coordinator', sender: 'worker 3f2a', jobId: 'job-0123456789ab' }

@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ringAllReduce, broadcast, allGather, type BoundZmqTransport, type Tag, type Transport } from '@ringtrain/core'
-import { canDetachArrayBuffers, detachArrayBuffer } from '../../packages/core/src/transport/detach-array-buffer.js'
+import { canDetachArrayBuffers, detachArrayBuffer } from '@ringtrain/core/unstable-internals-do-not-import'
 import { createZmqTransports } from '../helpers/zeromq-world.js'
 
 const MiB = 1024 * 1024

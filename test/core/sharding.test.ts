@@ -4,12 +4,11 @@ import {
   batchIndices,
   distributedSampler,
   evalShard,
-  globalBatchOrder,
   mulberry32,
   seededPermutation,
-  shardLength,
   stepsPerEpoch,
 } from '@ringtrain/core'
+import { globalBatchOrder, shardLength } from '@ringtrain/core/unstable-internals-do-not-import'
 
 const lengths = [0, 1, 2, 3, 7, 10, 13, 100, 101]
 const worldSizes = [1, 2, 3, 4, 7]

@@ -3,7 +3,8 @@
  * one body per rank concurrently and has its own deadline: a hang fails with the ranks that
  * did not finish and the tag each one is waiting on (Horovod's "Missing ranks:").
  */
-import { InProcessHub, formatTag, type Tag, type Transport } from '@ringtrain/core'
+import { InProcessHub, type Tag, type Transport } from '@ringtrain/core'
+import { formatTag } from '@ringtrain/core/unstable-internals-do-not-import'
 
 export type WorldKind = 'in-process' | 'zeromq'
 

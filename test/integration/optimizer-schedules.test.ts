@@ -7,7 +7,8 @@
  */
 import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
-import { learningRateAt, optimizerNames, type OptimizerName } from '@ringtrain/worker'
+import { optimizerNames, type OptimizerName } from '@ringtrain/worker'
+import { learningRateAt } from '@ringtrain/worker/unstable-internals-do-not-import'
 import { runInProcesses } from '../helpers/process-world.js'
 import { scheduleCases, type ScheduleParams } from './fixtures/optimizer-schedules.scenario.js'
 

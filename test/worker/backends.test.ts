@@ -3,7 +3,8 @@
  * training-kernel pack against the same training on cpu.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { cudaVisibleDevicesFor, registerTrainingKernels, selectBackend, selfTest, tf } from '@ringtrain/worker'
+import { cudaVisibleDevicesFor, selectBackend, tf } from '@ringtrain/worker'
+import { registerTrainingKernels, selfTest } from '@ringtrain/worker/unstable-internals-do-not-import'
 import { relativeError, seeded } from './kernels-oracle.js'
 
 describe('selectBackend', () => {

@@ -6,8 +6,7 @@ import {
   DistError, MessageType, controlMessage, openControlServer, resolveJobConfig, type ControlMessage, type ControlServer, type JobConfig,
 } from '@ringtrain/core'
 import { afterEach, describe, expect, test } from 'vitest'
-// Relative import: @ringtrain/worker's index.ts (another helper's file) will export the client.
-import { CoordinatorClient } from '../../packages/worker/src/control/index.js'
+import { CoordinatorClient } from '@ringtrain/worker/unstable-internals-do-not-import'
 
 const quiet = { log: () => {} }
 const cleanup: Array<() => Promise<unknown>> = []
@@ -39,8 +38,7 @@ function joinAs(endpoint: string, pid: number, jobId = 'client-test', timeoutMs 
 async function fakeCoordinator(config: JobConfig, options: { assign: boolean }) {
   const heard: ControlMessage[] = []
   let worker: string | undefined
-  let server: ControlServer | undefined
-  server = await openControlServer('tcp://127.0.0.1:0', {
+  const server: ControlServer = await openControlServer('tcp://127.0.0.1:0', {
     jobId: config.jobId,
     log: () => {},
     onReceive: (receipt) => {
@@ -49,15 +47,15 @@ async function fakeCoordinator(config: JobConfig, options: { assign: boolean }) 
       if (receipt.message.type !== MessageType.JoinRequest || worker !== undefined) return
       worker = receipt.from
       if (options.assign) {
-        void server!.send(worker, controlMessage(MessageType.Assignment, config.jobId, { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, round: 0, peers: [[]], hosts: ['test-host'], config }))
+        void server.send(worker, controlMessage(MessageType.Assignment, config.jobId, { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, round: 0, peers: [[]], hosts: ['test-host'], config }))
       }
     },
   })
   const keepAlive = controlMessage(MessageType.KeepAlive, config.jobId, { intervalMs: config.heartbeatIntervalMs, maxMissed: config.heartbeatMaxMissed })
-  const timer = setInterval(() => { if (worker !== undefined) void server!.send(worker, keepAlive) }, config.heartbeatIntervalMs)
+  const timer = setInterval(() => { if (worker !== undefined) void server.send(worker, keepAlive) }, config.heartbeatIntervalMs)
   const goAway = async () => {
     clearInterval(timer)
-    await server!.close({ lingerMs: 0 })
+    await server.close({ lingerMs: 0 })
   }
   cleanup.push(goAway)
   return { endpoint: server.endpoint, heard, goAway }

@@ -1,7 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { arrayDataset } from '../../packages/worker/src/data/array-dataset.js'
-import type { Dataset } from '../../packages/worker/src/data/dataset.js'
-import { tf } from './fixtures/data/tf.js'
+import { arrayDataset, tf, type Dataset } from '@ringtrain/worker'
 
 beforeAll(async () => {
   await tf.setBackend('cpu')

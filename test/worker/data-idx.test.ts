@@ -3,8 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { idxDataset } from '../../packages/worker/src/data/idx-dataset.js'
-import { tf } from './fixtures/data/tf.js'
+import { idxDataset, tf } from '@ringtrain/worker'
 
 let dir: string
 beforeAll(async () => {

@@ -1,8 +1,6 @@
 import { createHash } from 'node:crypto'
 import { beforeAll, describe, expect, test } from 'vitest'
-import type { Dataset } from '../../packages/worker/src/data/dataset.js'
-import { mnistDataset } from '../../packages/worker/src/data/mnist-dataset.js'
-import { tf } from './fixtures/data/tf.js'
+import { mnistDataset, tf, type Dataset } from '@ringtrain/worker'
 
 beforeAll(async () => {
   await tf.setBackend('cpu')

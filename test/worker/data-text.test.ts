@@ -2,10 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { csvDataset } from '../../packages/worker/src/data/csv-dataset.js'
-import type { Dataset } from '../../packages/worker/src/data/dataset.js'
-import { jsonLinesDataset } from '../../packages/worker/src/data/json-lines-dataset.js'
-import { tf } from './fixtures/data/tf.js'
+import { csvDataset, jsonLinesDataset, tf, type Dataset } from '@ringtrain/worker'
 
 let dir: string
 beforeAll(async () => {

@@ -1,9 +1,9 @@
 // The framework's first test (docs/design.md): W ranks that each compute gradients on their own
 // B samples, average them, and apply the same average, end where one replica trained on the
 // concatenated W·B batch ends, and stay bitwise identical to each other.
-import { tf } from './fixtures/data/tf.ts'
 import { beforeAll, describe, expect, test } from 'vitest'
-import { Replica } from '../../packages/worker/src/train/replica.ts'
+import { tf } from '@ringtrain/worker'
+import { Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
 import { disposeBatch, regressionBatch, regressionTask } from './fixtures/tiny-tasks.ts'
 
 const steps = 20

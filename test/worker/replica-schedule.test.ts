@@ -1,10 +1,7 @@
 import { beforeAll, describe, expect, test } from 'vitest'
-import { defineTask } from '../../packages/worker/src/task/define-task.ts'
-import type { LearningRateSchedule } from '../../packages/worker/src/task/task-spec.ts'
-import { baseLearningRate, learningRateAt, withBaseLearningRate } from '../../packages/worker/src/train/learning-rate-at.ts'
-import { Replica } from '../../packages/worker/src/train/replica.ts'
-import { tf } from './fixtures/data/tf.ts'
-import type { TF } from './fixtures/tf-types.ts'
+import type * as TF from '@tensorflow/tfjs'
+import { defineTask, tf, type LearningRateSchedule } from '@ringtrain/worker'
+import { baseLearningRate, learningRateAt, Replica, withBaseLearningRate } from '@ringtrain/worker/unstable-internals-do-not-import'
 
 beforeAll(async () => {
   await tf.setBackend('cpu')

@@ -1,10 +1,8 @@
 import { beforeAll, describe, expect, test } from 'vitest'
-import { defineTask } from '../../packages/worker/src/task/define-task.ts'
-import { optimizerNames } from '../../packages/worker/src/task/task-spec.ts'
-import { Replica } from '../../packages/worker/src/train/replica.ts'
-import { tf } from './fixtures/data/tf.ts'
+import type * as TF from '@tensorflow/tfjs'
+import { defineTask, optimizerNames, tf } from '@ringtrain/worker'
+import { Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
 import { disposeBatch, regressionBatch, regressionTask } from './fixtures/tiny-tasks.ts'
-import type { TF } from './fixtures/tf-types.ts'
 
 beforeAll(async () => {
   await tf.setBackend('cpu')

@@ -2,11 +2,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
-import { defineTask } from '../../packages/worker/src/task/define-task.ts'
-import { Replica } from '../../packages/worker/src/train/replica.ts'
-import { tf } from './fixtures/data/tf.ts'
+import type * as TF from '@tensorflow/tfjs'
+import { defineTask, tf } from '@ringtrain/worker'
+import { Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
 import { disposeBatch, regressionBatch, regressionTask } from './fixtures/tiny-tasks.ts'
-import type { TF } from './fixtures/tf-types.ts'
 
 let root: string
 

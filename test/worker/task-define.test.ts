@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest'
-import { defineTask, isTask } from '../../packages/worker/src/task/define-task.ts'
-import type { TaskSpec } from '../../packages/worker/src/task/task-spec.ts'
-import type { TF } from './fixtures/tf-types.ts'
+import type * as TF from '@tensorflow/tfjs'
+import { defineTask, type TaskSpec } from '@ringtrain/worker'
+import { isTask } from '@ringtrain/worker/unstable-internals-do-not-import'
 
 const valid = (): TaskSpec => ({
   name: 'examples/foo.ts',

@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, test } from 'vitest'
-import { loadTask } from '../../packages/worker/src/task/load-task.ts'
-import { Replica } from '../../packages/worker/src/train/replica.ts'
-import { tf } from './fixtures/data/tf.ts'
+import { tf } from '@ringtrain/worker'
+import { loadTask, Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
 
 const fixtures = 'test/worker/fixtures'
 

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest'
 import { createLayout } from '@ringtrain/core'
 import { selectBackend, tf } from '@ringtrain/worker'
-import { assignVariablesFromFlat, tensorsFromFlat, writeTensorsInto } from '../../packages/worker/src/tfjs-adapter.ts'
+import { assignVariablesFromFlat, tensorsFromFlat, writeTensorsInto } from '@ringtrain/worker/unstable-internals-do-not-import'
 
 const layout = createLayout([{ name: 'a', shape: [2, 3] }, { name: 'missing', shape: [2] }, { name: 'c', shape: [5] }])
 const valuesOf = (length: number, salt: number) => Float32Array.from({ length }, (_, i) => Math.sin(i * 1.7 + salt) * 10)

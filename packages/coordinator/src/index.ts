@@ -1,10 +1,8 @@
 // Curated public API of @ringtrain/coordinator. Anything not listed here is internal.
 export { startCoordinator } from './server.js'
 export type { Coordinator, CoordinatorOptions, CoordinatorResult } from './server.js'
-export { decide, initialState } from './rendezvous/decide.js'
 export { eventFromReceipt } from './rendezvous/events.js'
 export { assignRanks } from './rendezvous/assign-ranks.js'
 export type {
-  CoordinatorEvent, Decision, Failure, JobSummary, MetricsLine, Participant, Phase, ProgressSample,
-  RendezvousAction, RendezvousEvent, RendezvousState, WaitingWorker,
+  CoordinatorEvent, Failure, JobSummary, MetricsLine, Participant, Phase, ProgressSample, WaitingWorker,
 } from './rendezvous/types.js'

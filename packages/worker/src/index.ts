@@ -4,11 +4,10 @@
 export * as tf from '@tensorflow/tfjs'
 
 // The plug-in API a task module uses.
-export { defineTask, isTask } from './task/define-task.js'
+export { defineTask } from './task/define-task.js'
 export type { Task } from './task/define-task.js'
 export type { TaskSpec, CustomModel, LossName, LossFunction, OptimizerName, OptimizerSpec, LearningRateSchedule, MetricSpec } from './task/task-spec.js'
 export { lossNames, optimizerNames } from './task/task-spec.js'
-export { loadTask } from './task/load-task.js'
 
 // Data.
 export type { Dataset, Batch } from './data/dataset.js'
@@ -24,25 +23,12 @@ export { mnistDataset, MNIST_TRAIN_LENGTH, MNIST_TEST_LENGTH } from './data/mnis
 export type { MnistDatasetOptions } from './data/mnist-dataset.js'
 export type { OneHotClasses } from './data/cells.js'
 
-// Training a replica.
-export { Replica } from './train/replica.js'
-export type { ReplicaOptions } from './train/replica.js'
-export type { OptimizerState } from './train/optimizer-state.js'
-export { learningRateAt } from './train/learning-rate-at.js'
-export { saveModel } from './checkpoint/save-model.js'
-export type { SavedModelSource } from './checkpoint/save-model.js'
-
 // Compute backends.
 export { selectBackend, cudaVisibleDevicesFor, wasmBinariesDirectory } from './backends/select-backend.js'
 export type { SelectedBackend, SelectBackendOptions } from './backends/select-backend.js'
-export { registerTrainingKernels } from './backends/register-pack.js'
-export type { TrainingKernelPack } from './backends/register-pack.js'
-export { selfTest, selfTestChecks, SELF_TEST_TOLERANCE } from './backends/self-test.js'
 export { measureStepMs, buildBenchModel } from './backends/measure-step.js'
 export type { BenchModelName, MeasureStepOptions, StepTiming } from './backends/measure-step.js'
 
-// Control plane and the worker process.
-export { CoordinatorClient } from './control/coordinator-client.js'
-export type { JoinFields, JoinOptions, StepReport, DoneReport } from './control/coordinator-client.js'
+// The worker process.
 export { runWorker } from './run/run-worker.js'
 export type { WorkerOptions } from './run/run-worker.js'

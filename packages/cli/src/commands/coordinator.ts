@@ -20,8 +20,8 @@ export const coordinatorCommand: CommandModule<object, JobArgs & { bind: string 
     const coordinator = await startCoordinator(config, { bind: argv.bind, log: (line: string) => process.stderr.write(`${line}\n`) })
     process.stderr.write(`[coordinator] job ${config.jobId} waits for ${config.worldSize} worker(s) on ${coordinator.endpoint}: run \`ringtrain worker --coordinator ${coordinator.endpoint} --job-id ${config.jobId}\` on each.\n`)
     const stop = (signal: string) => coordinator.stop(`the coordinator got ${signal}`)
-    process.once('SIGINT', () => stop('SIGINT'))
-    process.once('SIGTERM', () => stop('SIGTERM'))
+    process.once('SIGINT', () => void stop('SIGINT'))
+    process.once('SIGTERM', () => void stop('SIGTERM'))
     const result = await coordinator.done
     process.exitCode = result.exitCode
   },

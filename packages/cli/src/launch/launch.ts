@@ -52,7 +52,7 @@ export async function launch(config: JobConfig, options: LaunchOptions): Promise
     if (interruptedBy) return
     interruptedBy = signal
     log(`[launcher] got ${signal}; stopping the coordinator and ${config.worldSize} worker(s).`)
-    coordinator.stop(`the launcher got ${signal}`)
+    void coordinator.stop(`the launcher got ${signal}`)
     void children.stopAll({ killGraceMs: 5_000 })
   }
   process.on('SIGINT', onSignal)

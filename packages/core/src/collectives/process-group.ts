@@ -37,7 +37,7 @@ export interface CallAt {
 export class ProcessGroup {
   private nextOp = 0
   private inFlight: string | undefined
-  private failure: unknown
+  private failure: Error | undefined
 
   constructor(
     readonly transport: Transport,
@@ -118,7 +118,7 @@ export class ProcessGroup {
       return await call({ round: this.options.round, step: at.step, op, timeoutMs: at.timeoutMs ?? this.options.timeoutMs })
     } catch (error) {
       // Bad options fail before anything is sent; anything else may leave frames behind.
-      if (!(error instanceof ConfigError)) this.failure = error
+      if (!(error instanceof ConfigError)) this.failure = error instanceof Error ? error : new InternalError(`${name} op ${op} failed with a non-error: ${String(error)}`)
       throw error
     } finally {
       this.inFlight = undefined

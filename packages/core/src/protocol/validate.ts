@@ -118,7 +118,7 @@ function isWireError(x: unknown): boolean {
 
 function isMetricSums(x: unknown): boolean {
   if (typeof x !== 'object' || x === null || Array.isArray(x)) return false
-  return Object.values(x).every((m) => typeof m === 'object' && m !== null && typeof m.sum === 'number' && typeof m.count === 'number')
+  return Object.values(x as Record<string, { sum?: unknown; count?: unknown } | null>).every((m) => typeof m === 'object' && m !== null && typeof m.sum === 'number' && typeof m.count === 'number')
 }
 
 function fail(expect: ValidateExpectation, code: ErrorCode, message: string, expected: unknown, got: unknown, cause?: unknown): FrameError {

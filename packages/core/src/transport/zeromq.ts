@@ -66,7 +66,7 @@ export class ZmqTransport implements BoundZmqTransport {
     this.rankValue = options.rank
     this.worldSizeValue = options.worldSize
     this.inbox = new PeerInbox(Math.max(this.rank, 0), this.worldSize)
-    this.outboxes = new Array(this.worldSize).fill(undefined)
+    this.outboxes = new Array<SendQueue<[Uint8Array, Uint8Array]> | undefined>(this.worldSize).fill(undefined)
     if (this.rank < 0) this.early = []
     router.events.on('disconnect', () => { if (!this.closed) this.lostConnections++ })
     this.receiving = this.receiveLoop()
@@ -222,7 +222,7 @@ export class ZmqTransport implements BoundZmqTransport {
     this.rankValue = rank
     this.worldSizeValue = worldSize
     this.inbox = new PeerInbox(rank, worldSize)
-    this.outboxes = new Array(worldSize).fill(undefined)
+    this.outboxes = new Array<SendQueue<[Uint8Array, Uint8Array]> | undefined>(worldSize).fill(undefined)
     const held = this.early
     this.early = undefined
     for (const frames of held) this.dispatch(frames)

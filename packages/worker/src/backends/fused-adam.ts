@@ -30,6 +30,7 @@ interface AdamInternals {
   incrementIterations(): void
 }
 
+// eslint-disable-next-line @typescript-eslint/unbound-method -- always called as stockApplyGradients.call(this, …)
 const stockApplyGradients = (tf.AdamOptimizer.prototype as unknown as { applyGradients(this: tf.Optimizer, gradients: VariableGradients): void }).applyGradients
 
 /**

@@ -65,7 +65,7 @@ export async function trainLoop(context: {
       const learningRate = replica.applyGradients(gradients, step)
       if (hasBuffers) await syncBuffers(group, replica, step)
       const applied = performance.now()
-      client.sendMetrics({
+      void client.sendMetrics({
         step,
         epoch,
         totalSteps,
