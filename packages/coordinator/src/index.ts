@@ -1,8 +1,6 @@
 // Curated public API of @ringtrain/coordinator. Anything not listed here is internal.
 export { startCoordinator } from './server.js'
 export type { Coordinator, CoordinatorOptions, CoordinatorResult } from './server.js'
-export { eventFromReceipt } from './rendezvous/events.js'
-export { assignRanks } from './rendezvous/assign-ranks.js'
 export type {
   CoordinatorEvent, Failure, JobSummary, MetricsLine, Participant, Phase, ProgressSample, WaitingWorker,
 } from './rendezvous/types.js'

@@ -12,11 +12,9 @@ export {
   InternalError,
   invariant,
   errorFromWire,
-  describeBytes,
 } from './errors.js'
 export type { ErrorCode, ErrorContext, WireError } from './errors.js'
-export type { Transport, Tag, CollectiveName } from './transport/transport.js'
-export { tagsEqual, CollectiveKind } from './transport/transport.js'
+export type { Transport, Tag } from './transport/transport.js'
 export { InProcessHub, InProcessTransport } from './transport/in-process.js'
 export { PROTOCOL_VERSION } from './protocol/version.js'
 export { encode, decode } from './protocol/codec.js'
@@ -35,13 +33,13 @@ export type {
   BarrierRelease, StepMetrics, MetricSum, WorkerDone, WorkerFailed, Abort, Shutdown,
 } from './protocol/messages.js'
 export { MAX_CONTROL_MESSAGE_BYTES } from './protocol/validate.js'
-export { resolveJobConfig, jobConfigProblem, JOB_CONFIG_DEFAULTS, BACKEND_NAMES } from './protocol/job-config.js'
+export { resolveJobConfig, JOB_CONFIG_DEFAULTS, BACKEND_NAMES } from './protocol/job-config.js'
 export type { JobConfig, JobConfigInput, BackendName } from './protocol/job-config.js'
 export { openControlServer, connectControlClient } from './transport/control-socket.js'
 export type { ControlServer, ControlClient, ControlReceipt, ControlSocketOptions } from './transport/control-socket.js'
-export { ringAllReduce, DEFAULT_SEGMENT_BYTES } from './collectives/ring-all-reduce.js'
+export { ringAllReduce } from './collectives/ring-all-reduce.js'
 export type { RingAllReduceOptions } from './collectives/ring-all-reduce.js'
-export { broadcast, broadcastBytes, DEFAULT_MAX_BROADCAST_BYTES } from './collectives/broadcast.js'
+export { broadcast, broadcastBytes } from './collectives/broadcast.js'
 export type { BroadcastOptions } from './collectives/broadcast.js'
 export { allGather } from './collectives/all-gather.js'
 export { barrier } from './collectives/barrier.js'
@@ -52,7 +50,7 @@ export { createLayout, hashLayout, formatShape } from './gradients/layout.js'
 export type { GradientLayout, GradientLayoutEntry, GradientLayoutInput } from './gradients/layout.js'
 export { compareLayouts } from './gradients/compare-layouts.js'
 export { clipByGlobalNorm } from './gradients/clip-by-global-norm.js'
-export { Fnv1a64, hashBytes } from './gradients/hash.js'
+export { hashBytes } from './gradients/hash.js'
 // WebAssembly assembly helpers, shared with the worker's kernels (wasm/encode.ts).
 export { WebAssemblyApi, WASM_HEADER, WASM_PAGE_BYTES, uleb, sleb, wasmSection, wasmVector, wasmName } from './wasm/encode.js'
 export type { WasmMemory } from './wasm/encode.js'

@@ -24,7 +24,7 @@ export type { MnistDatasetOptions } from './data/mnist-dataset.js'
 export type { OneHotClasses } from './data/cells.js'
 
 // Compute backends.
-export { selectBackend, cudaVisibleDevicesFor, wasmBinariesDirectory } from './backends/select-backend.js'
+export { selectBackend, cudaVisibleDevicesFor } from './backends/select-backend.js'
 export type { SelectedBackend, SelectBackendOptions } from './backends/select-backend.js'
 export { measureStepMs, buildBenchModel } from './backends/measure-step.js'
 export type { BenchModelName, MeasureStepOptions, StepTiming } from './backends/measure-step.js'
