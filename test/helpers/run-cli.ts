@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { onTestFinished } from 'vitest'
+import { scaled } from './slack.js'
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const cliMain = fileURLToPath(new URL('../../packages/cli/src/main.ts', import.meta.url))
@@ -25,9 +26,20 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = 
   let output = ''
   child.stdout!.on('data', (chunk) => (output += chunk))
   child.stderr!.on('data', (chunk) => (output += chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.on('exit', (code, signal) => resolve({ code, signal })),
-  )
+  // Settled on 'close', once stdout and stderr are drained too: on a busy machine the last
+  // chunks of output can still be in the pipe at 'exit', and tests assert on them. A
+  // grandchild that inherited the pipes and outlives the CLI would hold 'close' back: after
+  // a grace period the exit is reported anyway.
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    let grace: NodeJS.Timeout | undefined
+    child.on('exit', (code, signal) => {
+      grace = setTimeout(() => resolve({ code, signal }), scaled(5_000))
+    })
+    child.on('close', (code, signal) => {
+      clearTimeout(grace)
+      resolve({ code, signal })
+    })
+  })
   onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
   })
