@@ -1,6 +1,11 @@
 /**
  * Runs the `ringtrain` CLI as a real process (as `pnpm ringtrain …` does) and collects its
  * output. Every process started is killed when the test ends, whatever happened.
+ *
+ * Every wait here has a deadline scaled by the machine's load (slack.ts) and fails with the
+ * output so far. A test that runs the CLI gives vitest a longer timeout than that deadline
+ * (`cliTestTimeout`), so that a hang is reported by the deadline's error, with the output,
+ * rather than by vitest's bare "Test timed out".
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -46,18 +51,68 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = 
   return { child, output: () => output, exited }
 }
 
+/**
+ * The default deadline of one CLI run, scaled by the load: the slowest job the tests launch
+ * (examples/mnist-mlp) takes about 35 s on a quiet 2-core machine and up to 110 s at a load
+ * of 7 per core (two CPU hogs beside other test runs).
+ */
+export const CLI_DEADLINE_MS = scaled(120_000)
+
+/** vitest's timeout for a test that waits on the CLI `runs` times in a row, each within `deadlineMs`. */
+export function cliTestTimeout(deadlineMs = CLI_DEADLINE_MS, runs = 1): number {
+  return runs * deadlineMs + 30_000
+}
+
 /** Runs the CLI to its end; fails with its output if it takes longer than `timeoutMs`. */
 export async function runCli(args: string[], options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}) {
   const run = startCli(args, options)
-  const timeoutMs = options.timeoutMs ?? 120_000
-  let timer: NodeJS.Timeout | undefined
-  const result = await Promise.race([
-    run.exited,
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`ringtrain ${args.join(' ')} ran past ${timeoutMs} ms; output:\n${run.output()}`)), timeoutMs)
-    }),
-  ]).finally(() => clearTimeout(timer))
+  const result = await waitForExit(run, options.timeoutMs)
   return { ...result, output: run.output() }
+}
+
+/** Resolves with the exit of `run`; fails with its output if it has not exited within `timeoutMs`. */
+export function waitForExit(run: CliRun, timeoutMs = CLI_DEADLINE_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return withDeadline(run.exited, timeoutMs, () => `${commandLine(run)} ran past ${timeoutMs} ms; output:\n${run.output()}`)
+}
+
+/**
+ * Resolves with the output once it matches `pattern` (checked on every chunk the process
+ * writes); fails with the output if the process exits first or nothing matches within `timeoutMs`.
+ */
+export function waitForOutput(run: CliRun, pattern: RegExp, timeoutMs = CLI_DEADLINE_MS): Promise<string> {
+  const matched = new Promise<string>((resolve, reject) => {
+    const check = () => {
+      if (!pattern.test(run.output())) return
+      stop()
+      resolve(run.output())
+    }
+    const stop = () => {
+      run.child.stdout!.off('data', check)
+      run.child.stderr!.off('data', check)
+    }
+    // Listeners added after startCli's: `output()` already holds the chunk when `check` runs.
+    run.child.stdout!.on('data', check)
+    run.child.stderr!.on('data', check)
+    check()
+    void run.exited.then(({ code, signal }) => {
+      stop()
+      if (pattern.test(run.output())) resolve(run.output())
+      else reject(new Error(`${commandLine(run)} exited (${signal ?? `code ${code}`}) before its output matched ${pattern}; output:\n${run.output()}`))
+    })
+  })
+  return withDeadline(matched, timeoutMs, () => `${commandLine(run)}: no output matched ${pattern} within ${timeoutMs} ms; output:\n${run.output()}`)
+}
+
+function commandLine(run: CliRun): string {
+  return `ringtrain ${run.child.spawnargs.slice(4).join(' ')}`
+}
+
+function withDeadline<T>(promise: Promise<T>, timeoutMs: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message())), timeoutMs)
+  })
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
 }
 
 /** True while a process with this pid exists. */

@@ -11,7 +11,7 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { globalBatchOrder } from '@ringtrain/core'
 import { loadTask, Replica, tf } from '@ringtrain/worker'
 import { readSavedWeights } from '../helpers/saved-weights.js'
-import { repoRoot, runCli } from '../helpers/run-cli.js'
+import { cliTestTimeout, repoRoot, runCli } from '../helpers/run-cli.js'
 
 const steps = 20
 const batchSize = 4
@@ -59,5 +59,5 @@ describe.each(['sgd', 'adam'])('%s across processes over ZeroMQ', (optimizer) =>
     const moved = initial.readWeights().some((w, i) => Math.abs(w - expected[i]!) > 1e-3)
     expect(moved, 'training changed the weights').toBe(true)
     expect(maxDifference, `max |workers − one process| over ${expected.length} weights`).toBeLessThanOrEqual(tolerance)
-  })
+  }, cliTestTimeout())
 })
