@@ -4,6 +4,7 @@
  * did not finish and the tag each one is waiting on (Horovod's "Missing ranks:").
  */
 import { InProcessHub, formatTag, type Tag, type Transport } from '@ringtrain/core'
+import { scaled } from './slack.js'
 
 export type WorldKind = 'in-process' | 'zeromq'
 
@@ -48,7 +49,7 @@ export async function createWorld(kind: WorldKind, worldSize: number): Promise<W
     worldSize,
     transports,
     async run(body, options = {}) {
-      const deadlineMs = options.deadlineMs ?? 20_000
+      const deadlineMs = options.deadlineMs ?? scaled(20_000)
       const finished = new Array<boolean>(worldSize).fill(false)
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<never>((_, reject) => {
