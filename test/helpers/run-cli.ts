@@ -8,6 +8,7 @@
  * rather than by vitest's bare "Test timed out".
  */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync, readdirSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { onTestFinished } from 'vitest'
 import { scaled, slack } from './slack.js'
@@ -45,8 +46,19 @@ export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = 
       resolve({ code, signal })
     })
   })
+  // The launcher's workers too: a launcher SIGKILLed alone (a test that timed out or failed
+  // mid-run) cannot stop them, and they outlived the test, writing into its output folder
+  // after it was removed, until their coordinator's silence stopped them.
   onTestFinished(() => {
+    const orphans = descendantsOf(child.pid!)
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    for (const pid of orphans) {
+      try {
+        process.kill(pid, 'SIGKILL')
+      } catch {
+        // already gone
+      }
+    }
   })
   return { child, output: () => output, exited }
 }
@@ -113,6 +125,34 @@ function withDeadline<T>(promise: Promise<T>, timeoutMs: number, message: () => 
     timer = setTimeout(() => reject(new Error(message())), timeoutMs)
   })
   return Promise.race([promise, deadline]).finally(() => clearTimeout(timer))
+}
+
+/** Pids of the live descendants of `pid` (Linux /proc; none elsewhere). */
+function descendantsOf(pid: number): number[] {
+  const children = new Map<number, number[]>()
+  let entries: string[]
+  try {
+    entries = readdirSync('/proc').filter((d) => /^\d+$/.test(d))
+  } catch {
+    return []
+  }
+  for (const entry of entries) {
+    try {
+      // "pid (comm) state ppid …": comm may hold spaces and parentheses, so split after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)])
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found: number[] = []
+  for (let queue = [pid]; queue.length > 0; ) {
+    const next = children.get(queue.shift()!) ?? []
+    found.push(...next)
+    queue.push(...next)
+  }
+  return found
 }
 
 /** True while a process with this pid exists. */
