@@ -4,7 +4,7 @@
  * docs/benchmarks.md, measured by these same commands).
  */
 import { expect, test } from 'vitest'
-import { runCli } from '../helpers/run-cli.js'
+import { cliTestTimeout, runCli } from '../helpers/run-cli.js'
 
 const jsonLines = (output: string) => output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l))
 
@@ -19,7 +19,7 @@ test('bench allreduce --json prints one line per (workers, size) with the NCCL-t
     const expected = ((2 * (line.workers - 1)) / line.workers) * line.bytes / (line.medianMs / 1000) / 1e9
     expect(line.busGBps).toBeCloseTo(expected, 2)
   }
-})
+}, cliTestTimeout())
 
 test('bench scaling --json prints samples/s per worker count, with the per-step compute and all-reduce', async () => {
   const run = await runCli(['bench', 'scaling', 'examples/linear-regression', '--workers', '1,2', '--steps', '20', '--json'])
@@ -31,10 +31,10 @@ test('bench scaling --json prints samples/s per worker count, with the per-step 
     expect(line.computeMs).toBeGreaterThan(0)
   }
   expect(lines[1].allReduceMs).toBeGreaterThan(0)
-})
+}, cliTestTimeout())
 
 test('bench flags are checked: a bad worker count names the flag', async () => {
   const run = await runCli(['bench', 'allreduce', '--workers', '2,x', '--sizes', '1MiB'])
   expect(run.code).toBe(2)
   expect(run.output).toMatch(/--workers/)
-})
+}, cliTestTimeout())

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
 import { loadSavedLayersModel, readSavedWeights } from '../helpers/saved-weights.js'
-import { isAlive, repoRoot, runCli, startCli } from '../helpers/run-cli.js'
+import { cliTestTimeout, isAlive, repoRoot, runCli, startCli, waitForExit, waitForOutput } from '../helpers/run-cli.js'
 
 function tempOut(): string {
   const out = mkdtempSync(join(tmpdir(), 'ringtrain-cli-'))
@@ -32,7 +32,7 @@ describe('ringtrain launch', () => {
     const model = await loadSavedLayersModel(join(out, 'model'))
     const prediction = (model.predict(tf.tensor2d([[0.5]])) as tf.Tensor).dataSync()[0]
     expect(prediction).toBeCloseTo(3.5, 1)
-  })
+  }, cliTestTimeout())
 
   test('--lr sets the base rate of the task\'s schedule, and metrics.jsonl records the rate each step used', async () => {
     const out = tempOut()
@@ -42,21 +42,20 @@ describe('ringtrain launch', () => {
     const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { step: number; learningRate: number })
     expect(lines.map((l) => l.step)).toEqual([0, 1, 2, 3, 4, 5, 6, 7])
     expect(lines.map((l) => l.learningRate)).toEqual([0.1, 0.2, 0.2, 0.2, 0.2, 0.1, 0.1, 0.1])
-  })
+  }, cliTestTimeout())
 
   test('SIGTERM to the launcher stops every worker and exits 143', async () => {
     const out = tempOut()
     const run = startCli(['launch', '-n', '2', 'examples/mnist-mlp', '--backend', 'cpu', '--out', out])
-    // Wait until both workers have started training (their pids are in the launcher's log).
-    const deadline = Date.now() + 90_000
-    while (!/trains \d+ epoch/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200))
+    // Wait until a worker has started training (both pids are in the launcher's log by then).
+    await waitForOutput(run, /trains \d+ epoch/)
     const pids = [...run.output().matchAll(/started worker \d+ \(pid (\d+)\)/g)].map((m) => Number(m[1]))
     expect(pids, run.output()).toHaveLength(2)
     run.child.kill('SIGTERM')
-    const exit = await run.exited
+    const exit = await waitForExit(run)
     expect(exit.code, run.output()).toBe(143)
     for (const pid of pids) expect(isAlive(pid), `worker pid ${pid} is gone`).toBe(false)
-  })
+  }, cliTestTimeout(undefined, 2))
 
   test('--gpus-per-node gives each local worker one device through CUDA_VISIBLE_DEVICES', async () => {
     const out = tempOut()
@@ -66,7 +65,7 @@ describe('ringtrain launch', () => {
     for (const [worker, device] of [[0, 0], [1, 1], [2, 0]]) {
       expect(run.output).toMatch(new RegExp(`\\[worker ${worker}\\] .*computes on backend cpu .*with CUDA_VISIBLE_DEVICES=${device}; self-test passed`))
     }
-  })
+  }, cliTestTimeout())
 
   test('ringtrain --version prints the installed version', async () => {
     const { version } = JSON.parse(readFileSync(join(repoRoot, 'packages/cli/package.json'), 'utf8')) as { version: string }
@@ -74,7 +73,7 @@ describe('ringtrain launch', () => {
     expect(run.code).toBe(0)
     expect(run.output.trim()).toBe(version)
     expect(version).toMatch(/^\d+\.\d+\.\d+/)
-  })
+  }, cliTestTimeout())
 
   test('bad flags name the flag and the rule, exit code 2', async () => {
     const zero = await runCli(['launch', '-n', '0', 'examples/linear-regression'])
@@ -86,5 +85,5 @@ describe('ringtrain launch', () => {
     const missing = await runCli(['launch', '-n', '1', 'examples/nope'])
     expect(missing.code).toBe(2)
     expect(missing.output).toMatch(/ConfigError \[E_CONFIG\]: TASK 'examples\/nope' does not exist/)
-  })
+  }, cliTestTimeout(undefined, 3))
 })

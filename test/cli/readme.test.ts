@@ -7,7 +7,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
-import { repoRoot, runCli } from '../helpers/run-cli.js'
+import { cliTestTimeout, repoRoot, runCli } from '../helpers/run-cli.js'
+import { scaled } from '../helpers/slack.js'
+
+// Launch, 3 steps, evaluation on 2000 digits: about 20 s on an idle 2-core machine.
+const launchDeadlineMs = scaled(120_000)
 
 /** The `ts` code blocks of a Markdown file that call defineTask, with the line each starts on. */
 function taskBlocks(markdown: string): { line: number; code: string }[] {
@@ -32,11 +36,11 @@ test.each(blocks.map((b) => [b.line, b] as const))('the task in README.md at lin
   const task = join(folder, 'task.mts')
   writeFileSync(task, block.code)
   const out = join(folder, 'out')
-  const run = await runCli(['launch', '-n', '2', task, '--max-steps', '3', '--out', out, '--quiet'], { timeoutMs: 180_000 })
+  const run = await runCli(['launch', '-n', '2', task, '--max-steps', '3', '--out', out, '--quiet'], { timeoutMs: launchDeadlineMs })
   expect(run.code, run.output).toBe(0)
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))
   expect(summary).toMatchObject({ workers: 2, steps: 3, replicasIdentical: true })
   const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { loss: number; learningRate: number })
   expect(lines).toHaveLength(3)
   for (const line of lines) expect(Number.isFinite(line.loss) && line.learningRate > 0, JSON.stringify(line)).toBe(true)
-}, 200_000)
+}, cliTestTimeout(launchDeadlineMs))

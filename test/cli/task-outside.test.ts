@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
-import { runCli } from '../helpers/run-cli.js'
+import { cliTestTimeout, runCli } from '../helpers/run-cli.js'
 
 const task = `
 import { arrayDataset, defineTask } from '@ringtrain/worker'
@@ -31,7 +31,7 @@ test('a .mts task outside the repo trains with the worker\'s packages', async ()
   const run = await runCli(['launch', '-n', '2', join(dir, 'my-task.mts'), '--out', join(dir, 'out'), '--quiet'])
   expect(run.code, run.output).toBe(0)
   expect(JSON.parse(readFileSync(join(dir, 'out', 'summary.json'), 'utf8'))).toMatchObject({ workers: 2, replicasIdentical: true })
-})
+}, cliTestTimeout())
 
 test('a CommonJS-scoped .ts task outside the repo fails with a hint to make it an ES module', async () => {
   const dir = userFolder()
@@ -40,4 +40,4 @@ test('a CommonJS-scoped .ts task outside the repo fails with a hint to make it a
   expect(run.code).toBe(1)
   expect(run.output).toContain("could not be imported: Cannot find module '@ringtrain/worker'")
   expect(run.output).toContain('Task modules are ES modules: name the file .mts (or .mjs), or put a package.json with "type": "module" beside it.')
-})
+}, cliTestTimeout())

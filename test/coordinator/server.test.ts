@@ -9,11 +9,20 @@ import {
   type ControlMessage, type ControlReceipt, type JobConfig,
 } from '@ringtrain/core'
 import { afterEach, describe, expect, test } from 'vitest'
+import { scaled } from '../helpers/slack.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/fake-worker.ts', import.meta.url))
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 const children: ChildProcess[] = []
 const dirs: string[] = []
+// Heartbeats every 100 ms on an idle machine, 5 missed ones mean lost: a fake worker that a
+// busy machine stalls for 0.5 s would be declared lost although it is healthy. Scaled by the
+// load; the expected messages follow from it.
+const heartbeatIntervalMs = scaled(100)
+const heartbeatMaxMissed = 5
+// Tests with worker processes: starting node + tsx is most of their time, and what load stretches.
+const processTestTimeout = scaled(60_000)
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 
 afterEach(async () => {
   for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -23,7 +32,7 @@ afterEach(async () => {
 async function jobConfig(worldSize: number, overrides: Partial<JobConfig> = {}): Promise<JobConfig> {
   const outDir = await mkdtemp(join(tmpdir(), 'ringtrain-coordinator-'))
   dirs.push(outDir)
-  return resolveJobConfig({ jobId: `job-${process.pid}`, worldSize, task: 'none', outDir, epochs: 1, heartbeatIntervalMs: 100, heartbeatMaxMissed: 5, ...overrides })
+  return resolveJobConfig({ jobId: `job-${process.pid}`, worldSize, task: 'none', outDir, epochs: 1, heartbeatIntervalMs, heartbeatMaxMissed, ...overrides })
 }
 
 /** Starts a fake worker process; resolves with its exit code and output when it ends. */
@@ -37,14 +46,22 @@ function fakeWorker(endpoint: string, jobId: string, hash: string, mode: 'normal
   return { pid: child.pid!, exited }
 }
 
-/** A raw control client that sends `message` and collects whatever comes back for `waitMs`. */
-async function sendRaw(endpoint: string, message: unknown, waitMs = 500): Promise<ControlReceipt[]> {
-  const receipts: ControlReceipt[] = []
-  const client = await connectControlClient(endpoint, () => 'the test', { onReceive: (r) => receipts.push(r), log: () => {} })
-  await client.send(message as ControlMessage)
-  await new Promise((resolve) => setTimeout(resolve, waitMs))
-  await client.close({ lingerMs: 0 })
-  return receipts
+/** A raw control client that sends `message` and resolves with the first answer (fails if none comes within `timeoutMs`). */
+async function sendRaw(endpoint: string, message: unknown, timeoutMs = scaled(5_000)): Promise<ControlReceipt[]> {
+  let answered: (receipt: ControlReceipt) => void = () => {}
+  const answer = new Promise<ControlReceipt>((resolve) => { answered = resolve })
+  const client = await connectControlClient(endpoint, () => 'the test', { onReceive: (r) => answered(r), log: () => {} })
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await client.send(message as ControlMessage)
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer from ${endpoint} within ${timeoutMs} ms to ${JSON.stringify(message)}`)), timeoutMs)
+    })
+    return [await Promise.race([answer, deadline])]
+  } finally {
+    clearTimeout(timer)
+    await client.close({ lingerMs: 0 })
+  }
 }
 
 describe('the coordinator with worker processes', () => {
@@ -77,7 +94,7 @@ describe('the coordinator with worker processes', () => {
     const summary = JSON.parse(await readFile(join(config.outDir, 'summary.json'), 'utf8'))
     expect(summary).toMatchObject({ workers: 3, steps: 3, epochs: 1, finalLoss: 1.25, eval: { accuracy: 27 / 30 }, replicasIdentical: true, parameterHashes: ['same', 'same', 'same'] })
     expect(events.filter((e) => e.type === 'metrics').map((e) => e.type === 'metrics' && e.progress.totalSteps)).toEqual([3, 3, 3])
-  })
+  }, processTestTimeout)
 
   test('reports replicasIdentical false when one worker ends with another parameter hash', async () => {
     const config = await jobConfig(2)
@@ -89,7 +106,7 @@ describe('the coordinator with worker processes', () => {
     expect(result.summary!.replicasIdentical).toBe(false)
     expect([...result.summary!.parameterHashes].sort()).toEqual(['different', 'same'])
     expect(JSON.parse(await readFile(join(config.outDir, 'summary.json'), 'utf8')).replicasIdentical).toBe(false)
-  })
+  }, processTestTimeout)
 
   test('fails the job with a non-zero exit code naming the rank when a worker stops heartbeating', async () => {
     const config = await jobConfig(2)
@@ -100,10 +117,11 @@ describe('the coordinator with worker processes', () => {
     expect(result.ok).toBe(false)
     expect(result.exitCode).not.toBe(0)
     expect(result.error!.code).toBe('E_PEER_LOST')
-    expect(result.error!.message).toMatch(new RegExp(`^rank [01] \\(pid ${silent.pid} on fake-host\\) missed \\d+ heartbeats \\(last one \\d+\\.\\d s ago\\); stopping the job\\. Recovery is not enabled\\. If its steps take longer than 0\\.5 s \\(slow backend, large batch\\), raise --heartbeat-max-missed\\.$`))
+    const limitS = escapeRegExp(String((heartbeatIntervalMs * heartbeatMaxMissed) / 1000))
+    expect(result.error!.message).toMatch(new RegExp(`^rank [01] \\(pid ${silent.pid} on fake-host\\) missed \\d+ heartbeats \\(last one \\d+\\.\\d s ago\\); stopping the job\\. Recovery is not enabled\\. If its steps take longer than ${limitS} s \\(slow backend, large batch\\), raise --heartbeat-max-missed\\.$`))
     const { output } = await healthy.exited
     expect(output).toMatch(/abort: rank [01] \(pid \d+ on fake-host\) missed/)
-  })
+  }, processTestTimeout)
 
   test('answers an invalid JoinRequest with a Reject carrying the validation error, so the worker need not wait out its join timeout', async () => {
     const config = await jobConfig(2)

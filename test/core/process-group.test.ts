@@ -3,6 +3,7 @@ import { describe, expect, test } from 'vitest'
 import { broadcastBytes, DistError, ProcessGroup, type Tag, type Transport } from '@ringtrain/core'
 import { createWorld, type WorldKind } from '../helpers/world.js'
 import '../helpers/zeromq-world.js'
+import { scaled } from '../helpers/slack.js'
 
 /** Records the tag of every message a transport sends. */
 class Recording implements Transport {
@@ -26,7 +27,7 @@ describe.each(['in-process', 'zeromq'] as const)('ProcessGroup over %s', (kind: 
     await using world = await createWorld(kind, 3)
     const sent = await world.run(async (t) => {
       const recording = new Recording(t)
-      const group = new ProcessGroup(recording, { round: 4, timeoutMs: 5_000, segmentBytes: 8 })
+      const group = new ProcessGroup(recording, { round: 4, timeoutMs: scaled(5_000), segmentBytes: 8 })
       const plan = await group.broadcastValue({ samples: 10 + t.rank, name: `rank ${t.rank}` }, { step: 0 })
       expect(plan).toEqual({ samples: 10, name: 'rank 0' }) // rank 0's record on every rank
       const weights = new Float32Array(5).fill(t.rank === 0 ? 1.5 : 0)
@@ -50,7 +51,7 @@ describe.each(['in-process', 'zeromq'] as const)('ProcessGroup over %s', (kind: 
   test('a rank whose schedule differs fails with E_TAG_MISMATCH naming both collectives, and nothing is mixed', async () => {
     await using world = await createWorld(kind, 2)
     const results = await world.run(async (t) => {
-      const group = new ProcessGroup(t, { round: 0, timeoutMs: 1_000 })
+      const group = new ProcessGroup(t, { round: 0, timeoutMs: scaled(1_000) })
       const data = new Float32Array(4).fill(t.rank + 1)
       // Rank 1 skips the broadcast of buffers that rank 0 makes, then all-reduces: same op id, other collective.
       const call = t.rank === 0 ? group.broadcast(data, { step: 3 }).then(() => group.allReduce(data, { step: 3 })) : group.allReduce(data, { step: 3 })
@@ -88,15 +89,15 @@ describe('broadcastBytes', () => {
   test.each([0, 1, 7, 64, 1000])('carries %i bytes of a length only the root knows to 3 ranks', async (byteLength) => {
     await using world = await createWorld('zeromq', 3)
     const source = Uint8Array.from({ length: byteLength }, (_, i) => (i * 31 + 7) & 255)
-    const received = await world.run((t) => broadcastBytes(t, t.rank === 1 ? source : undefined, { root: 1, step: 0, op: 0, timeoutMs: 5_000, segmentBytes: 16 }))
+    const received = await world.run((t) => broadcastBytes(t, t.rank === 1 ? source : undefined, { root: 1, step: 0, op: 0, timeoutMs: scaled(5_000), segmentBytes: 16 }))
     for (const bytes of received) expect(Buffer.from(bytes).equals(Buffer.from(source))).toBe(true)
   })
 
   test('a length over maxByteLength is refused before anything is allocated', async () => {
     await using world = await createWorld('in-process', 2)
     const [, refused] = await Promise.all([
-      broadcastBytes(world.transports[0]!, new Uint8Array(100), { root: 0, step: 5, op: 2, timeoutMs: 1_000 }),
-      rejectionOf(broadcastBytes(world.transports[1]!, undefined, { root: 0, step: 5, op: 2, timeoutMs: 1_000, maxByteLength: 64 })),
+      broadcastBytes(world.transports[0]!, new Uint8Array(100), { root: 0, step: 5, op: 2, timeoutMs: scaled(1_000) }),
+      rejectionOf(broadcastBytes(world.transports[1]!, undefined, { root: 0, step: 5, op: 2, timeoutMs: scaled(1_000), maxByteLength: 64 })),
     ])
     expect(refused.code).toBe('E_FRAME_TOO_LARGE')
     expect(refused.message).toBe('rank 1 was sent 100 bytes by root 0 in broadcast op 2 at step 5; at most 64 bytes are accepted.')

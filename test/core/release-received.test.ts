@@ -73,7 +73,10 @@ describe('ZmqTransport.release', () => {
     for (let segment = 0; segment < count; segment++) await a.send(1, tag(segment), payload)
     const received = await Promise.all(Array.from({ length: count }, (_, segment) => b.recv(0, tag(segment), { timeoutMs: 5000 })))
     const held = process.memoryUsage().external - before
-    expect(held).toBeGreaterThanOrEqual(count * MiB) // zeromq.js reports what it delivered
+    // zeromq.js reports what it delivered: the 16 payloads, less whatever else this process
+    // freed meanwhile (512 bytes once, on a busy machine), so at least 15 MiB. The assertion
+    // under test, below, keeps its own 2 MiB margin.
+    expect(held).toBeGreaterThanOrEqual((count - 1) * MiB)
     for (const bytes of received) b.release(bytes)
     await turn() // Node runs zeromq.js's release callbacks on the next turn
     expect(process.memoryUsage().external - before).toBeLessThan(held - (count - 2) * MiB)

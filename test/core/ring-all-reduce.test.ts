@@ -10,7 +10,8 @@ import { ringAllReduce, type Tag, type Transport } from '@ringtrain/core'
 import { createWorld, type WorldKind } from '../helpers/world.js'
 import '../helpers/zeromq-world.js'
 import { mulberry32 } from './scenarios/prng.js'
-import { runInProcesses } from '../helpers/process-world.js'
+import { runInProcesses, runInProcessesTimeout } from '../helpers/process-world.js'
+import { scaled } from '../helpers/slack.js'
 import type { AllReduceOutcome } from './scenarios/all-reduce.js'
 
 /** Fails with the first element that is not `expected`, naming rank and length. */
@@ -99,12 +100,13 @@ describe.each(['in-process', 'zeromq'] as const)('ringAllReduce over %s', (kind:
 
 describe('ringAllReduce across OS processes (one per rank, ZeroMQ)', () => {
   const scenario = fileURLToPath(new URL('./scenarios/all-reduce.ts', import.meta.url))
+  const deadlineMs = scaled(40_000)
 
   test.each([2, 3])('sums and averages rank+1 on %i processes, bitwise identical', async (worldSize) => {
     const lengths = [0, 1, worldSize + 1, 1009, 1 << 20]
     for (const average of [false, true]) {
       const results = await runInProcesses<object, AllReduceOutcome[]>({
-        worldSize, scenario, exportName: 'allReduceRankPlusOne', params: { lengths, segmentBytes: 64 * 1024, average }, deadlineMs: 40_000,
+        worldSize, scenario, exportName: 'allReduceRankPlusOne', params: { lengths, segmentBytes: 64 * 1024, average }, deadlineMs,
       })
       for (const [rank, outcomes] of results.entries()) {
         for (const outcome of outcomes) expect(outcome.closedFormCorrect, `rank ${rank} length ${outcome.length} average ${average}`).toBe(true)
@@ -112,21 +114,21 @@ describe('ringAllReduce across OS processes (one per rank, ZeroMQ)', () => {
       // every rank hashed the same bytes
       for (let i = 0; i < lengths.length; i++) expect(new Set(results.map((r) => r[i]!.sha256)).size).toBe(1)
     }
-  })
+  }, runInProcessesTimeout(deadlineMs, 2))
 
   test('random contributions give the same bytes on 4 processes', async () => {
     const results = await runInProcesses<object, { sha256: string }>({
-      worldSize: 4, scenario, exportName: 'allReduceRandom', params: { length: 100_003, seed: 7, segmentBytes: 4096 }, deadlineMs: 40_000,
+      worldSize: 4, scenario, exportName: 'allReduceRandom', params: { length: 100_003, seed: 7, segmentBytes: 4096 }, deadlineMs,
     })
     expect(new Set(results.map((r) => r.sha256)).size).toBe(1)
-  })
+  }, runInProcessesTimeout(deadlineMs))
 
   test('barrier, broadcast and all-gather on 3 processes', async () => {
     const results = await runInProcesses<object, { broadcastOk: boolean; gathered: number[] }>({
-      worldSize: 3, scenario, exportName: 'otherCollectives', params: { length: 50_000 }, deadlineMs: 40_000,
+      worldSize: 3, scenario, exportName: 'otherCollectives', params: { length: 50_000 }, deadlineMs,
     })
     for (const result of results) expect(result).toEqual({ broadcastOk: true, gathered: [0, 10, 20] })
-  })
+  }, runInProcessesTimeout(deadlineMs))
 })
 
 /** Resolves every receive a few milliseconds after the message arrived. */

@@ -4,6 +4,7 @@
  */
 import { expect, onTestFinished, test } from 'vitest'
 import { createZmqTransport, endpointsFromWire, endpointsToWire } from '@ringtrain/core'
+import { scaled } from '../helpers/slack.js'
 
 const tag = { round: 0, step: 1, op: 0, collective: 0, ringStep: 0, segment: 0 }
 
@@ -19,12 +20,16 @@ test('a transport bound without a rank gets it at connect(), and holds frames th
   const all = wire.map((addresses, rank) => endpointsFromWire(rank, addresses))
   await early.connect(all)
   await early.send(1, tag, new Uint8Array([7, 8, 9]))
-  await new Promise((resolve) => setTimeout(resolve, 100)) // the frame reaches `late` before its connect()
+  // The frame reaches `late` before its connect(): wait until `late` holds it. A fixed
+  // 100 ms sleep could let the frame arrive after connect() on a busy machine, and the test
+  // would pass without testing the held-frames path. (`early` is private: peeked at on purpose.)
+  const held = () => (late as unknown as { early?: unknown[] }).early?.length ?? 0
+  await expect.poll(held, { timeout: scaled(5_000) }).toBe(1)
   await late.connect(all, { rank: 1, worldSize: 2 })
   expect(late.rank).toBe(1)
-  expect([...(await late.recv(0, tag, { timeoutMs: 2000 }))]).toEqual([7, 8, 9])
+  expect([...(await late.recv(0, tag, { timeoutMs: scaled(2000) }))]).toEqual([7, 8, 9])
   await late.send(0, tag, new Uint8Array([1]))
-  expect([...(await early.recv(1, tag, { timeoutMs: 2000 }))]).toEqual([1])
+  expect([...(await early.recv(1, tag, { timeoutMs: scaled(2000) }))]).toEqual([1])
 })
 
 test('endpoints survive the wire: tcp always, ipc with the host digest that allows it', async () => {

@@ -3,6 +3,10 @@ import { describe, expect, onTestFinished, test } from 'vitest'
 import { createZmqTransport, encode, PROTOCOL_VERSION, type BoundZmqTransport, type Tag, type ZmqEndpoints, type ZmqTransportOptions } from '@ringtrain/core'
 import { encodeFrameHeader } from '@ringtrain/core/unstable-internals-do-not-import'
 import { createZmqTransports } from '../helpers/zeromq-world.js'
+import { scaled } from '../helpers/slack.js'
+
+// The timeout of a receive whose frame is on its way: only bounds a hang, scaled by the load.
+const arrives = { timeoutMs: scaled(2000) }
 
 const tag = (over: Partial<Tag> = {}): Tag => ({ round: 0, step: 0, op: 0, collective: 0, ringStep: 0, segment: 0, ...over })
 
@@ -41,8 +45,8 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
       sends.push(a!.send(1, tag({ segment: i }), bytes(0, i)), c!.send(1, tag({ segment: i }), bytes(2, i)))
     }
     for (let i = 0; i < 50; i++) {
-      expect(await b!.recv(2, tag({ segment: i }), { timeoutMs: 2000 })).toEqual(bytes(2, i))
-      expect(await b!.recv(0, tag({ segment: i }), { timeoutMs: 2000 })).toEqual(bytes(0, i))
+      expect(await b!.recv(2, tag({ segment: i }), arrives)).toEqual(bytes(2, i))
+      expect(await b!.recv(0, tag({ segment: i }), arrives)).toEqual(bytes(0, i))
     }
     await Promise.all(sends)
   })
@@ -50,7 +54,7 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
   test('rejects a frame of another round with E_STALE_ROUND', async () => {
     const [a, b] = await world(2)
     await a!.send(1, tag({ round: 0 }), bytes(9))
-    const error = await b!.recv(0, tag({ round: 1 }), { timeoutMs: 2000 }).catch((e) => e)
+    const error = await b!.recv(0, tag({ round: 1 }), arrives).catch((e) => e)
     expect(error.code).toBe('E_STALE_ROUND')
     expect(error.message).toBe('rank 1 got a frame of round 0 from rank 0 while in round 1; dropped it (round 0 step 0 op 0 ring step 0 segment 0).')
   })
@@ -59,10 +63,10 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
     const [a, b] = await world(2)
     await a!.send(1, tag({ op: 3 }), bytes(9))
     await a!.send(1, tag({ op: 2 }), bytes(8))
-    const error = await b!.recv(0, tag({ op: 2 }), { timeoutMs: 2000 }).catch((e) => e)
+    const error = await b!.recv(0, tag({ op: 2 }), arrives).catch((e) => e)
     expect(error.code).toBe('E_TAG_MISMATCH')
     expect(error.message).toBe('rank 1 expected a frame with round 0 step 0 op 2 ring step 0 segment 0 from rank 0 but got round 0 step 0 op 3 ring step 0 segment 0; dropped it. Ranks are running different collectives: check that every rank calls the same ops in the same order.')
-    expect(await b!.recv(0, tag({ op: 2 }), { timeoutMs: 2000 })).toEqual(bytes(8))
+    expect(await b!.recv(0, tag({ op: 2 }), arrives)).toEqual(bytes(8))
   })
 
   test('times out naming rank, peer and tag', async () => {
@@ -91,13 +95,13 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
     onTestFinished(() => sameHost.close())
     await sameHost.connect([sameHost.endpoints, { ...b.endpoints, tcp: 'tcp://127.0.0.1:9' }, nowhere(2)])
     await sameHost.send(1, tag({ step: 1 }), bytes(1))
-    expect(await b.recv(0, tag({ step: 1 }), { timeoutMs: 2000 })).toEqual(bytes(1))
+    expect(await b.recv(0, tag({ step: 1 }), arrives)).toEqual(bytes(1))
     // Another hostId: only b's tcp endpoint works.
     const otherHost = await createZmqTransport({ rank: 2, worldSize: 3, hostId: 'elsewhere' })
     onTestFinished(() => otherHost.close())
     await otherHost.connect([nowhere(0), { ...b.endpoints, ipc: 'ipc:///nonexistent/ringtrain.sock' }, otherHost.endpoints])
     await otherHost.send(1, tag({ step: 2 }), bytes(2))
-    expect(await b.recv(2, tag({ step: 2 }), { timeoutMs: 2000 })).toEqual(bytes(2))
+    expect(await b.recv(2, tag({ step: 2 }), arrives)).toEqual(bytes(2))
   })
 
   test('carries a 16 MiB + 3 byte payload intact, over ipc and over tcp', async () => {
@@ -106,7 +110,7 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
     for (const ipc of [true, false]) {
       const [a, b] = await world(2, { ipc })
       const sent = a!.send(1, tag({ step: 7 }), payload.subarray(1))
-      const got = await b!.recv(0, tag({ step: 7 }), { timeoutMs: 10_000 })
+      const got = await b!.recv(0, tag({ step: 7 }), { timeoutMs: scaled(10_000) })
       await sent
       expect(got.byteLength).toBe(payload.byteLength - 1)
       expect(Buffer.compare(got, payload.subarray(1))).toBe(0) // every byte, not a sample
@@ -117,7 +121,7 @@ describe('ZmqTransport semantics (Note [Transport semantics])', () => {
 describe('ZmqTransport validates every frame at the edge', () => {
   const sendRaw = async (frames: (Uint8Array | string)[], options: Partial<ZmqTransportOptions> = {}) => {
     const { t, warnings } = await lonely(1, 3, options)
-    const pending = t.recv(0, tag(), { timeoutMs: 2000 }).catch((e) => e)
+    const pending = t.recv(0, tag(), arrives).catch((e) => e)
     await rawDealer('0', t.endpoints.tcp).send(frames)
     return { error: await pending, t, warnings }
   }
@@ -184,18 +188,20 @@ describe('ZmqTransport refuses what it cannot trust', () => {
     const nowhere: ZmqEndpoints = { rank: 0, hostId: 'nowhere', tcp: 'tcp://127.0.0.1:9' }
     await honest.connect([nowhere, t.endpoints, honest.endpoints])
 
-    const pending = t.recv(0, tag({ step: 1 }), { timeoutMs: 500 }).catch((e) => e)
+    // Long enough for the liar's frame to reach the socket and be refused on a busy machine.
+    const timeoutMs = scaled(500)
+    const pending = t.recv(0, tag({ step: 1 }), { timeoutMs }).catch((e) => e)
     const liar = rawDealer('0', t.endpoints.tcp)
     await liar.send([encodeFrameHeader(0, tag({ step: 1 }), 5000), new Uint8Array(5000)])
     const error = await pending
     expect(error.code).toBe('E_TIMEOUT')
-    expect(error.message).toBe("rank 1 waited 500 ms for a message from rank 0 (round 0 step 1 op 0 ring step 0 segment 0); nothing arrived. Meanwhile rank 1's data socket lost a connection: a peer exited, or sent a frame over maxMessageBytes (4096), which ZeroMQ refuses by disconnecting the sender.")
+    expect(error.message).toBe(`rank 1 waited ${timeoutMs} ms for a message from rank 0 (round 0 step 1 op 0 ring step 0 segment 0); nothing arrived. Meanwhile rank 1's data socket lost a connection: a peer exited, or sent a frame over maxMessageBytes (4096), which ZeroMQ refuses by disconnecting the sender.`)
 
     // Honest peers are unaffected, and the liar's DEALER reconnects: its next frame arrives.
     await honest.send(1, tag({ step: 2 }), bytes(2))
-    expect(await t.recv(2, tag({ step: 2 }), { timeoutMs: 2000 })).toEqual(bytes(2))
+    expect(await t.recv(2, tag({ step: 2 }), arrives)).toEqual(bytes(2))
     await liar.send([encodeFrameHeader(0, tag({ step: 3 }), 1), bytes(3)])
-    expect(await t.recv(0, tag({ step: 3 }), { timeoutMs: 2000 })).toEqual(bytes(3))
+    expect(await t.recv(0, tag({ step: 3 }), arrives)).toEqual(bytes(3))
   })
 
   test('leaves no ipc socket file behind (abstract socket on Linux, file removed by close() elsewhere)', async () => {

@@ -10,11 +10,16 @@
  * Fails with the first rank's error (message names the rank, `code` kept), or on the
  * deadline with the ranks that did not finish. Every child is killed before it returns or
  * throws, and also if this process exits first.
+ *
+ * Two deadlines: starting the processes (node, tsx, binding a transport) is what a busy
+ * machine stretches most and says nothing about the scenario, so it has its own generous
+ * one; the scenario's deadline starts once every rank is bound and told the others' endpoints.
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import type { ZmqEndpoints, ZmqTransportOptions } from '@ringtrain/core'
 import type { ParentMessage, RankMessage, StartMessage } from './rank-main.js'
+import { scaled } from './slack.js'
 
 export type { Scenario } from './rank-main.js'
 
@@ -25,8 +30,10 @@ export interface RunInProcessesOptions<P> {
   exportName: string
   /** Passed to every rank by structured clone (typed arrays are fine). */
   params: P
-  /** Default 30 000 ms, from fork to the last result. */
+  /** From the moment every rank is bound and told the others' endpoints to the last result; default scaled(30 000) ms. */
   deadlineMs?: number
+  /** From fork until every rank has bound its transport; default scaled(60 000) ms. */
+  startupMs?: number
   transportOptions?: Partial<ZmqTransportOptions>
 }
 
@@ -42,9 +49,20 @@ export class RankFailedError extends Error {
 const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456'
 const rankMain = fileURLToPath(new URL('./rank-main.ts', import.meta.url))
 const repositoryRoot = fileURLToPath(new URL('../..', import.meta.url))
+const DEFAULT_DEADLINE_MS = scaled(30_000)
+const DEFAULT_STARTUP_MS = scaled(60_000)
+
+/**
+ * vitest's timeout for a test that calls runInProcesses `runs` times in a row: past both of
+ * its deadlines and the clean-up, so that a hang is reported by runInProcesses's error
+ * (which names the missing ranks) rather than by vitest's bare "Test timed out".
+ */
+export function runInProcessesTimeout(deadlineMs = DEFAULT_DEADLINE_MS, runs = 1): number {
+  return runs * (DEFAULT_STARTUP_MS + deadlineMs + 5_000) + 10_000
+}
 
 export async function runInProcesses<P, R>(options: RunInProcessesOptions<P>): Promise<R[]> {
-  const { worldSize, scenario, exportName, params, deadlineMs = 30_000, transportOptions = {} } = options
+  const { worldSize, scenario, exportName, params, deadlineMs = DEFAULT_DEADLINE_MS, startupMs = DEFAULT_STARTUP_MS, transportOptions = {} } = options
   const children: ChildProcess[] = []
   const killAll = () => { for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') }
   process.on('exit', killAll)
@@ -57,9 +75,16 @@ export async function runInProcesses<P, R>(options: RunInProcessesOptions<P>): P
       const fail = (error: Error) => { killAll(); reject(error) }
       const broadcast = (message: ParentMessage) => { for (const child of children) if (child.connected) child.send(message) }
       timer = setTimeout(() => {
-        const missing = finished.flatMap((done, rank) => (done ? [] : [rank]))
-        fail(new Error(`runInProcesses (${worldSize} ranks, ${exportName}) passed its ${deadlineMs} ms deadline. Missing ranks: ${missing.join(', ')}.`))
-      }, deadlineMs)
+        const missing = endpoints.flatMap((e, rank) => (e === undefined ? [rank] : []))
+        fail(new Error(`runInProcesses (${worldSize} ranks, ${exportName}): ranks ${missing.join(', ')} did not bind a transport within ${startupMs} ms of being started.`))
+      }, startupMs)
+      const startDeadline = () => {
+        clearTimeout(timer)
+        timer = setTimeout(() => {
+          const missing = finished.flatMap((done, rank) => (done ? [] : [rank]))
+          fail(new Error(`runInProcesses (${worldSize} ranks, ${exportName}) passed its ${deadlineMs} ms deadline. Missing ranks: ${missing.join(', ')}.`))
+        }, deadlineMs)
+      }
       for (let rank = 0; rank < worldSize; rank++) {
         const child = fork(rankMain, [], {
           cwd: repositoryRoot,
@@ -76,7 +101,10 @@ export async function runInProcesses<P, R>(options: RunInProcessesOptions<P>): P
         child.on('message', (message: RankMessage) => {
           if (message.type === 'endpoints') {
             endpoints[rank] = message.endpoints
-            if (endpoints.every((e) => e !== undefined)) broadcast({ type: 'connect', all: endpoints as ZmqEndpoints[] })
+            if (endpoints.every((e) => e !== undefined)) {
+              startDeadline()
+              broadcast({ type: 'connect', all: endpoints as ZmqEndpoints[] })
+            }
           } else if (message.type === 'error') {
             const { name, code, message: text } = message.error
             finished[rank] = true

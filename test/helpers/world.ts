@@ -5,6 +5,7 @@
  */
 import { InProcessHub, type Tag, type Transport } from '@ringtrain/core'
 import { formatTag } from '@ringtrain/core/unstable-internals-do-not-import'
+import { scaled } from './slack.js'
 
 export type WorldKind = 'in-process' | 'zeromq'
 
@@ -49,7 +50,7 @@ export async function createWorld(kind: WorldKind, worldSize: number): Promise<W
     worldSize,
     transports,
     async run(body, options = {}) {
-      const deadlineMs = options.deadlineMs ?? 20_000
+      const deadlineMs = options.deadlineMs ?? scaled(20_000)
       const finished = new Array<boolean>(worldSize).fill(false)
       let timer: NodeJS.Timeout | undefined
       const deadline = new Promise<never>((_, reject) => {

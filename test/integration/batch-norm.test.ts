@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
 import { readSavedWeights } from '../helpers/saved-weights.js'
-import { repoRoot, runCli } from '../helpers/run-cli.js'
+import { cliTestTimeout, repoRoot, runCli } from '../helpers/run-cli.js'
 
 test('a model with batch normalization ends with identical replicas on 3 workers', async () => {
   const out = mkdtempSync(join(tmpdir(), 'ringtrain-batch-norm-'))
@@ -24,4 +24,4 @@ test('a model with batch normalization ends with identical replicas on 3 workers
   const movingMean = [...weights.entries()].find(([name]) => name.endsWith('moving_mean'))?.[1]
   expect(movingMean, `saved weights: ${[...weights.keys()].join(', ')}`).toBeDefined()
   expect(movingMean!.some((m) => Math.abs(m) > 1e-3)).toBe(true)
-})
+}, cliTestTimeout())

@@ -13,7 +13,7 @@ import { globalBatchOrder } from '@ringtrain/core/unstable-internals-do-not-impo
 import { selectBackend, tf } from '@ringtrain/worker'
 import { loadTask, Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
 import { readSavedWeights } from '../helpers/saved-weights.js'
-import { repoRoot, runCli } from '../helpers/run-cli.js'
+import { cliTestTimeout, repoRoot, runCli } from '../helpers/run-cli.js'
 
 const steps = 20
 const batchSize = 4
@@ -64,5 +64,5 @@ describe.each([['sgd', 'cpu'], ['adam', 'cpu'], ['sgd', 'wasm'], ['adam', 'wasm'
     const moved = initial.readWeights().some((w, i) => Math.abs(w - expected[i]!) > 1e-3)
     expect(moved, 'training changed the weights').toBe(true)
     expect(maxDifference, `max |workers − one process| over ${expected.length} weights`).toBeLessThanOrEqual(tolerance)
-  })
+  }, cliTestTimeout())
 })

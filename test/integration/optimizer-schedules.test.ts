@@ -9,10 +9,13 @@ import { fileURLToPath } from 'node:url'
 import { describe, expect, test } from 'vitest'
 import { optimizerNames, type OptimizerName } from '@ringtrain/worker'
 import { learningRateAt } from '@ringtrain/worker/unstable-internals-do-not-import'
-import { runInProcesses } from '../helpers/process-world.js'
+import { runInProcesses, runInProcessesTimeout } from '../helpers/process-world.js'
+import { scaled } from '../helpers/slack.js'
 import { scheduleCases, type ScheduleParams } from './fixtures/optimizer-schedules.scenario.js'
 
 const scenario = fileURLToPath(new URL('./fixtures/optimizer-schedules.scenario.ts', import.meta.url))
+// 40 replicas × 6 steps over a real ring: about 5 s on an idle 2-core machine.
+const deadlineMs = scaled(60_000)
 const steps = 6
 const worldSize = 2
 /** The averaged gradient: rank r contributes r + 1. */
@@ -59,7 +62,7 @@ function oracle(optimizer: OptimizerName, rates: number[]): number[] {
 describe.each(['cpu', 'wasm'] as const)('every optimizer × every schedule across 2 processes on %s', (backend) => {
   test('trains with the scheduled rate at every step, ranks bitwise identical', async () => {
     const [rank0, rank1] = await runInProcesses<ScheduleParams, Record<string, number[]>>({
-      worldSize, scenario, exportName: 'trainEveryCombination', params: { backend, steps }, deadlineMs: 120_000,
+      worldSize, scenario, exportName: 'trainEveryCombination', params: { backend, steps }, deadlineMs,
     })
     const names: string[] = []
     for (const optimizer of optimizerNames) {
@@ -73,5 +76,5 @@ describe.each(['cpu', 'wasm'] as const)('every optimizer × every schedule acros
       }
     }
     expect(Object.keys(rank0!).sort()).toEqual(names.sort()) // 8 optimizers × 5 schedules, none skipped
-  }, 150_000)
+  }, runInProcessesTimeout(deadlineMs))
 })

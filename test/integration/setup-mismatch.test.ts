@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
-import { repoRoot, runCli } from '../helpers/run-cli.js'
+import { cliTestTimeout, repoRoot, runCli } from '../helpers/run-cli.js'
 
 /** Launches 2 workers on a fixture whose local rank 1 differs; returns the run. */
 async function launchMismatched(fixture: string) {
@@ -21,9 +21,9 @@ async function launchMismatched(fixture: string) {
 test('a model that differs on rank 1 fails the job before step 0', async () => {
   const run = await launchMismatched('mismatched-model.ts')
   expect(run.output).toContain("rank 1's model differs from rank 0's at tensor 'hidden/kernel': rank 0 has shape [4,8], rank 1 has [4,9]. Every rank must build the same model.")
-})
+}, cliTestTimeout())
 
 test('training data with another row count on rank 1 fails the job before step 0', async () => {
   const run = await launchMismatched('mismatched-data.ts')
   expect(run.output).toContain("rank 1's training plan differs from rank 0's: rank 0 has 64 training samples, rank 1 has 63. Every rank must load the same training data with the same options.")
-})
+}, cliTestTimeout())

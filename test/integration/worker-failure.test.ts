@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
-import { isAlive, startCli } from '../helpers/run-cli.js'
+import { cliTestTimeout, isAlive, startCli, waitForExit, waitForOutput } from '../helpers/run-cli.js'
 
 test('SIGKILL of rank 1 mid-training fails the job naming rank 1, and leaves no process behind', async () => {
   const out = mkdtempSync(join(tmpdir(), 'ringtrain-failure-'))
@@ -14,12 +14,11 @@ test('SIGKILL of rank 1 mid-training fails the job naming rank 1, and leaves no 
   // An earlier run's summary must not survive to stand beside this failed run's metrics.
   writeFileSync(join(out, 'summary.json'), '{"stale":true}')
   const run = startCli(['launch', '-n', '2', 'examples/mnist-mlp', '--out', out, '--quiet'])
-  const deadline = Date.now() + 90_000
-  while (!/\[worker 1\].*trains \d+ epoch/.test(run.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100))
+  await waitForOutput(run, /\[worker 1\].*trains \d+ epoch/)
   const pids = [...run.output().matchAll(/started worker (\d) \(pid (\d+)\)/g)].map((m) => Number(m[2]))
   expect(pids, run.output()).toHaveLength(2)
   process.kill(pids[1]!, 'SIGKILL')
-  const exit = await run.exited
+  const exit = await waitForExit(run)
   expect(exit.code, run.output()).toBe(1)
   expect(run.output()).toMatch(new RegExp(`rank 1 \\(pid ${pids[1]} on [^)]+\\) was killed by SIGKILL before reporting done; stopping the job\\. Recovery is not enabled\\.`))
   expect(run.output()).toContain('[worker 0] [rank 0/2')
@@ -27,4 +26,4 @@ test('SIGKILL of rank 1 mid-training fails the job naming rank 1, and leaves no 
   for (const pid of pids) expect(isAlive(pid), `pid ${pid} is gone`).toBe(false)
   expect(existsSync(join(out, 'summary.json')), 'no summary.json for a failed job').toBe(false)
   expect(existsSync(join(out, 'metrics.jsonl'))).toBe(true)
-})
+}, cliTestTimeout(undefined, 2))

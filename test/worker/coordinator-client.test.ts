@@ -6,6 +6,7 @@ import {
   DistError, MessageType, controlMessage, openControlServer, resolveJobConfig, type ControlMessage, type ControlServer, type JobConfig,
 } from '@ringtrain/core'
 import { afterEach, describe, expect, test } from 'vitest'
+import { scaled } from '../helpers/slack.js'
 import { CoordinatorClient } from '@ringtrain/worker/unstable-internals-do-not-import'
 
 const quiet = { log: () => {} }
@@ -14,12 +15,43 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step()
 })
 
-async function coordinatorFor(worldSize: number, overrides: Partial<JobConfig> = {}): Promise<{ config: JobConfig; coordinator: Coordinator }> {
+// Keep-alives and heartbeats every 100 ms on an idle machine, 5 missed ones mean gone: a
+// busy machine can stall a process for longer than 0.5 s, and a live peer would be declared
+// lost. The rate is scaled by the load; every expected message and bound follows from it.
+const heartbeatIntervalMs = scaled(100)
+const heartbeatMaxMissed = 5
+const silenceLimitMs = heartbeatIntervalMs * heartbeatMaxMissed
+
+/**
+ * Something to wait for without sleeping: `changed()` after each change it depends on, and
+ * `until()` resolves once `check()` holds, or fails naming `what` after `ms`.
+ */
+function condition() {
+  const waiters = new Set<() => void>()
+  return {
+    changed: () => { for (const waiter of [...waiters]) waiter() },
+    until: (what: string, check: () => boolean, ms = scaled(5_000)): Promise<void> => {
+      let waiter: () => void = () => {}
+      const met = new Promise<void>((resolve) => {
+        waiter = () => { if (check()) resolve() }
+        waiters.add(waiter)
+        waiter()
+      })
+      return within(ms, what, met).finally(() => waiters.delete(waiter))
+    },
+  }
+}
+
+async function coordinatorFor(worldSize: number, overrides: Partial<JobConfig> = {}) {
   const outDir = await mkdtemp(join(tmpdir(), 'ringtrain-client-'))
-  const config = resolveJobConfig({ jobId: 'client-test', worldSize, task: 'none', outDir, heartbeatIntervalMs: 100, ...overrides })
-  const coordinator = await startCoordinator(config, quiet)
+  const config = resolveJobConfig({ jobId: 'client-test', worldSize, task: 'none', outDir, heartbeatIntervalMs, heartbeatMaxMissed, ...overrides })
+  const logs: string[] = []
+  const logged = condition()
+  const coordinator: Coordinator = await startCoordinator(config, { log: (line) => { logs.push(line); logged.changed() } })
   cleanup.push(() => rm(outDir, { recursive: true, force: true }), () => coordinator.stop('the test ended'))
-  return { config, coordinator }
+  /** Resolves once the coordinator logged a line matching `pattern`. */
+  const untilLogged = (pattern: RegExp) => logged.until(`a coordinator log line matching ${pattern}`, () => logs.some((l) => pattern.test(l)))
+  return { config, coordinator, logs, untilLogged }
 }
 
 /** Joins as `pid`, with local rank pid − 1 so that ranks do not depend on which join lands first. */
@@ -37,6 +69,8 @@ function joinAs(endpoint: string, pid: number, jobId = 'client-test', timeoutMs 
  */
 async function fakeCoordinator(config: JobConfig, options: { assign: boolean }) {
   const heard: ControlMessage[] = []
+  let keepAlivesSent = 0
+  const progress = condition()
   let worker: string | undefined
   const server: ControlServer = await openControlServer('tcp://127.0.0.1:0', {
     jobId: config.jobId,
@@ -44,6 +78,7 @@ async function fakeCoordinator(config: JobConfig, options: { assign: boolean }) 
     onReceive: (receipt) => {
       if (receipt.kind !== 'message') return
       heard.push(receipt.message)
+      progress.changed()
       if (receipt.message.type !== MessageType.JoinRequest || worker !== undefined) return
       worker = receipt.from
       if (options.assign) {
@@ -52,13 +87,22 @@ async function fakeCoordinator(config: JobConfig, options: { assign: boolean }) 
     },
   })
   const keepAlive = controlMessage(MessageType.KeepAlive, config.jobId, { intervalMs: config.heartbeatIntervalMs, maxMissed: config.heartbeatMaxMissed })
-  const timer = setInterval(() => { if (worker !== undefined) void server.send(worker, keepAlive) }, config.heartbeatIntervalMs)
+  const timer = setInterval(() => {
+    if (worker === undefined) return
+    void server!.send(worker, keepAlive)
+    keepAlivesSent++
+    progress.changed()
+  }, config.heartbeatIntervalMs)
   const goAway = async () => {
     clearInterval(timer)
     await server.close({ lingerMs: 0 })
   }
   cleanup.push(goAway)
-  return { endpoint: server.endpoint, heard, goAway }
+  /** Resolves once `count` keep-alives were sent (at least count × intervalMs from the join). */
+  const untilKeepAlivesSent = (count: number) => progress.until(`${count} keep-alives sent`, () => keepAlivesSent >= count, scaled(count * config.heartbeatIntervalMs + 5_000))
+  /** Resolves once the worker answered `count` keep-alives. */
+  const untilAnswered = (count: number) => progress.until(`${count} keep-alives answered`, () => heard.filter((m) => m.type === MessageType.KeepAlive).length >= count)
+  return { endpoint: server.endpoint, heard, goAway, untilKeepAlivesSent, untilAnswered }
 }
 
 /** `promise`'s outcome, or a failure naming `what` when it has not settled within `ms` (a hang fails with a report). */
@@ -72,7 +116,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const silentReason = /^the coordinator at tcp:\/\/127\.0\.0\.1:\d+ has been silent for \d+\.\d s \(\d+ keep-alives missed\); stopping\.$/
 
 describe('CoordinatorClient and a coordinator that goes away', () => {
-  const config = resolveJobConfig({ jobId: 'client-test', worldSize: 1, task: 'none', outDir: 'unused', heartbeatIntervalMs: 100, heartbeatMaxMissed: 5 })
+  const config = resolveJobConfig({ jobId: 'client-test', worldSize: 1, task: 'none', outDir: 'unused', heartbeatIntervalMs, heartbeatMaxMissed })
 
   test('aborts within heartbeatIntervalMs × heartbeatMaxMissed of its last keep-alive, and done() and failed() settle with a full send queue', async () => {
     const coordinator = await fakeCoordinator(config, { assign: true })
@@ -80,8 +124,9 @@ describe('CoordinatorClient and a coordinator that goes away', () => {
     client.startHeartbeats(() => 0)
     let abortedAt: number | undefined
     const aborted = new Promise<string>((resolve) => client.onAbort((reason) => { abortedAt = Date.now(); resolve(reason) }))
-    await sleep(800)
-    expect(abortedAt, 'keep-alives every 100 ms keep a worker going past the 500 ms limit').toBeUndefined()
+    // 8 keep-alives: the worker lived through 1.6 × its silence limit (longer if load slowed the timer).
+    await coordinator.untilKeepAlivesSent(8)
+    expect(abortedAt, `keep-alives every ${heartbeatIntervalMs} ms keep a worker going past the ${silenceLimitMs} ms limit`).toBeUndefined()
 
     await coordinator.goAway()
     const goneAt = Date.now()
@@ -94,44 +139,52 @@ describe('CoordinatorClient and a coordinator that goes away', () => {
     for (let last = -1; sent !== last || sent < 900; await sleep(30)) last = sent
     const done = client.done({ steps: 1, parameterHash: 'h', finalLoss: 1, eval: {}, backend: 'cpu' })
 
-    expect(await within(2_000, 'the abort', aborted)).toMatch(silentReason)
-    expect(abortedAt! - goneAt).toBeLessThan(1_000)
-    await expect(within(1_000, 'done()', done)).rejects.toMatchObject({ name: 'PeerLostError', code: 'E_PEER_LOST' })
-    await expect(within(1_000, 'failed()', client.failed(new Error('boom')))).rejects.toMatchObject({ name: 'PeerLostError', code: 'E_PEER_LOST' })
-    await expect(within(1_000, 'a barrier', client.barrier('after', 5_000))).rejects.toMatchObject({ code: 'E_PEER_LOST' })
+    expect(await within(scaled(2_000), 'the abort', aborted)).toMatch(silentReason)
+    // The last keep-alive came before goneAt, so the abort is due within the silence limit of
+    // it, plus the watch's check interval; on an idle machine within 1 s of goneAt. Load
+    // delays timers, so the margin over the limit is scaled, but stays far below any other
+    // way out (the 10 s join timeout, a barrier's 5 s).
+    expect(abortedAt! - goneAt).toBeLessThan(silenceLimitMs + scaled(500))
+    await expect(within(scaled(1_000), 'done()', done)).rejects.toMatchObject({ name: 'PeerLostError', code: 'E_PEER_LOST' })
+    await expect(within(scaled(1_000), 'failed()', client.failed(new Error('boom')))).rejects.toMatchObject({ name: 'PeerLostError', code: 'E_PEER_LOST' })
+    await expect(within(scaled(1_000), 'a barrier', client.barrier('after', 5_000))).rejects.toMatchObject({ code: 'E_PEER_LOST' })
     flooding = false
     await client.close({ lingerMs: 0 })
-    await within(3_000, 'the flood of metrics', flood)
+    await within(scaled(3_000), 'the flood of metrics', flood)
   })
 
   test('gives up a join once the coordinator that sent keep-alives falls silent, long before the join timeout, and answers its keep-alives meanwhile', async () => {
     const coordinator = await fakeCoordinator(config, { assign: false })
     const joining = joinAs(coordinator.endpoint, 1, 'client-test', 30_000)
-    await sleep(400)
+    await coordinator.untilAnswered(2)
     await coordinator.goAway()
-    const error = await within(3_000, 'the join', joining.catch((e: DistError) => e))
+    // Long before the 30 s join timeout: the silence limit plus what load adds.
+    const error = await within(silenceLimitMs + scaled(2_500), 'the join', joining.catch((e: DistError) => e))
     expect(error).toMatchObject({ name: 'PeerLostError', code: 'E_PEER_LOST' })
-    expect((error as Error).message).toMatch(/^pid 1 on test-host heard nothing from the coordinator at tcp:\/\/127\.0\.0\.1:\d+ for \d+\.\d s; it sends a keep-alive every 100 ms and 5 missed ones mean it is gone\. See the coordinator's log, or raise --heartbeat-max-missed if it is only slow\.$/)
+    expect((error as Error).message).toMatch(new RegExp(`^pid 1 on test-host heard nothing from the coordinator at tcp://127\\.0\\.0\\.1:\\d+ for \\d+\\.\\d s; it sends a keep-alive every ${heartbeatIntervalMs} ms and ${heartbeatMaxMissed} missed ones mean it is gone\\. See the coordinator's log, or raise --heartbeat-max-missed if it is only slow\\.$`))
     expect(coordinator.heard.filter((m) => m.type === MessageType.KeepAlive).length).toBeGreaterThanOrEqual(2)
   })
 })
 
 describe('CoordinatorClient and the coordinator\'s wait list', () => {
   test('a worker that gave up waiting does not fill the world: the coordinator drops it once it stops answering keep-alives', async () => {
-    const { coordinator } = await coordinatorFor(2)
+    const { coordinator, untilLogged } = await coordinatorFor(2)
     await expect(joinAs(coordinator.endpoint, 1, 'client-test', 200)).rejects.toMatchObject({ code: 'E_TIMEOUT' })
-    await sleep(700) // more than heartbeatIntervalMs × heartbeatMaxMissed (100 × 5)
-    const [b, c] = await within(5_000, 'the joins of two live workers', Promise.all([joinAs(coordinator.endpoint, 2), joinAs(coordinator.endpoint, 3)]))
+    await untilLogged(/^\[coordinator\] pid 1 on test-host answered none of the last \d+ keep-alives .*; removed it from the wait list \(0 of 2 workers wait\)\.$/)
+    const [b, c] = await within(scaled(5_000), 'the joins of two live workers', Promise.all([joinAs(coordinator.endpoint, 2), joinAs(coordinator.endpoint, 3)]))
     expect([b.assignment.hosts, b.worldSize, [b.rank, c.rank]]).toEqual([['test-host', 'test-host'], 2, [0, 1]])
     expect(b.assignment.peers).toEqual([['tcp://127.0.0.1:6002'], ['tcp://127.0.0.1:6003']])
   })
 
   test('a worker that waits longer than heartbeatIntervalMs × heartbeatMaxMissed stays on the wait list while it answers keep-alives', async () => {
-    const { coordinator } = await coordinatorFor(2)
+    const { coordinator, logs } = await coordinatorFor(2)
     const first = joinAs(coordinator.endpoint, 1)
-    await sleep(800)
-    const [a, b] = await within(5_000, 'the joins', Promise.all([first, joinAs(coordinator.endpoint, 2)]))
+    // Not a wait for something: the behaviour under test is that time passes (1.6 × the
+    // silence limit) and the coordinator does nothing.
+    await sleep(silenceLimitMs * 1.6)
+    const [a, b] = await within(scaled(5_000), 'the joins', Promise.all([first, joinAs(coordinator.endpoint, 2)]))
     expect([a.rank, b.rank]).toEqual([0, 1])
+    expect(logs.filter((l) => l.includes('removed it from the wait list'))).toEqual([])
   })
 })
 

@@ -92,6 +92,13 @@ describe('idxDataset', () => {
     expect((await rejection(idxDataset({ images, labels: big }))).message).toBe(
       `${big}: label 1: expected a class in [0, 10), got 12.`,
     )
+    // Both files bad: the images file's error, even when the labels file fails first (a
+    // large gzip takes a while to inflate, a tiny raw file fails at once). Not a race.
+    const slowBadImages = await writeIdx('slow-bad-images.gz', [3, 2, 2], new Array(4_000_000).fill(7), { gzip: true, magic: 0x0801 })
+    expect(await rejection(idxDataset({ images: slowBadImages, labels: images }))).toEqual({
+      code: 'E_DATA',
+      message: `${slowBadImages}: expected IDX magic number 0x00000803 (unsigned bytes, 3 dimensions), got 0x00000801.`,
+    })
     const broken = join(dir, 'broken.gz')
     await writeFile(broken, Uint8Array.from([0x1f, 0x8b, 1, 2, 3]))
     expect((await rejection(idxDataset({ images: broken, labels: labelsFile }))).message).toMatch(

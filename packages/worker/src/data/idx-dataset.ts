@@ -1,5 +1,6 @@
 import { DistError } from '@ringtrain/core'
 import type { Dataset } from './dataset.js'
+import { allInOrder } from './all-in-order.js'
 import { denseDataset } from './dense-dataset.js'
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, readIdx } from './read-idx.js'
 
@@ -23,11 +24,14 @@ export interface IdxDatasetOptions {
  * Reads a pair of MNIST-format IDX files (images and labels) into a {@link Dataset}.
  *
  * @throws DistError (`E_DATA`) naming the file and expected/got when a magic number,
- *   a byte length, the image and label counts, or a label (≥ `classes`) is wrong.
+ *   a byte length, the image and label counts, or a label (≥ `classes`) is wrong. When both
+ *   files are bad, the images file's error is the one thrown.
  */
 export async function idxDataset(options: IdxDatasetOptions): Promise<Dataset> {
   const { normalize = true, oneHot = true, classes = 10, flatten = false } = options
-  const [images, labels] = await Promise.all([
+  // Both files are read at once, but an error in the images file wins over one in the
+  // labels file whatever read finished first: the same bad input always reports the same error.
+  const [images, labels] = await allInOrder([
     readIdx(options.images, IDX_IMAGES_MAGIC),
     readIdx(options.labels, IDX_LABELS_MAGIC),
   ])

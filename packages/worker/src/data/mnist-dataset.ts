@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { ConfigError, DistError, seededPermutation } from '@ringtrain/core'
+import { allInOrder } from './all-in-order.js'
 import type { Dataset } from './dataset.js'
 import { denseDataset } from './dense-dataset.js'
 
@@ -71,7 +72,8 @@ export async function mnistDataset(options: MnistDatasetOptions): Promise<Datase
 
 async function loadDigits(): Promise<{ pixels: Float32Array; labels: Uint8Array }> {
   const root = dirname(createRequire(import.meta.url).resolve('mnist/package.json'))
-  const perClass = await Promise.all(
+  // The first bad file in digit order is the one reported, whatever read finishes first.
+  const perClass = await allInOrder(
     Array.from({ length: 10 }, async (_, digit) => {
       const file = join(root, 'src', 'digits', `${digit}.json`)
       const data = (JSON.parse(await readFile(file, 'utf8')) as { data?: unknown }).data
