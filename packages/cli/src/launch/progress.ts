@@ -52,7 +52,7 @@ export function formatProgress(sample: ProgressSample, elapsedMs: number): strin
   const bar = '█'.repeat(filled) + '░'.repeat(width - filled)
   const etaMs = fraction > 0 ? (elapsedMs / fraction) * (1 - fraction) : Number.NaN
   return (
-    `epoch ${sample.epoch + 1}/${sample.epochs} step ${sample.stepsDone}/${sample.totalSteps} ${bar} ` +
+    `epoch ${sample.epoch + 1}/${sample.epochs} ${sample.stepsDone}/${sample.totalSteps} steps ${bar} ` +
     `${Math.round(sample.samplesPerSecond)} samples/s loss ${sample.loss.toFixed(4)} ETA ${formatDuration(etaMs)}`
   )
 }
