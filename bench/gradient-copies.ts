@@ -11,8 +11,9 @@
  * Prints one JSON line: copies per step and rank in each phase, median of 10 steps.
  */
 import { createZmqTransport, ringAllReduce } from '@ringtrain/core'
-import { buildBenchModel, defineTask, selectBackend, tf } from '@ringtrain/worker'
+import { selectBackend, tf } from '@ringtrain/worker'
 import { Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
+import { benchMlpTask } from './bench-mlp-task.js'
 
 const backend = process.argv[2] === 'cpu' ? 'cpu' : 'wasm'
 await selectBackend(backend)
@@ -30,14 +31,7 @@ typedArray.slice = function (this: ArrayBufferView, ...args: unknown[]) {
   return copy
 }
 
-const task = defineTask({
-  name: 'bench-mlp',
-  model: () => buildBenchModel('mlp'),
-  loss: 'softmaxCrossEntropy',
-  optimizer: 'adam',
-  data: { train: () => ({ length: 0, inputShape: [784], targetShape: [10], batch: () => ({ x: tf.zeros([1, 784]), y: tf.zeros([1, 10]) }) }) },
-})
-const replicas = await Promise.all([0, 1].map(() => Replica.create(task, { seed: 1 })))
+const replicas = await Promise.all([0, 1].map(() => Replica.create(benchMlpTask, { seed: 1 })))
 const transports = await Promise.all([0, 1].map((rank) => createZmqTransport({ rank, worldSize: 2, host: '127.0.0.1', port: 0 })))
 await Promise.all(transports.map((t) => t.connect(transports.map((u) => u.endpoints))))
 const batches = [0, 1].map((rank) => ({

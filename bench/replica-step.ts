@@ -9,18 +9,12 @@
  *
  * Prints the median ms of 60 steps of each part, after 5 warm-up steps.
  */
-import { buildBenchModel, defineTask, selectBackend, tf } from '@ringtrain/worker'
+import { selectBackend, tf } from '@ringtrain/worker'
 import { Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
+import { benchMlpTask } from './bench-mlp-task.js'
 
 await selectBackend('wasm')
-const task = defineTask({
-  name: 'bench-mlp',
-  model: () => buildBenchModel('mlp'),
-  loss: 'softmaxCrossEntropy',
-  optimizer: 'adam',
-  data: { train: () => ({ length: 0, inputShape: [784], targetShape: [10], batch: () => ({ x: tf.zeros([1, 784]), y: tf.zeros([1, 10]) }) }) },
-})
-const replica = await Replica.create(task, { seed: 1 })
+const replica = await Replica.create(benchMlpTask, { seed: 1 })
 const batch = { x: tf.randomUniform([64, 784]), y: tf.oneHot(tf.tensor1d(Array.from({ length: 64 }, (_, i) => i % 10), 'int32'), 10).toFloat() }
 const computeMs: number[] = []
 const applyMs: number[] = []
