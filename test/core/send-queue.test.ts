@@ -73,3 +73,23 @@ test('droppable items are dropped while maxQueued wait, with one report for the 
   expect(socket.sent).toEqual(['a', 'b', 'e'])
   expect(reports).toEqual([1, -2])
 })
+
+test('closeAfterFlush lets what is queued go out, then takes no more: later pushes resolve without a send', async () => {
+  const socket = fakeSocket()
+  const queue = new SendQueue(socket.send)
+  const queued = [queue.push('a'), queue.push('b')]
+  const closed = queue.closeAfterFlush(10_000)
+  await queue.push('late') // resolves at once, never sent
+  await socket.completeNext()
+  await socket.completeNext()
+  await Promise.all([...queued, closed])
+  expect(socket.sent).toEqual(['a', 'b'])
+})
+
+test('closeAfterFlush gives up waiting after lingerMs when the socket never takes the item', async () => {
+  const socket = fakeSocket()
+  const queue = new SendQueue(socket.send)
+  void queue.push('stuck')
+  await queue.closeAfterFlush(20) // resolves on its own: the caller then closes the socket
+  expect(socket.sent).toEqual([])
+})

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startCoordinator, type Coordinator } from '@ringtrain/coordinator'
 import {
-  DistError, MessageType, controlMessage, openControlServer, resolveJobConfig, type ControlMessage, type ControlServer, type JobConfig,
+  DistError, MessageType, connectControlClient, controlMessage, openControlServer, resolveJobConfig, type ControlMessage, type ControlServer, type JobConfig,
 } from '@ringtrain/core'
 import { afterEach, describe, expect, test } from 'vitest'
 import { scaled } from '../helpers/slack.js'
@@ -177,13 +177,30 @@ describe('CoordinatorClient and the coordinator\'s wait list', () => {
   })
 
   test('a worker that waits longer than heartbeatIntervalMs × heartbeatMaxMissed stays on the wait list while it answers keep-alives', async () => {
-    const { coordinator, logs } = await coordinatorFor(2)
+    const { config, coordinator, logs } = await coordinatorFor(3)
     const first = joinAs(coordinator.endpoint, 1)
-    // Not a wait for something: the behaviour under test is that time passes (1.6 × the
-    // silence limit) and the coordinator does nothing.
-    await sleep(silenceLimitMs * 1.6)
+    // A second waiting worker, a bare socket, counts the coordinator's keep-alives: they go
+    // out once per interval by the coordinator's own clock, to every waiting worker. When it
+    // has had 2 × maxMissed + 1 of them, pid 1 has waited more than twice the silence limit.
+    let keepAlives = 0
+    const counted = condition()
+    const keepAlive = controlMessage(MessageType.KeepAlive, config.jobId, { intervalMs: heartbeatIntervalMs, maxMissed: heartbeatMaxMissed })
+    const observer = await connectControlClient(coordinator.endpoint, () => 'the observer', {
+      jobId: config.jobId,
+      log: () => {},
+      onReceive: (receipt) => {
+        if (receipt.kind !== 'message' || receipt.message.type !== MessageType.KeepAlive) return
+        keepAlives++
+        void observer.send(keepAlive, { droppable: true }) // answered, so the observer stays too
+        counted.changed()
+      },
+    })
+    cleanup.push(() => observer.close({ lingerMs: 0 }))
+    await observer.send(controlMessage(MessageType.JoinRequest, config.jobId, { host: 'test-host', pid: 9, localRank: 8, dataEndpoints: ['tcp://127.0.0.1:6009'], backend: 'cpu' }))
+    const wanted = 2 * heartbeatMaxMissed + 1
+    await counted.until(`${wanted} keep-alives`, () => keepAlives >= wanted, scaled(wanted * heartbeatIntervalMs + 5_000))
     const [a, b] = await within(scaled(5_000), 'the joins', Promise.all([first, joinAs(coordinator.endpoint, 2)]))
-    expect([a.rank, b.rank]).toEqual([0, 1])
+    expect([a.rank, b.rank]).toEqual([0, 1]) // the observer, local rank 8, is rank 2
     expect(logs.filter((l) => l.includes('removed it from the wait list'))).toEqual([])
   })
 })

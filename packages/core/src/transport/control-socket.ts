@@ -82,7 +82,6 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
   const endpoint = socket.lastEndpoint ?? bind
   const log = options.log ?? console.error
   const sends = new SendQueue<Uint8Array[]>((frames) => socket.send(frames))
-  let closing = false
   void receiveLoop(socket, `the coordinator at ${endpoint}`, options, (frames) => {
     const from = frames[0]?.toString('hex') ?? ''
     return { from, payloads: frames.slice(1), sender: `worker ${from.slice(0, 8)}` }
@@ -90,13 +89,10 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
   return {
     endpoint,
     // A ROUTER never blocks: a message for a gone or slow worker is dropped by ZeroMQ.
-    send: (to, message) => closing ? Promise.resolve() : sends.push([Buffer.from(to, 'hex'), encode(message)]).catch((error: Error) => {
+    send: (to, message) => sends.push([Buffer.from(to, 'hex'), encode(message)]).catch((error: Error) => {
       log(`A ${messageTypeName(message.type)} for worker ${to.slice(0, 8)} could not be sent and was dropped: ${error.message}`)
     }),
-    close: (closeOptions) => {
-      closing = true
-      return closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000)
-    },
+    close: (closeOptions) => closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000),
   }
 }
 
@@ -124,14 +120,10 @@ export async function connectControlClient(endpoint: string, receiver: () => str
       else log(`The control messages to the coordinator at ${endpoint} drained; ${-dropped} heartbeats and metrics were dropped meanwhile.`)
     },
   })
-  let closing = false
   void receiveLoop(socket, receiver, options, (frames) => ({ from: endpoint, payloads: frames, sender: `the coordinator at ${endpoint}` }))
   return {
-    send: (message, sendOptions) => closing ? Promise.resolve() : sends.push(message, { droppable: sendOptions?.droppable ?? false }),
-    close: (closeOptions) => {
-      closing = true
-      return closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000)
-    },
+    send: (message, sendOptions) => sends.push(message, { droppable: sendOptions?.droppable ?? false }),
+    close: (closeOptions) => closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000),
   }
 }
 
@@ -169,12 +161,10 @@ function check(payloads: Buffer[], expect: ValidateExpectation & { jobId: string
   }
 }
 
-/** Waits up to `lingerMs` for queued sends to reach ZeroMQ, then closes the socket with that linger. */
-async function closeAfterFlush(sends: { drained(): Promise<void> }, socket: { close(): void; linger: number; readonly closed: boolean }, lingerMs: number): Promise<void> {
+/** Lets queued sends reach ZeroMQ (up to `lingerMs`), then closes the socket with that linger. */
+async function closeAfterFlush(sends: Pick<SendQueue<unknown>, 'closeAfterFlush'>, socket: { close(): void; linger: number; readonly closed: boolean }, lingerMs: number): Promise<void> {
   if (socket.closed) return
-  let timer: NodeJS.Timeout | undefined
-  await Promise.race([sends.drained(), new Promise((resolve) => { timer = setTimeout(resolve, lingerMs) })])
-  clearTimeout(timer)
+  await sends.closeAfterFlush(lingerMs)
   socket.linger = lingerMs
   socket.close()
 }

@@ -30,6 +30,7 @@ export class SendQueue<Item> {
   private readonly queue: Pending<Item>[] = []
   private sending = false
   private failedWith: unknown
+  private closing = false
   private dropped = 0
   private drainWaiters: (() => void)[] = []
 
@@ -47,6 +48,7 @@ export class SendQueue<Item> {
   /** Resolves when ZeroMQ has taken `item` (it may still be on its way to the peer). */
   push(item: Item, options: { droppable?: boolean } = {}): Promise<void> {
     if (this.failedWith !== undefined) return Promise.reject(this.failedWith)
+    if (this.closing) return Promise.resolve()
     if (options.droppable && this.length >= (this.options.maxQueued ?? Number.POSITIVE_INFINITY)) {
       if (++this.dropped === 1) this.options.onDrops?.(1)
       return Promise.resolve()
@@ -67,6 +69,17 @@ export class SendQueue<Item> {
   drained(): Promise<void> {
     if (this.length === 0) return Promise.resolve()
     return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  /**
+   * Stops taking items (later pushes resolve without sending anything) and resolves once
+   * what is queued has been sent, or after `lingerMs`: the step before closing the socket.
+   */
+  async closeAfterFlush(lingerMs: number): Promise<void> {
+    this.closing = true
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([this.drained(), new Promise((resolve) => { timer = setTimeout(resolve, lingerMs) })])
+    clearTimeout(timer)
   }
 
   private async pump(): Promise<void> {
