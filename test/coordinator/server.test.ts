@@ -10,6 +10,7 @@ import {
 } from '@ringtrain/core'
 import { afterEach, describe, expect, test } from 'vitest'
 import { scaled } from '../helpers/slack.js'
+import { testKeyFile, testSecurity } from '../helpers/test-key.js'
 
 const fixture = fileURLToPath(new URL('./fixtures/fake-worker.ts', import.meta.url))
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
@@ -37,7 +38,7 @@ async function jobConfig(worldSize: number, overrides: Partial<JobConfig> = {}):
 
 /** Starts a fake worker process; resolves with its exit code and output when it ends. */
 function fakeWorker(endpoint: string, jobId: string, hash: string, mode: 'normal' | 'silent' = 'normal') {
-  const child = spawn(process.execPath, ['--import', 'tsx', fixture, endpoint, jobId, hash, mode], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', fixture, endpoint, jobId, hash, mode], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RINGTRAIN_TEST_SECRET_FILE: testKeyFile() } })
   children.push(child)
   let output = ''
   child.stdout!.on('data', (d) => { output += d })
@@ -50,7 +51,7 @@ function fakeWorker(endpoint: string, jobId: string, hash: string, mode: 'normal
 async function sendRaw(endpoint: string, message: unknown, timeoutMs = scaled(5_000)): Promise<ControlReceipt[]> {
   let answered: (receipt: ControlReceipt) => void = () => {}
   const answer = new Promise<ControlReceipt>((resolve) => { answered = resolve })
-  const client = await connectControlClient(endpoint, () => 'the test', { onReceive: (r) => answered(r), log: () => {} })
+  const client = await connectControlClient(endpoint, () => 'the test', { onReceive: (r) => answered(r), log: () => {}, security: testSecurity })
   let timer: NodeJS.Timeout | undefined
   try {
     await client.send(message as ControlMessage)
@@ -69,7 +70,7 @@ describe('the coordinator with worker processes', () => {
     const config = await jobConfig(3)
     const events: CoordinatorEvent[] = []
     const logs: string[] = []
-    const coordinator = await startCoordinator(config, { onEvent: (e) => events.push(e), log: (line) => logs.push(line) })
+    const coordinator = await startCoordinator(config, { security: testSecurity, onEvent: (e) => events.push(e), log: (line) => logs.push(line) })
 
     // Foreign and garbage messages first: refused with a typed error, and the coordinator goes on.
     const joinRequest = controlMessage(MessageType.JoinRequest, config.jobId, { host: 'h', pid: 1, dataEndpoints: [], backend: 'cpu' })
@@ -98,7 +99,7 @@ describe('the coordinator with worker processes', () => {
 
   test('reports replicasIdentical false when one worker ends with another parameter hash', async () => {
     const config = await jobConfig(2)
-    const coordinator = await startCoordinator(config, { log: () => {} })
+    const coordinator = await startCoordinator(config, { security: testSecurity, log: () => {} })
     fakeWorker(coordinator.endpoint, config.jobId, 'same')
     fakeWorker(coordinator.endpoint, config.jobId, 'different')
     const result = await coordinator.done
@@ -110,7 +111,7 @@ describe('the coordinator with worker processes', () => {
 
   test('fails the job with a non-zero exit code naming the rank when a worker stops heartbeating', async () => {
     const config = await jobConfig(2)
-    const coordinator = await startCoordinator(config, { log: () => {} })
+    const coordinator = await startCoordinator(config, { security: testSecurity, log: () => {} })
     const healthy = fakeWorker(coordinator.endpoint, config.jobId, 'same')
     const silent = fakeWorker(coordinator.endpoint, config.jobId, 'same', 'silent')
     const result = await coordinator.done
@@ -125,7 +126,7 @@ describe('the coordinator with worker processes', () => {
 
   test('answers an invalid JoinRequest with a Reject carrying the validation error, so the worker need not wait out its join timeout', async () => {
     const config = await jobConfig(2)
-    const coordinator = await startCoordinator(config, { log: () => {} })
+    const coordinator = await startCoordinator(config, { security: testSecurity, log: () => {} })
     const badJoin = { ...controlMessage(MessageType.JoinRequest, config.jobId, { host: 'h', pid: 1, dataEndpoints: [], backend: 'cpu' }), pid: -1 }
     const [reject] = await sendRaw(coordinator.endpoint, badJoin)
     expect(reject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, error: { name: 'FrameError', code: 'E_BAD_FRAME' } } })
@@ -138,12 +139,12 @@ describe('the coordinator with worker processes', () => {
 describe('the coordinator on a port in use', () => {
   test('refuses to start with E_CONFIG naming the endpoint, and leaves the running job\'s files alone', async () => {
     const config = await jobConfig(1)
-    const first = await startCoordinator(config, { log: () => {} })
+    const first = await startCoordinator(config, { security: testSecurity, log: () => {} })
     // The first job's output so far (as if steps had completed).
     await appendFile(join(config.outDir, 'metrics.jsonl'), '{"step":0}\n')
     await writeFile(join(config.outDir, 'summary.json'), '{"from":"the first job"}\n')
     const logs: string[] = []
-    const second = await startCoordinator(config, { bind: first.endpoint, log: (line) => logs.push(line) }).catch((error: unknown) => error)
+    const second = await startCoordinator(config, { security: testSecurity, bind: first.endpoint, log: (line) => logs.push(line) }).catch((error: unknown) => error)
     expect(second).toMatchObject({ name: 'ConfigError', code: 'E_CONFIG', message: `--bind ${first.endpoint} is in use; pick another port, or port 0 for any free one.` })
     expect(await readFile(join(config.outDir, 'metrics.jsonl'), 'utf8')).toBe('{"step":0}\n')
     expect(await readFile(join(config.outDir, 'summary.json'), 'utf8')).toBe('{"from":"the first job"}\n')

@@ -204,13 +204,17 @@ describe('ZmqTransport refuses what it cannot trust', () => {
     expect(await t.recv(0, tag({ step: 3 }), arrives)).toEqual(bytes(3))
   })
 
-  test('leaves no ipc socket file behind (abstract socket on Linux, file removed by close() elsewhere)', async () => {
-    const { existsSync } = await import('node:fs')
+  test('binds its ipc socket file in a private directory (0700) and leaves nothing behind', async () => {
+    const { existsSync, statSync } = await import('node:fs')
+    const path_ = await import('node:path')
+    const dirname = (p: string) => path_.dirname(p)
     const t = await createZmqTransport({ rank: 0, worldSize: 1 })
     const path = t.endpoints.ipc!.slice('ipc://'.length)
-    if (process.platform === 'linux') expect(path).toMatch(/^@ringtrain-[0-9a-f]{16}-\d+-[0-9a-f]{8}$/)
-    else expect(existsSync(path)).toBe(true)
+    expect(path).toMatch(/\/ringtrain-[0-9a-f]{16}-[^/]+\/data\.sock$/)
+    expect(statSync(dirname(path)).mode & 0o777).toBe(0o700)
+    expect(statSync(path).isSocket()).toBe(true)
     await t.close()
-    if (process.platform !== 'linux') expect(existsSync(path)).toBe(false)
+    expect(existsSync(dirname(path))).toBe(false)
   })
+
 })

@@ -8,6 +8,7 @@ import {
 import { afterEach, describe, expect, test } from 'vitest'
 import { scaled } from '../helpers/slack.js'
 import { CoordinatorClient } from '@ringtrain/worker/unstable-internals-do-not-import'
+import { testSecurity } from '../helpers/test-key.js'
 
 const quiet = { log: () => {} }
 const cleanup: Array<() => Promise<unknown>> = []
@@ -47,7 +48,7 @@ async function coordinatorFor(worldSize: number, overrides: Partial<JobConfig> =
   const config = resolveJobConfig({ jobId: 'client-test', worldSize, task: 'none', outDir, heartbeatIntervalMs, heartbeatMaxMissed, ...overrides })
   const logs: string[] = []
   const logged = condition()
-  const coordinator: Coordinator = await startCoordinator(config, { log: (line) => { logs.push(line); logged.changed() } })
+  const coordinator: Coordinator = await startCoordinator(config, { security: testSecurity, log: (line) => { logs.push(line); logged.changed() } })
   cleanup.push(() => rm(outDir, { recursive: true, force: true }), () => coordinator.stop('the test ended'))
   /** Resolves once the coordinator logged a line matching `pattern`. */
   const untilLogged = (pattern: RegExp) => logged.until(`a coordinator log line matching ${pattern}`, () => logs.some((l) => pattern.test(l)))
@@ -56,7 +57,7 @@ async function coordinatorFor(worldSize: number, overrides: Partial<JobConfig> =
 
 /** Joins as `pid`, with local rank pid − 1 so that ranks do not depend on which join lands first. */
 function joinAs(endpoint: string, pid: number, jobId = 'client-test', timeoutMs = 10_000) {
-  return CoordinatorClient.join(endpoint, { jobId, host: 'test-host', pid, localRank: pid - 1, dataEndpoints: [`tcp://127.0.0.1:${6000 + pid}`], backend: 'cpu' }, { timeoutMs, ...quiet }).then((client) => {
+  return CoordinatorClient.join(endpoint, { jobId, host: 'test-host', pid, localRank: pid - 1, dataEndpoints: [`tcp://127.0.0.1:${6000 + pid}`], backend: 'cpu' }, { timeoutMs, security: testSecurity, ...quiet }).then((client) => {
     cleanup.push(() => client.close({ lingerMs: 0 }))
     return client
   })
@@ -73,6 +74,7 @@ async function fakeCoordinator(config: JobConfig, options: { assign: boolean }) 
   const progress = condition()
   let worker: string | undefined
   const server: ControlServer = await openControlServer('tcp://127.0.0.1:0', {
+    security: testSecurity,
     jobId: config.jobId,
     log: () => {},
     onReceive: (receipt) => {
@@ -186,6 +188,7 @@ describe('CoordinatorClient and the coordinator\'s wait list', () => {
     const counted = condition()
     const keepAlive = controlMessage(MessageType.KeepAlive, config.jobId, { intervalMs: heartbeatIntervalMs, maxMissed: heartbeatMaxMissed })
     const observer = await connectControlClient(coordinator.endpoint, () => 'the observer', {
+      security: testSecurity,
       jobId: config.jobId,
       log: () => {},
       onReceive: (receipt) => {

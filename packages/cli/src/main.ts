@@ -5,6 +5,7 @@ import yargs from 'yargs'
 import { hideBin } from 'yargs/helpers'
 import { benchCommand } from './commands/bench.js'
 import { coordinatorCommand } from './commands/coordinator.js'
+import { keygenCommand } from './commands/keygen.js'
 import { launchCommand } from './commands/launch.js'
 import { workerCommand } from './commands/worker.js'
 
@@ -20,6 +21,7 @@ await cli
   .command(coordinatorCommand)
   .command(workerCommand)
   .command(benchCommand)
+  .command(keygenCommand)
   .demandCommand(1, 'Name a command: ringtrain <command> --help lists the options of each.')
   .strict()
   .fail((message, error, y) => {

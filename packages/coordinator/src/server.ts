@@ -3,7 +3,7 @@
  * It decides nothing itself: every received message, tick, exit notice or stop request
  * becomes an event for `decide`, and the actions that come back are carried out here.
  */
-import { ConfigError, openControlServer, errorFromWire, type DistError, type JobConfig } from '@ringtrain/core'
+import { ConfigError, openControlServer, errorFromWire, type DistError, type JobConfig, type JobSecurity } from '@ringtrain/core'
 import { eventFromReceipt } from './rendezvous/events.js'
 import { decide, initialState } from './rendezvous/decide.js'
 import type { CoordinatorEvent, Failure, JobSummary, RendezvousAction, RendezvousEvent } from './rendezvous/types.js'
@@ -12,6 +12,11 @@ import { JobFiles } from './job-files.js'
 export interface CoordinatorOptions {
   /** ROUTER endpoint; tcp://127.0.0.1:0 (the default) picks a free port on loopback. */
   bind?: string
+  /**
+   * The job's key: only workers holding it complete a handshake (Note [Job security] in
+   * @ringtrain/core). INSECURE lets anyone who reaches `bind` join, read or stop the job.
+   */
+  security: JobSecurity
   /** Progress for a launcher: joins, each step's metrics, done, failed. */
   onEvent?: (event: CoordinatorEvent) => void
   /** Where `[coordinator] …` lines go; stderr by default. */
@@ -43,7 +48,7 @@ export interface Coordinator {
   stop(reason: string, exitCode?: number): Promise<CoordinatorResult>
 }
 
-export async function startCoordinator(config: JobConfig, options: CoordinatorOptions = {}): Promise<Coordinator> {
+export async function startCoordinator(config: JobConfig, options: CoordinatorOptions): Promise<Coordinator> {
   const log = (line: string) => (options.log ?? ((text: string) => process.stderr.write(`${text}\n`)))(`[coordinator] ${line}`)
   let state = initialState(config, { exitGraceMs: options.exitGraceMs })
   let settled = false
@@ -57,6 +62,7 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
   const bind = options.bind ?? 'tcp://127.0.0.1:0'
   const server = await openControlServer(bind, {
     jobId: config.jobId,
+    security: options.security,
     log,
     onReceive: (receipt) => (files === undefined ? early.push(eventFromReceipt(receipt)) : apply(eventFromReceipt(receipt))),
   }).catch((error: unknown) => { throw bindError(bind, error) })

@@ -1,28 +1,45 @@
 /** `ringtrain coordinator TASK -n N`: only the coordinator, for jobs whose workers start elsewhere. */
 import type { CommandModule } from 'yargs'
+import { generateJobKey, writePrivateKeyFile } from '@ringtrain/core'
 import { checkWorkers, jobConfigFrom, withJobOptions, type JobArgs } from './job-options.js'
+import { hostOf, insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
 
-export const coordinatorCommand: CommandModule<object, JobArgs & { bind: string }> = {
+export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & { bind: string }> = {
   command: 'coordinator <task>',
   describe: 'Run the coordinator of a job; start workers with `ringtrain worker --coordinator …`',
   builder: (y) =>
-    withJobOptions(
+    withSecurityOptions(withJobOptions(
       y
         .positional('task', { type: 'string', demandOption: true, describe: 'task module or folder; the same path must exist on every worker machine' })
         .option('workers', { alias: 'n', type: 'number', demandOption: true, describe: 'number of workers to wait for' })
-        .option('bind', { type: 'string', default: 'tcp://127.0.0.1:29400', describe: 'endpoint to listen on (tcp://0.0.0.0:PORT for other machines)' })
-        .option('job-id', { type: 'string', default: 'ringtrain', describe: 'job id that workers must present' })
+        .option('bind', { type: 'string', default: 'tcp://127.0.0.1:29400', describe: 'endpoint to listen on; another machine\'s workers need an address of this one (and --secret-file)' })
+        .option('job-id', { type: 'string', default: 'ringtrain', describe: 'name of the job, which workers must present (a name, not a secret)' })
         .check(checkWorkers),
-    ) as never,
+    )) as never,
   handler: async (argv) => {
     const { startCoordinator } = await import('@ringtrain/coordinator')
+    // Without --secret-file on loopback: a key of its own, in a private file for this machine's workers.
+    let ownKey: { path: string; remove(): void } | undefined
+    const security = jobSecurityFrom(argv, { who: 'coordinator', flag: '--bind', value: argv.bind, host: hostOf(argv.bind) }, () => {
+      const key = generateJobKey()
+      ownKey = writePrivateKeyFile(key)
+      return { mode: 'key', key }
+    })
     const config = jobConfigFrom(argv)
-    const coordinator = await startCoordinator(config, { bind: argv.bind, log: (line: string) => process.stderr.write(`${line}\n`) })
-    process.stderr.write(`[coordinator] job ${config.jobId} waits for ${config.worldSize} worker(s) on ${coordinator.endpoint}: run \`ringtrain worker --coordinator ${coordinator.endpoint} --job-id ${config.jobId}\` on each.\n`)
-    const stop = (signal: string) => coordinator.stop(`the coordinator got ${signal}`)
-    process.once('SIGINT', () => void stop('SIGINT'))
-    process.once('SIGTERM', () => void stop('SIGTERM'))
-    const result = await coordinator.done
-    process.exitCode = result.exitCode
+    try {
+      if (security.mode === 'insecure') process.stderr.write(`[coordinator] ${insecureWarning('coordinator', argv.bind)}\n`)
+      const coordinator = await startCoordinator(config, { bind: argv.bind, security, log: (line: string) => process.stderr.write(`${line}\n`) })
+      const keyFlag = security.mode === 'insecure' ? ' --insecure' : ` --secret-file ${ownKey?.path ?? argv['secret-file']}`
+      const endpoint = coordinator.endpoint.replace(/^tcp:\/\/(0\.0\.0\.0|\[::\]):/, 'tcp://ADDRESS-OF-THIS-MACHINE:')
+      process.stderr.write(`[coordinator] job ${config.jobId} waits for ${config.worldSize} worker(s) on ${coordinator.endpoint}: run \`ringtrain worker --coordinator ${endpoint} --job-id ${config.jobId}${keyFlag}\` on each.\n`)
+      if (ownKey) process.stderr.write(`[coordinator] No --secret-file: made a job key for this run at ${ownKey.path} (removed at exit); workers on this machine pass it with --secret-file.\n`)
+      const stop = (signal: string) => coordinator.stop(`the coordinator got ${signal}`)
+      process.once('SIGINT', () => void stop('SIGINT'))
+      process.once('SIGTERM', () => void stop('SIGTERM'))
+      const result = await coordinator.done
+      process.exitCode = result.exitCode
+    } finally {
+      ownKey?.remove()
+    }
   },
 }

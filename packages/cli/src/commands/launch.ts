@@ -6,7 +6,7 @@
 import type { CommandModule } from 'yargs'
 import { checkWorkers, jobConfigFrom, withJobOptions, type JobArgs } from './job-options.js'
 
-export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': number; quiet: boolean }> = {
+export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': number; quiet: boolean; 'encrypt-local': boolean }> = {
   command: 'launch <task>',
   describe: 'Start a coordinator and N local workers that train TASK data-parallel',
   builder: (y) =>
@@ -16,10 +16,11 @@ export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': n
         .option('workers', { alias: 'n', type: 'number', demandOption: true, describe: 'number of local worker processes' })
         .option('gpus-per-node', { type: 'number', default: 0, describe: 'GPUs on this machine; each worker gets one through CUDA_VISIBLE_DEVICES' })
         .option('quiet', { type: 'boolean', default: false, describe: 'no progress bar, only the summary' })
+        .option('encrypt-local', { type: 'boolean', default: false, describe: 'encrypt the ring between the workers too (they authenticate with the job key either way)' })
         .check(checkWorkers),
     ) as never,
   handler: async (argv) => {
     const { launch } = await import('../launch/launch.js')
-    process.exitCode = await launch(jobConfigFrom(argv), { gpusPerNode: argv['gpus-per-node'], quiet: argv.quiet })
+    process.exitCode = await launch(jobConfigFrom(argv), { gpusPerNode: argv['gpus-per-node'], quiet: argv.quiet, encryptLocal: argv['encrypt-local'] })
   },
 }

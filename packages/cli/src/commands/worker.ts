@@ -4,8 +4,9 @@
  */
 import type { CommandModule } from 'yargs'
 import { BACKEND_NAMES, ConfigError } from '@ringtrain/core'
+import { insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
 
-interface WorkerArgs {
+interface WorkerArgs extends SecurityArgs {
   coordinator: string
   'job-id': string
   'local-rank'?: number
@@ -29,9 +30,9 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
   command: 'worker',
   describe: 'Run one worker that joins a coordinator',
   builder: (y) =>
-    y
+    withSecurityOptions(y)
       .option('coordinator', { type: 'string', demandOption: true, describe: 'coordinator endpoint, tcp://HOST:PORT' })
-      .option('job-id', { type: 'string', default: 'ringtrain', describe: 'the job id the coordinator expects' })
+      .option('job-id', { type: 'string', default: 'ringtrain', describe: 'the name of the job the coordinator runs' })
       .option('local-rank', { type: 'number', describe: 'rank among the workers of this machine (default: from RINGTRAIN_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID)' })
       .option('backend', { choices: BACKEND_NAMES, describe: "this worker's tfjs backend (default: the job's --backend)" })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address other workers reach this one on (set it for multi-host jobs)' })
@@ -45,10 +46,15 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
         return true
       }) as never,
   handler: async (argv) => {
+    const security = jobSecurityFrom(argv, { who: 'worker', flag: '--host', value: argv.host, host: argv.host }, () => {
+      throw new ConfigError('A worker needs the job\'s key: pass --secret-file FILE with the coordinator\'s key (the file given to the coordinator, or the one it printed when it made its own), or --insecure when the coordinator runs with --insecure.', { flag: 'secret-file', expected: '--secret-file or --insecure', got: 'neither' })
+    })
+    if (security.mode === 'insecure') process.stderr.write(`[worker pid ${process.pid}] ${insecureWarning('worker', `its data socket on ${argv.host}`)}\n`)
     const { runWorker } = await import('@ringtrain/worker')
     process.exitCode = await runWorker({
       coordinator: argv.coordinator,
       jobId: argv['job-id'],
+      security,
       localRank: argv['local-rank'] ?? localRankFromEnvironment(),
       host: argv.host,
       backend: argv.backend,

@@ -3,7 +3,7 @@
  * processes, relays their output, draws progress, and stops everything on a signal.
  */
 import { startCoordinator, type CoordinatorEvent } from '@ringtrain/coordinator'
-import type { JobConfig } from '@ringtrain/core'
+import { generateJobKey, writePrivateKeyFile, type JobConfig, type JobSecurity } from '@ringtrain/core'
 import { Children } from './children.js'
 import { ProgressBar } from './progress.js'
 import { workerCommand } from './worker-command.js'
@@ -14,13 +14,28 @@ export interface LaunchOptions {
   quiet: boolean
   /** Relay the workers' output (default true). */
   logWorkers?: boolean
+  /** Encrypt the ring between the workers too (Note [Job security] in @ringtrain/core). */
+  encryptLocal?: boolean
 }
 
 export async function launch(config: JobConfig, options: LaunchOptions): Promise<number> {
+  // A fresh key per job, for the workers through a file only this user can read (never on a
+  // command line or in the environment, where other users of the machine could see it).
+  const key = generateJobKey()
+  const keyFile = writePrivateKeyFile(key)
+  try {
+    return await launchWithKey(config, options, { mode: 'key', key, encryptLocal: options.encryptLocal ?? false }, keyFile.path)
+  } finally {
+    keyFile.remove()
+  }
+}
+
+async function launchWithKey(config: JobConfig, options: LaunchOptions, security: JobSecurity, keyPath: string): Promise<number> {
   const progress = new ProgressBar()
   const log = (text: string) => progress.log(text)
   const coordinator = await startCoordinator(config, {
     bind: 'tcp://127.0.0.1:0',
+    security,
     log,
     onEvent: (event: CoordinatorEvent) => {
       if (event.type === 'metrics' && !options.quiet) progress.update(event.progress)
@@ -41,7 +56,8 @@ export async function launch(config: JobConfig, options: LaunchOptions): Promise
       RINGTRAIN_LOCAL_RANK: String(localRank),
     }
     if (cudaVisibleDevicesFor) env['CUDA_VISIBLE_DEVICES'] = cudaVisibleDevicesFor(localRank, options.gpusPerNode)
-    const { command, args } = workerCommand(['--coordinator', coordinator.endpoint, '--job-id', config.jobId, '--local-rank', String(localRank)])
+    const keyArgs = ['--secret-file', keyPath, ...(options.encryptLocal ? ['--encrypt-local'] : [])]
+    const { command, args } = workerCommand(['--coordinator', coordinator.endpoint, '--job-id', config.jobId, '--local-rank', String(localRank), ...keyArgs])
     const child = children.start(localRank, command, args, env)
     log(`[launcher] started worker ${localRank} (pid ${child.pid}).`)
   }

@@ -16,6 +16,9 @@ import { encode } from '../protocol/codec.js'
 import { messageTypeName, type ControlMessage } from '../protocol/messages.js'
 import { decodeControlMessage, MAX_CONTROL_MESSAGE_BYTES, type ValidateExpectation } from '../protocol/validate.js'
 import { SendQueue } from './send-queue.js'
+import { RateLimitedLog } from '../logging/rate-limited-log.js'
+import { clientSecurityOptions, serverSecurityOptions, zapPolicyFor, type JobSecurity } from '../security/socket-security.js'
+import { closeZapHandler, registerZapPolicy } from '../security/zap.js'
 
 /** What a socket hands its owner: a valid message, or the typed error of an invalid one. */
 export type ControlReceipt =
@@ -50,6 +53,16 @@ export const MAX_QUEUED_CONTROL_SENDS = 16
 export interface ControlSocketOptions {
   /** Messages of another job are refused with E_JOB_MISMATCH; undefined accepts any job. */
   jobId?: string
+  /**
+   * The job's key, or INSECURE (Note [Job security], security/socket-security.ts): a server
+   * accepts only clients holding the key, a client connects only to a server holding it.
+   */
+  security: JobSecurity
+  /**
+   * A client only: the coordinator refused this client's handshake (another job's key, or
+   * none). Without it the client would wait out its join timeout in silence.
+   */
+  onRefused?: (reason: string) => void
   onReceive(receipt: ControlReceipt): void
   /** Where socket-level trouble is reported in whole sentences; console.error by default. */
   log?: (line: string) => void
@@ -68,19 +81,41 @@ function controlContext(): Promise<import('zeromq').Context> {
   return sharedContext
 }
 
-/** Binds a ROUTER at `bind` (tcp://127.0.0.1:0 picks a free port). */
+/** Messages a control socket queues per connection, each way, before ZeroMQ stops reading or drops. */
+const CONTROL_HIGH_WATER_MARK = 1000
+
+/**
+ * Binds a ROUTER at `bind` (tcp://127.0.0.1:0 picks a free port), in a context of its own
+ * whose ZAP handler admits only holders of the job's key (security/zap.ts).
+ */
 export async function openControlServer(bind: string, options: ControlSocketOptions): Promise<ControlServer> {
   const zmq = await import('zeromq')
-  const socket = new zmq.Router({ context: await controlContext(), linger: 0, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
+  const context = new zmq.Context({ blocky: false })
+  const log = options.log ?? console.error
+  const link = bind.startsWith('ipc://') ? 'ipc' : 'tcp'
+  const policy = zapPolicyFor(options.security, link, (line) => log(`The coordinator ${line}`))
+  const zap = policy === undefined ? undefined : await registerZapPolicy(zmq, context, policy)
+  const socket = new zmq.Router({
+    context,
+    linger: 0,
+    maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024,
+    receiveHighWaterMark: CONTROL_HIGH_WATER_MARK,
+    sendHighWaterMark: CONTROL_HIGH_WATER_MARK,
+    ...serverSecurityOptions(options.security, link, zap?.domain),
+  })
+  const closeContext = () => {
+    zap?.unregister()
+    closeZapHandler(context)
+  }
   try {
     await socket.bind(bind)
   } catch (error) {
     // Nothing stays open when the endpoint cannot be bound (in use, not a local address).
     socket.close()
+    closeContext()
     throw error
   }
   const endpoint = socket.lastEndpoint ?? bind
-  const log = options.log ?? console.error
   const sends = new SendQueue<Uint8Array[]>((frames) => socket.send(frames))
   void receiveLoop(socket, `the coordinator at ${endpoint}`, options, (frames) => {
     const from = frames[0]?.toString('hex') ?? ''
@@ -92,7 +127,10 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
     send: (to, message) => sends.push([Buffer.from(to, 'hex'), encode(message)]).catch((error: Error) => {
       log(`A ${messageTypeName(message.type)} for worker ${to.slice(0, 8)} could not be sent and was dropped: ${error.message}`)
     }),
-    close: (closeOptions) => closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000),
+    close: async (closeOptions) => {
+      await closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000)
+      closeContext()
+    },
   }
 }
 
@@ -100,9 +138,18 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
 export async function connectControlClient(endpoint: string, receiver: () => string, options: ControlSocketOptions): Promise<ControlClient> {
   const zmq = await import('zeromq')
   const sendTimeoutMs = options.sendTimeoutMs ?? DEFAULT_CONTROL_SEND_TIMEOUT_MS
-  const socket = new zmq.Dealer({ context: await controlContext(), linger: 0, sendTimeout: sendTimeoutMs, maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024 })
-  socket.connect(endpoint)
+  const socket = new zmq.Dealer({
+    context: await controlContext(),
+    linger: 0,
+    sendTimeout: sendTimeoutMs,
+    maxMessageSize: MAX_CONTROL_MESSAGE_BYTES + 1024,
+    receiveHighWaterMark: CONTROL_HIGH_WATER_MARK,
+    sendHighWaterMark: CONTROL_HIGH_WATER_MARK,
+    ...clientSecurityOptions(options.security, 'tcp'),
+  })
   const log = options.log ?? console.error
+  watchHandshakes(socket, endpoint, options)
+  socket.connect(endpoint)
   const sends = new SendQueue<ControlMessage>(async (message) => {
     try {
       await socket.send(encode(message))
@@ -125,6 +172,23 @@ export async function connectControlClient(endpoint: string, receiver: () => str
     send: (message, sendOptions) => sends.push(message, { droppable: sendOptions?.droppable ?? false }),
     close: (closeOptions) => closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000),
   }
+}
+
+/**
+ * Tells the owner when the coordinator refused this client (ZAP said no: another job's
+ * key), and logs, rate-limited, handshakes that failed for other reasons (no key on one
+ * side, or a server that does not hold the job's key).
+ */
+function watchHandshakes(socket: import('zeromq').Dealer, endpoint: string, options: ControlSocketOptions): void {
+  const log = new RateLimitedLog(options.log ?? console.error)
+  socket.events.on('handshake:error:auth', (event) => {
+    const reason = `the coordinator at ${endpoint} refused this worker's key (ZAP status ${event.error.status}): its --secret-file is not the coordinator's`
+    log.note('auth', `${reason}.`)
+    options.onRefused?.(reason)
+  })
+  socket.events.on('handshake:error:protocol', (event) => {
+    log.note('protocol', `The handshake with the coordinator at ${endpoint} failed (${event.error.message}): ${options.security.mode === 'key' ? 'it does not hold this job\'s key, or runs without one (--insecure)' : 'it requires a job key; start this worker with --secret-file'}.`)
+  })
 }
 
 interface ReceivingSocket extends AsyncIterable<Buffer[]> { readonly closed: boolean }

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { hostname } from 'node:os'
+import { INSECURE, type JobSecurity } from '../security/socket-security.js'
 import type { Transport } from './transport.js'
 
 /**
@@ -34,7 +35,7 @@ export interface ZmqEndpoints {
   readonly hostId: string
   /** `tcp://HOST:PORT` of the ROUTER, always present. */
   readonly tcp: string
-  /** `ipc:///PATH` of the same ROUTER, when it was bound with `ipc: true`. */
+  /** `ipc:///PATH` of the same-host ROUTER (a socket file in a private directory), when bound with `ipc: true`. */
   readonly ipc?: string
 }
 
@@ -53,6 +54,12 @@ export interface BoundZmqTransport extends Transport {
 }
 
 export interface ZmqTransportOptions {
+  /**
+   * The job's key (Note [Job security], security/socket-security.ts). Default INSECURE:
+   * any process that reaches the sockets may connect. Workers started by the CLI always
+   * pass the key, unless the user asked for --insecure.
+   */
+  security?: JobSecurity
   /** This transport's rank; leave unset to give it at `connect()`. */
   rank?: number
   /** Ranks in the world; leave unset to give it at `connect()`. */
@@ -106,6 +113,7 @@ export function resolveZmqOptions(options: ZmqTransportOptions): ResolvedZmqOpti
   return {
     rank: -1,
     worldSize: 0,
+    security: INSECURE,
     host: '127.0.0.1',
     port: 0,
     ipc: true,

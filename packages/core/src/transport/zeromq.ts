@@ -2,10 +2,14 @@
  * ZmqTransport: the data plane over ZeroMQ, and the only file that imports 'zeromq'.
  * It follows Note [Transport semantics] (transport.ts) by delivering into a `PeerInbox`.
  *
- * Sockets. Each rank binds one ROUTER (its data endpoint, reported to peers at join) and
- * opens one DEALER per peer, whose ZMQ_ROUTING_ID is its rank as a string. The ROUTER thus
- * prefixes every incoming message with the sender's rank, and one TCP connection per
+ * Sockets. Each rank binds a ROUTER on tcp and, for peers on the same host, a second one on
+ * an ipc socket file in a private directory (its data endpoints, reported to peers at
+ * join), and opens one DEALER per peer, whose ZMQ_ROUTING_ID is its rank as a string. The
+ * ROUTERs thus prefix every incoming message with the sender's rank, and one connection per
  * ordered pair of ranks carries that pair's frames in order (per-peer FIFO for free).
+ * Every socket authenticates with the job's key (Note [Job security]): only a peer that
+ * completed the handshake can claim a routing id, and ZMQ_ROUTER_HANDOVER lets a real peer
+ * that reconnects take its id back from a stale connection.
  * A message is `[header, payload]`: header = encodeFrameHeader() (msgpack, with
  * PROTOCOL_VERSION), payload = the caller's bytes, zero-copy: zeromq.js treats any
  * ArrayBufferView as a buffer and sends more than 128 bytes without copying
@@ -28,11 +32,13 @@
  * and either error then says that the data socket lost a connection and why that happens.
  * Honest ranks never hit this: `send()` refuses payloads over the limit (E_FRAME_TOO_LARGE).
  */
-import { randomBytes } from 'node:crypto'
-import { rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as zmq from 'zeromq'
+import { RateLimitedLog } from '../logging/rate-limited-log.js'
+import { clientSecurityOptions, linkOf, serverSecurityOptions, zapPolicyFor, type Link } from '../security/socket-security.js'
+import { closeZapHandler, registerZapPolicy, type ZapRegistration } from '../security/zap.js'
 import { ConfigError, DistError, FrameError, PeerLostError } from '../errors.js'
 import { detachArrayBuffer } from './detach-array-buffer.js'
 import { encodeFrameHeader } from '../protocol/frame-header.js'
@@ -53,13 +59,19 @@ export class ZmqTransport implements BoundZmqTransport {
   private readonly receiving: Promise<void>
   private closed = false
   private lostConnections = 0
+  /** Our DEALER to each peer whose server refused its handshake: why. */
+  private readonly refusedBy = new Map<number, string>()
+  private readonly warnings: RateLimitedLog
   /** Payloads delivered and not yet released: the only buffers `release()` detaches. */
   private readonly delivered = new WeakSet<Uint8Array>()
 
   private constructor(
     private readonly options: ResolvedZmqOptions,
     private readonly context: zmq.Context,
-    private readonly router: zmq.Router,
+    private readonly routers: readonly zmq.Router[],
+    private readonly zap: readonly ZapRegistration[],
+    /** The private directory of the ipc socket file, removed by close(). */
+    private readonly ipcDir: string | undefined,
     /** What this rank reports at join. */
     readonly endpoints: ZmqEndpoints,
   ) {
@@ -67,9 +79,10 @@ export class ZmqTransport implements BoundZmqTransport {
     this.worldSizeValue = options.worldSize
     this.inbox = new PeerInbox(Math.max(this.rank, 0), this.worldSize)
     this.outboxes = new Array<SendQueue<[Uint8Array, Uint8Array]> | undefined>(this.worldSize).fill(undefined)
+    this.warnings = new RateLimitedLog(options.warn)
     if (this.rank < 0) this.early = []
-    router.events.on('disconnect', () => { if (!this.closed) this.lostConnections++ })
-    this.receiving = this.receiveLoop()
+    for (const router of routers) router.events.on('disconnect', () => { if (!this.closed) this.lostConnections++ })
+    this.receiving = Promise.all(routers.map((router) => this.receiveLoop(router))).then(() => undefined)
   }
 
   get rank(): number {
@@ -90,25 +103,42 @@ export class ZmqTransport implements BoundZmqTransport {
     if (options.rank !== undefined || options.worldSize !== undefined) checkWorld(o.rank, o.worldSize)
     if (!Number.isInteger(o.maxMessageBytes) || o.maxMessageBytes < 1) throw new ConfigError(`maxMessageBytes (${o.maxMessageBytes}) must be a positive integer.`)
     const context = new zmq.Context({ ioThreads: o.ioThreads, blocky: false })
-    const router = new zmq.Router({
-      context,
-      linger: o.lingerMs,
-      maxMessageSize: o.maxMessageBytes,
-      receiveHighWaterMark: o.receiveHighWaterMark,
-      receiveBufferSize: o.receiveBufferBytes,
-    })
+    const routers: zmq.Router[] = []
+    const zap: ZapRegistration[] = []
+    let ipcDir: string | undefined
+    const who = o.rank >= 0 ? `rank ${o.rank}` : `the worker (pid ${process.pid})`
+    const refusals = new RateLimitedLog(o.warn)
+    const openRouter = async (link: Link, endpoint: string): Promise<string> => {
+      const policy = zapPolicyFor(o.security, link, (line) => refusals.note(line, `[${who}] the data socket ${line}`))
+      const registration = policy === undefined ? undefined : await registerZapPolicy(zmq, context, policy)
+      if (registration) zap.push(registration)
+      const router = new zmq.Router({
+        context,
+        linger: o.lingerMs,
+        maxMessageSize: o.maxMessageBytes,
+        receiveHighWaterMark: o.receiveHighWaterMark,
+        receiveBufferSize: o.receiveBufferBytes,
+        handover: true,
+        ...serverSecurityOptions(o.security, link, registration?.domain),
+      })
+      routers.push(router)
+      await router.bind(endpoint)
+      return router.lastEndpoint!
+    }
     try {
-      await router.bind(`tcp://${o.host}:${o.port}`)
-      const tcp = router.lastEndpoint!
+      const tcp = await openRouter('tcp', `tcp://${o.host}:${o.port}`)
       let ipc: string | undefined
       if (o.ipc) {
-        ipc = ipcAddress(o.hostId)
-        await router.bind(ipc)
+        ipcDir = privateIpcDirectory(o.hostId)
+        if (ipcDir !== undefined) ipc = await openRouter('ipc', `ipc://${join(ipcDir, 'data.sock')}`)
       }
-      return new ZmqTransport(o, context, router, { rank: o.rank, hostId: hostIdDigest(o.hostId), tcp, ...(ipc ? { ipc } : {}) })
+      return new ZmqTransport(o, context, routers, zap, ipcDir, { rank: o.rank, hostId: hostIdDigest(o.hostId), tcp, ...(ipc ? { ipc } : {}) })
     } catch (cause) {
-      router.close()
-      throw new ConfigError(`rank ${o.rank} could not bind its data socket on ${o.host}:${o.port}: ${(cause as Error).message}.`, { rank: o.rank }, { cause })
+      for (const router of routers) router.close()
+      for (const registration of zap) registration.unregister()
+      closeZapHandler(context)
+      if (ipcDir !== undefined) rmSync(ipcDir, { recursive: true, force: true })
+      throw new ConfigError(`${who} could not bind its data socket on ${o.host}:${o.port}: ${(cause as Error).message}.`, { rank: o.rank }, { cause })
     }
   }
 
@@ -133,8 +163,12 @@ export class ZmqTransport implements BoundZmqTransport {
         linger: this.options.lingerMs,
         sendHighWaterMark: this.options.sendHighWaterMark,
         sendBufferSize: this.options.sendBufferBytes,
+        // Nothing flows back on these connections but ZeroMQ's own commands.
+        maxMessageSize: 1024,
+        ...clientSecurityOptions(this.options.security, linkOf(address)),
       })
       this.dealers.push(dealer)
+      this.watchHandshakes(dealer, peer, address)
       dealer.connect(address)
       this.outboxes[peer] = new SendQueue((frames) => dealer.send(frames), { errorFor: (cause) => this.sendError(peer, cause) })
     }
@@ -163,8 +197,9 @@ export class ZmqTransport implements BoundZmqTransport {
     const badPeer = this.checkPeer(peer)
     if (badPeer) return Promise.reject(badPeer)
     const lostBefore = this.lostConnections
+    const refusedBefore = this.zap.reduce((n, z) => n + z.refused.count, 0)
     return this.inbox.take(peer, tag, options.timeoutMs).catch((error: unknown) => {
-      throw this.lostConnections > lostBefore ? this.explainLostConnection(error) : error
+      throw this.explainLostConnection(error, peer, lostBefore, refusedBefore)
     })
   }
 
@@ -185,19 +220,35 @@ export class ZmqTransport implements BoundZmqTransport {
     this.inbox.close(error)
     for (const outbox of this.outboxes) outbox?.fail(error)
     for (const dealer of this.dealers) dealer.close()
-    this.router.close()
+    for (const router of this.routers) router.close()
     await this.receiving
-    // libzmq unlinks an ipc file on its I/O thread some time later: do it now, so that
-    // close() leaves nothing behind when it resolves.
-    const path = this.endpoints.ipc?.slice('ipc://'.length)
-    if (path && !path.startsWith('@')) rmSync(path, { force: true })
+    for (const registration of this.zap) registration.unregister()
+    closeZapHandler(this.context)
+    this.warnings.flush()
+    // libzmq unlinks an ipc file on its I/O thread some time later: remove the private
+    // directory now, so that close() leaves nothing behind when it resolves.
+    if (this.ipcDir !== undefined) rmSync(this.ipcDir, { recursive: true, force: true })
   }
 
-  private async receiveLoop(): Promise<void> {
+  /** Remembers (and logs, rate-limited) that `peer` refused our handshake: its key differs. */
+  private watchHandshakes(dealer: zmq.Dealer, peer: number, address: string): void {
+    dealer.events.on('handshake:error:auth', (event) => {
+      const reason = `rank ${peer} at ${address} refused the handshake of rank ${this.rank} (ZAP status ${event.error.status}): the two ranks hold different job keys`
+      this.refusedBy.set(peer, reason)
+      this.warnings.note(`refused-by-${peer}`, `[rank ${this.rank}] ${reason}.`)
+    })
+    dealer.events.on('handshake:error:protocol', (event) => {
+      const reason = `the handshake of rank ${this.rank} with rank ${peer} at ${address} failed (${event.error.message}): the peer does not hold this job's key or runs without one`
+      this.refusedBy.set(peer, reason)
+      this.warnings.note(`protocol-${peer}`, `[rank ${this.rank}] ${reason}.`)
+    })
+  }
+
+  private async receiveLoop(router: zmq.Router): Promise<void> {
     for (;;) {
       let frames: Buffer[]
       try {
-        frames = await this.router.receive()
+        frames = await router.receive()
       } catch (cause) {
         if (this.closed) return
         this.options.warn(`[rank ${this.rank}] the data socket failed to receive: ${(cause as Error).message}; stopped receiving.`)
@@ -235,14 +286,29 @@ export class ZmqTransport implements BoundZmqTransport {
       this.inbox.deliver(checked.peer, checked.tag, checked.bytes)
     }
     else if (checked.kind === 'error') this.inbox.deliverError(checked.peer, checked.error)
-    else this.options.warn(`[rank ${this.rank}] ${checked.reason}`)
+    else this.warnings.note(checked.reason, `[rank ${this.rank}] ${checked.reason}`)
   }
 
-  private explainLostConnection(error: unknown): unknown {
+  /**
+   * Adds to a timeout or tag mismatch what this data socket saw meanwhile: a lost
+   * connection, or refused handshakes, so that the error does not blame a peer whose only
+   * fault was that someone else's connection was refused.
+   */
+  private explainLostConnection(error: unknown, peer: number, lostBefore: number, refusedBefore: number): unknown {
     if (!(error instanceof DistError) || (error.code !== 'E_TIMEOUT' && error.code !== 'E_TAG_MISMATCH')) return error
+    const lost = this.lostConnections > lostBefore
+    const refusedHere = this.zap.reduce((n, z) => n + z.refused.count, 0) - refusedBefore
+    const refusedThere = this.refusedBy.get(peer)
+    if (!lost && refusedHere <= 0 && refusedThere === undefined) return error
+    let why = ''
+    if (lost) why += ` Meanwhile rank ${this.rank}'s data socket lost a connection: a peer exited, or sent a frame over maxMessageBytes (${this.options.maxMessageBytes}), which ZeroMQ refuses by disconnecting the sender.`
+    if (refusedThere !== undefined) why += ` Also, ${refusedThere}.`
+    if (refusedHere > 0) {
+      const last = this.zap.map((z) => z.refused.last).filter(Boolean).at(-1)
+      why += ` Meanwhile rank ${this.rank}'s data socket refused ${refusedHere} connection(s) that did not hold this job's key (last ${last}); if one of them was rank ${peer}, it was started with another --secret-file.`
+    }
     const Class = error.constructor as new (...args: ConstructorParameters<typeof DistError>) => DistError
-    const why = ` Meanwhile rank ${this.rank}'s data socket lost a connection: a peer exited, or sent a frame over maxMessageBytes (${this.options.maxMessageBytes}), which ZeroMQ refuses by disconnecting the sender.`
-    return new Class(error.code, error.message + why, { ...error.context, lostConnection: true }, { cause: error })
+    return new Class(error.code, error.message + why, { ...error.context, lostConnection: lost, refusedConnections: Math.max(refusedHere, 0) }, { cause: error })
   }
 
   private sendError(peer: number, cause: unknown): DistError {
@@ -263,14 +329,17 @@ export class ZmqTransport implements BoundZmqTransport {
 }
 
 /**
- * On Linux an abstract socket (`ipc://@name`): it has no file, so even a killed process
- * leaves nothing behind, and like 127.0.0.1 it is reachable from this network namespace
- * only. Elsewhere a socket file in the temporary directory, removed by close().
+ * A fresh directory only this user can enter (mkdtemp makes it 0700) for the ipc socket
+ * file: the kernel keeps other users' processes from connecting (Note [Job security]).
+ * Abstract sockets (`ipc://@name`) have no permissions: any process of the host may connect.
+ * Its name carries the host digest, so a peer can tell from the address alone that it may
+ * use it (endpointsFromWire). Undefined when the path would be too long for a unix socket.
  */
-function ipcAddress(hostId: string): string {
-  // The digest lets a peer decide from the address alone that it may connect (endpointsFromWire).
-  const name = `ringtrain-${hostIdDigest(hostId)}-${process.pid}-${randomBytes(4).toString('hex')}`
-  return process.platform === 'linux' ? `ipc://@${name}` : `ipc://${join(tmpdir(), `${name}.sock`)}`
+function privateIpcDirectory(hostId: string): string | undefined {
+  const dir = mkdtempSync(join(tmpdir(), `ringtrain-${hostIdDigest(hostId)}-`))
+  if (join(dir, 'data.sock').length <= 100) return dir
+  rmSync(dir, { recursive: true, force: true })
+  return undefined
 }
 
 function checkWorld(rank: number, worldSize: number): void {

@@ -11,7 +11,7 @@
  * listeners fire, waits end), so a worker never hangs on a coordinator that is gone.
  */
 import {
-  CollectiveAbortedError, CollectiveTimeoutError, DistError, MessageType, PeerLostError, connectControlClient, controlMessage, errorFromWire,
+  CollectiveAbortedError, CollectiveTimeoutError, DistError, MessageType, PeerLostError, connectControlClient, controlMessage, errorFromWire, type JobSecurity,
   messageTypeName, type Assignment, type ControlClient, type ControlMessage, type ControlReceipt, type JoinRequest, type MessageFields,
   type StepMetrics, type WireError, type WorkerDone,
 } from '@ringtrain/core'
@@ -28,6 +28,8 @@ export interface JoinOptions {
   log?: (line: string) => void
   /** How long one control send may wait for room in the socket's queue; see DEFAULT_CONTROL_SEND_TIMEOUT_MS. */
   sendTimeoutMs?: number
+  /** The job's key, or INSECURE (Note [Job security] in @ringtrain/core). */
+  security: JobSecurity
 }
 
 export class CoordinatorClient {
@@ -60,9 +62,12 @@ export class CoordinatorClient {
     const mailbox = new Mailbox(log, () => `[worker pid ${fields.pid} joining]`)
     const socket = await connectControlClient(endpoint, () => mailbox.prefix(), {
       jobId: fields.jobId,
+      security: options.security,
       log: (line) => log(`${mailbox.prefix()} ${line}`),
       onReceive: (receipt: ControlReceipt) => mailbox.receive(receipt),
       sendTimeoutMs: options.sendTimeoutMs,
+      // A worker whose key the coordinator refuses can never join: say so now, not at the join timeout.
+      onRefused: (reason) => mailbox.abortLocally(fields.jobId, `${reason}. Start it with the coordinator's --secret-file.`, { name: 'ConfigError', code: 'E_CONFIG', message: `${reason}. Start it with the coordinator's --secret-file.`, context: { expected: "the coordinator's job key", got: 'another key' } }),
     })
     const { jobId, ...joinFields } = fields
     // Until the Assignment, the join timeout bounds the wait; once a KeepAlive told the

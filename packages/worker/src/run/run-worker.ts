@@ -14,7 +14,7 @@
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { createZmqTransport, DistError, endpointsFromWire, endpointsToWire, ProcessGroup, type JobConfig, type Transport } from '@ringtrain/core'
+import { createZmqTransport, DistError, endpointsFromWire, endpointsToWire, ProcessGroup, type JobConfig, type JobSecurity, type Transport } from '@ringtrain/core'
 import { CoordinatorClient } from '../control/coordinator-client.js'
 import { selectBackend } from '../backends/select-backend.js'
 import { selfTest } from '../backends/self-test.js'
@@ -29,6 +29,11 @@ export interface WorkerOptions {
   /** Coordinator endpoint, e.g. tcp://10.0.0.1:29400. */
   coordinator: string
   jobId: string
+  /**
+   * The job's key, which every socket of the worker uses (Note [Job security] in
+   * @ringtrain/core), or INSECURE.
+   */
+  security: JobSecurity
   localRank?: number
   /** Address peers reach this worker's data socket on (default 127.0.0.1). */
   host?: string
@@ -43,7 +48,7 @@ export interface WorkerOptions {
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = new WorkerLog()
   const host = options.host ?? '127.0.0.1'
-  const transport = await createZmqTransport({ host })
+  const transport = await createZmqTransport({ host, security: options.security })
   let client: CoordinatorClient | undefined
   let aborted: string | undefined
   try {
@@ -51,7 +56,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       options.coordinator,
       { jobId: options.jobId, host: hostname(), pid: process.pid, localRank: options.localRank, dataEndpoints: endpointsToWire(transport.endpoints) },
       // At least the coordinator's own default join wait (300 s), so a worker never gives up first.
-      { timeoutMs: options.joinTimeoutMs ?? 330_000 },
+      { timeoutMs: options.joinTimeoutMs ?? 330_000, security: options.security },
     )
     const { rank, worldSize, round, peers, config } = client.assignment
     Object.assign(log, { rank, worldSize, round })
