@@ -49,6 +49,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = new WorkerLog()
   const host = options.host ?? '127.0.0.1'
   const transport = await createZmqTransport({ host, security: options.security })
+  const how = options.security.mode === 'key' ? `with the job key${options.security.encryptLocal ? ' (encrypted on this machine too)' : ''}` : 'WITHOUT a key (--insecure)'
+  log.info(`listens for its ring peers on ${[transport.endpoints.tcp, transport.endpoints.ipc].filter(Boolean).join(' and ')}, ${how}.`)
   let client: CoordinatorClient | undefined
   let aborted: string | undefined
   try {
