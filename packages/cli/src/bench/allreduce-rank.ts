@@ -9,7 +9,7 @@
  *     its own finish, and answers `{ type: 'result', timesMs, checked }`;
  *  4. parent → `{ type: 'exit' }`, or the IPC channel closes: the rank closes and exits.
  */
-import { createZmqTransport, ProcessGroup, type BoundZmqTransport } from '@ringtrain/core'
+import { createZmqTransport, INSECURE, ProcessGroup, readJobKeyFile, type BoundZmqTransport, type JobSecurity } from '@ringtrain/core'
 
 export type ParentMessage =
   | { type: 'connect'; all: BoundZmqTransport['endpoints'][] }
@@ -26,7 +26,11 @@ const rank = Number(process.env['RINGTRAIN_BENCH_RANK'])
 const worldSize = Number(process.env['RINGTRAIN_BENCH_WORLD_SIZE'])
 const send = (message: RankMessage) => process.send!(message)
 
-const transport = await createZmqTransport({ rank, worldSize, host: '127.0.0.1', port: 0 })
+// How the parent asked the sockets to authenticate (`--secure`, `--encrypt-local`, `--link`); the key by its file's path.
+const keyFile = process.env['RINGTRAIN_BENCH_SECRET_FILE']
+const security: JobSecurity = keyFile ? { mode: 'key', key: readJobKeyFile(keyFile), encryptLocal: process.env['RINGTRAIN_BENCH_ENCRYPT_LOCAL'] === '1' } : INSECURE
+const ipc = process.env['RINGTRAIN_BENCH_LINK'] !== 'tcp'
+const transport = await createZmqTransport({ rank, worldSize, host: '127.0.0.1', port: 0, security, ipc })
 const group = new ProcessGroup(transport, { round: 0, timeoutMs: 60_000 })
 process.on('disconnect', () => void transport.close().finally(() => process.exit(0)))
 process.on('message', (message: ParentMessage) => {

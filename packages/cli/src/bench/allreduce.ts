@@ -5,16 +5,33 @@
  * rank's, from the barrier before it to its own finish; the figure is the median over
  * iterations. Bus bandwidth is 2(N-1)/N × bytes / time (what each rank sends and receives),
  * the figure NCCL's tests report, comparable across worker counts.
+ *
+ * `--secure on` (the default, as jobs run) gives the ranks a fresh job key; `--secure off`
+ * runs them without one. Same-host ranks talk over ipc, which authenticates without
+ * encryption unless `--encrypt-local`; `--link tcp` makes them use loopback tcp, which is
+ * always encrypted with a key (Note [Job security] in @ringtrain/core).
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
-import { ConfigError } from '@ringtrain/core'
+import { ConfigError, generateJobKey, writePrivateKeyFile } from '@ringtrain/core'
 import type { ParentMessage, RankMessage } from './allreduce-rank.js'
 
 const rankScript = fileURLToPath(new URL('./allreduce-rank.ts', import.meta.url))
 const WARMUP = 3
 
-export interface AllReduceFigure { op: 'allreduce'; workers: number; bytes: number; medianMs: number; p90Ms: number; busGBps: number }
+export interface AllReduceFigure {
+  op: 'allreduce'
+  workers: number
+  bytes: number
+  medianMs: number
+  p90Ms: number
+  busGBps: number
+  /** 'off' (no key), 'authenticated' (key; ipc unencrypted) or 'encrypted' (CURVE on every byte). */
+  security: 'off' | 'authenticated' | 'encrypted'
+  link: 'ipc' | 'tcp'
+}
+
+interface Setup { secure: boolean; encryptLocal: boolean; link: 'ipc' | 'tcp'; keyFile?: string }
 
 export async function run(argv: Record<string, unknown>): Promise<void> {
   const workerCounts = parseList(String(argv['workers'] ?? '2,4'), '--workers', parseCount)
@@ -23,18 +40,35 @@ export async function run(argv: Record<string, unknown>): Promise<void> {
   if (!Number.isInteger(iterations) || iterations < 10) throw new ConfigError(`--iterations (${iterations}) must be an integer of at least 10.`)
   const segmentBytes = process.env['RINGTRAIN_SEGMENT_BYTES'] ? Number(process.env['RINGTRAIN_SEGMENT_BYTES']) : undefined
   const json = argv['json'] === true
-  if (!json) console.log('workers        bytes   median ms    p90 ms   bus GB/s')
-  for (const workers of workerCounts) {
-    const ranks = await startRanks(workers)
-    try {
-      for (const bytes of sizes) {
-        const figure = await measure(ranks, { type: 'run', bytes, warmup: WARMUP, iterations, segmentBytes })
-        console.log(json ? JSON.stringify(figure) : formatRow(figure))
+  const secure = String(argv['secure'] ?? 'on')
+  if (secure !== 'on' && secure !== 'off') throw new ConfigError(`--secure must be on or off; got ${secure}.`, { flag: 'secure', got: secure })
+  const link = String(argv['link'] ?? 'ipc')
+  if (link !== 'ipc' && link !== 'tcp') throw new ConfigError(`--link must be ipc or tcp; got ${link}.`, { flag: 'link', got: link })
+  const setup: Setup = { secure: secure === 'on', encryptLocal: argv['encrypt-local'] === true, link }
+  if (setup.encryptLocal && !setup.secure) throw new ConfigError('--encrypt-local needs --secure on.', { flag: 'encrypt-local' })
+  const keyFile = setup.secure ? writePrivateKeyFile(generateJobKey()) : undefined
+  setup.keyFile = keyFile?.path
+  try {
+    if (!json) console.log(`security ${describeSecurity(setup)} over ${link}\nworkers        bytes   median ms    p90 ms   bus GB/s`)
+    for (const workers of workerCounts) {
+      const ranks = await startRanks(workers, setup)
+      try {
+        for (const bytes of sizes) {
+          const figure = await measure(ranks, { type: 'run', bytes, warmup: WARMUP, iterations, segmentBytes }, setup)
+          console.log(json ? JSON.stringify(figure) : formatRow(figure))
+        }
+      } finally {
+        stopRanks(ranks)
       }
-    } finally {
-      stopRanks(ranks)
     }
+  } finally {
+    keyFile?.remove()
   }
+}
+
+function describeSecurity(setup: Setup): AllReduceFigure['security'] {
+  if (!setup.secure) return 'off'
+  return setup.link === 'tcp' || setup.encryptLocal ? 'encrypted' : 'authenticated'
 }
 
 interface Rank { child: ChildProcess; next: (type: RankMessage['type']) => Promise<RankMessage> }
@@ -49,13 +83,13 @@ function hookExit(): void {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => process.exit(130))
 }
 
-async function startRanks(worldSize: number): Promise<Rank[]> {
+async function startRanks(worldSize: number, setup: Setup): Promise<Rank[]> {
   hookExit()
   const ranks = Array.from({ length: worldSize }, (_, rank) => {
     const child = fork(rankScript, [], {
       execArgv: ['--import', 'tsx', ...rankNodeFlags(), ...process.execArgv.filter((a) => a.startsWith('--cpu-prof'))],
       // The ranks run as launched workers do (see Note [Receive buffers and malloc]).
-      env: { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456', ...process.env, RINGTRAIN_BENCH_RANK: String(rank), RINGTRAIN_BENCH_WORLD_SIZE: String(worldSize) },
+      env: { GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456', ...process.env, RINGTRAIN_BENCH_RANK: String(rank), RINGTRAIN_BENCH_WORLD_SIZE: String(worldSize), ...securityEnv(setup) },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     })
     live.add(child)
@@ -66,6 +100,15 @@ async function startRanks(worldSize: number): Promise<Rank[]> {
   for (const r of ranks) r.child.send({ type: 'connect', all: endpoints } satisfies ParentMessage)
   await Promise.all(ranks.map((r) => r.next('ready')))
   return ranks
+}
+
+/** The key travels as a file's path (mode 0600 in a private directory), never its bytes. */
+function securityEnv(setup: Setup): NodeJS.ProcessEnv {
+  return {
+    RINGTRAIN_BENCH_LINK: setup.link,
+    ...(setup.keyFile ? { RINGTRAIN_BENCH_SECRET_FILE: setup.keyFile } : {}),
+    ...(setup.encryptLocal ? { RINGTRAIN_BENCH_ENCRYPT_LOCAL: '1' } : {}),
+  }
 }
 
 /** The messages of one rank, awaited by type; a failure or an early exit rejects. */
@@ -85,7 +128,7 @@ function inbox(child: ChildProcess, rank: number): Rank['next'] {
   })
 }
 
-async function measure(ranks: Rank[], message: Extract<ParentMessage, { type: 'run' }>): Promise<AllReduceFigure> {
+async function measure(ranks: Rank[], message: Extract<ParentMessage, { type: 'run' }>, setup: Setup): Promise<AllReduceFigure> {
   for (const r of ranks) r.child.send(message)
   const results = (await Promise.all(ranks.map((r) => r.next('result')))) as Extract<RankMessage, { type: 'result' }>[]
   const bad = results.findIndex((r) => !r.checked)
@@ -95,7 +138,7 @@ async function measure(ranks: Rank[], message: Extract<ParentMessage, { type: 'r
   const workers = ranks.length
   const busGBps = ((2 * (workers - 1)) / workers) * message.bytes / (medianMs / 1000) / 1e9
   const round = (x: number, digits: number) => Number(x.toFixed(digits))
-  return { op: 'allreduce', workers, bytes: message.bytes, medianMs: round(medianMs, 3), p90Ms: round(slowest[Math.floor(slowest.length * 0.9)]!, 3), busGBps: round(busGBps, 3) }
+  return { op: 'allreduce', workers, bytes: message.bytes, medianMs: round(medianMs, 3), p90Ms: round(slowest[Math.floor(slowest.length * 0.9)]!, 3), busGBps: round(busGBps, 3), security: describeSecurity(setup), link: setup.link }
 }
 
 function stopRanks(ranks: Rank[]): void {

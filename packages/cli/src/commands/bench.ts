@@ -12,6 +12,9 @@ export const benchCommand: CommandModule = {
       .option('sizes', { type: 'string', default: '1MiB,16MiB,64MiB', describe: 'comma-separated buffer sizes (allreduce)' })
       .option('iterations', { type: 'number', default: 20, describe: 'timed iterations per case, after warm-up (at least 10)' })
       .option('steps', { type: 'number', default: 200, describe: 'training steps (scaling)' })
+      .option('secure', { choices: ['on', 'off'] as const, default: 'on' as const, describe: 'allreduce: ranks hold a job key (as jobs do), or none' })
+      .option('encrypt-local', { type: 'boolean', default: false, describe: 'allreduce: encrypt the same-host ring too' })
+      .option('link', { choices: ['ipc', 'tcp'] as const, default: 'ipc' as const, describe: 'allreduce: same-host ranks talk over ipc (as jobs do) or loopback tcp' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON line per case' }),
   handler: async (argv) => {
     const kind = argv['kind'] as string
