@@ -9,6 +9,7 @@ import { afterEach, describe, expect, test } from 'vitest'
 import { scaled } from '../helpers/slack.js'
 import { CoordinatorClient } from '@ringtrain/worker/unstable-internals-do-not-import'
 import { testSecurity } from '../helpers/test-key.js'
+import { generateJobKey, INSECURE, type JobSecurity } from '@ringtrain/core'
 
 const quiet = { log: () => {} }
 const cleanup: Array<() => Promise<unknown>> = []
@@ -56,8 +57,8 @@ async function coordinatorFor(worldSize: number, overrides: Partial<JobConfig> =
 }
 
 /** Joins as `pid`, with local rank pid − 1 so that ranks do not depend on which join lands first. */
-function joinAs(endpoint: string, pid: number, jobId = 'client-test', timeoutMs = 10_000) {
-  return CoordinatorClient.join(endpoint, { jobId, host: 'test-host', pid, localRank: pid - 1, dataEndpoints: [`tcp://127.0.0.1:${6000 + pid}`], backend: 'cpu' }, { timeoutMs, security: testSecurity, ...quiet }).then((client) => {
+function joinAs(endpoint: string, pid: number, jobId = 'client-test', timeoutMs = 10_000, security: JobSecurity = testSecurity) {
+  return CoordinatorClient.join(endpoint, { jobId, host: 'test-host', pid, localRank: pid - 1, dataEndpoints: [`tcp://127.0.0.1:${6000 + pid}`], backend: 'cpu' }, { timeoutMs, security, ...quiet }).then((client) => {
     cleanup.push(() => client.close({ lingerMs: 0 }))
     return client
   })
@@ -254,5 +255,35 @@ describe('CoordinatorClient', () => {
     await expect(waiting).rejects.toMatchObject({ code: 'E_LAYOUT_MISMATCH', message: 'rank 1 has another layout' })
     expect(await aborted).toMatch(/^rank 1 \(pid 2 on test-host\) failed: DistError \[E_LAYOUT_MISMATCH\]: rank 1 has another layout$/)
     expect((await coordinator.done).exitCode).toBe(1)
+  })
+})
+
+describe('CoordinatorClient and the job key', () => {
+  // The join timeout is long: a refused key must end the join at once, not at the timeout.
+  const joinTimeoutMs = scaled(60_000)
+
+  test('a worker holding another job\'s key is refused at the handshake and gives up at once with E_CONFIG', async () => {
+    const { coordinator, untilLogged } = await coordinatorFor(2)
+    const started = Date.now()
+    const error = await joinAs(coordinator.endpoint, 1, 'client-test', joinTimeoutMs, { mode: 'key', key: generateJobKey() }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(DistError)
+    expect((error as DistError).code).toBe('E_CONFIG')
+    expect((error as DistError).message).toMatch(/the handshake with the coordinator at .* failed .*the coordinator holds another job's key, or runs without one.*Give the coordinator and every worker the same --secret-file/)
+    expect(Date.now() - started).toBeLessThan(joinTimeoutMs / 2)
+  })
+
+  test('a worker without a key fails its handshake with a keyed coordinator, and one with a key fails with an --insecure one, both at once', async () => {
+    const keyed = await coordinatorFor(2)
+    const error = await joinAs(keyed.coordinator.endpoint, 1, 'client-test', joinTimeoutMs, INSECURE).catch((e: unknown) => e)
+    expect((error as DistError).code).toBe('E_CONFIG')
+    expect((error as DistError).message).toContain('the coordinator requires a job key; start this worker with its --secret-file')
+
+    const outDir = await mkdtemp(join(tmpdir(), 'ringtrain-client-'))
+    const config = resolveJobConfig({ jobId: 'client-test', worldSize: 2, task: 'none', outDir, heartbeatIntervalMs, heartbeatMaxMissed })
+    const insecure = await startCoordinator(config, { security: INSECURE, ...quiet })
+    cleanup.push(() => rm(outDir, { recursive: true, force: true }), () => insecure.stop('the test ended'))
+    const error2 = await joinAs(insecure.endpoint, 1, 'client-test', joinTimeoutMs).catch((e: unknown) => e)
+    expect((error2 as DistError).code).toBe('E_CONFIG')
+    expect((error2 as DistError).message).toContain('the coordinator holds another job\'s key, or runs without one (--insecure)')
   })
 })

@@ -59,8 +59,9 @@ export interface ControlSocketOptions {
    */
   security: JobSecurity
   /**
-   * A client only: the coordinator refused this client's handshake (another job's key, or
-   * none). Without it the client would wait out its join timeout in silence.
+   * A client only: the coordinator refused this client's handshake (another job's key), or
+   * the handshake failed (one side has a key, the other none). Without it the client would
+   * wait out its join timeout in silence.
    */
   onRefused?: (reason: string) => void
   onReceive(receipt: ControlReceipt): void
@@ -186,9 +187,19 @@ function watchHandshakes(socket: import('zeromq').Dealer, endpoint: string, opti
     log.note('auth', `${reason}.`)
     options.onRefused?.(reason)
   })
-  socket.events.on('handshake:error:protocol', (event) => {
-    log.note('protocol', `The handshake with the coordinator at ${endpoint} failed (${event.error.message}): ${options.security.mode === 'key' ? 'it does not hold this job\'s key, or runs without one (--insecure)' : 'it requires a job key; start this worker with --secret-file'}.`)
-  })
+  // Between ringtrain processes a failed handshake is a mismatch of keys or of --insecure,
+  // which retrying cannot cure. A server that cannot open our CURVE HELLO (another key)
+  // just closes the connection ('other'); one that expects another mechanism says so ('protocol').
+  const mismatch = options.security.mode === 'key'
+    ? 'the coordinator holds another job\'s key, or runs without one (--insecure)'
+    : 'the coordinator requires a job key; start this worker with its --secret-file'
+  for (const kind of ['handshake:error:protocol', 'handshake:error:other'] as const) {
+    socket.events.on(kind, (event) => {
+      const reason = `the handshake with the coordinator at ${endpoint} failed (${event.error.message}): ${mismatch}`
+      log.note(kind, `${reason}.`)
+      options.onRefused?.(reason)
+    })
+  }
 }
 
 interface ReceivingSocket extends AsyncIterable<Buffer[]> { readonly closed: boolean }

@@ -242,6 +242,12 @@ export class ZmqTransport implements BoundZmqTransport {
       this.refusedBy.set(peer, reason)
       this.warnings.note(`protocol-${peer}`, `[rank ${this.rank}] ${reason}.`)
     })
+    // A server that cannot open our CURVE HELLO (it holds another key) just closes the connection.
+    dealer.events.on('handshake:error:other', (event) => {
+      const reason = `rank ${peer} at ${address} closed the connection of rank ${this.rank} during the handshake (${event.error.message}): the two ranks hold different job keys`
+      this.refusedBy.set(peer, reason)
+      this.warnings.note(`other-${peer}`, `[rank ${this.rank}] ${reason}.`)
+    })
   }
 
   private async receiveLoop(router: zmq.Router): Promise<void> {

@@ -67,7 +67,7 @@ export class CoordinatorClient {
       onReceive: (receipt: ControlReceipt) => mailbox.receive(receipt),
       sendTimeoutMs: options.sendTimeoutMs,
       // A worker whose key the coordinator refuses can never join: say so now, not at the join timeout.
-      onRefused: (reason) => mailbox.abortLocally(fields.jobId, `${reason}. Start it with the coordinator's --secret-file.`, { name: 'ConfigError', code: 'E_CONFIG', message: `${reason}. Start it with the coordinator's --secret-file.`, context: { expected: "the coordinator's job key", got: 'another key' } }),
+      onRefused: (reason) => mailbox.abortLocally(fields.jobId, `${reason}.`, { name: 'ConfigError', code: 'E_CONFIG', message: `${who} cannot join: ${reason}. Give the coordinator and every worker the same --secret-file (or all --insecure).`, context: { expected: "the coordinator's job key", got: 'another key, or none' } }),
     })
     const { jobId, ...joinFields } = fields
     // Until the Assignment, the join timeout bounds the wait; once a KeepAlive told the
