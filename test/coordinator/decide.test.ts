@@ -439,3 +439,50 @@ describe('bounded logs under a flood', () => {
   })
 })
 
+describe('plausible evaluation', () => {
+  // 31 samples over 3 ranks: shards of 11, 10 and 10.
+  const reportsWith = (fields: Array<Parameters<typeof done>[4]>) => [done('a1', 0, 'h', undefined, fields[0]), done('b2', 1, 'h', undefined, fields[1]), done('c3', 2, 'h', undefined, fields[2])]
+  const loss = (count: number, sum = count) => ({ loss: { sum, count } })
+
+  test('finishes when every rank counted at most its shard, and per-element metrics may count more', () => {
+    const { state, actions } = run(running(), reportsWith([
+      { eval: { ...loss(11), mse: { sum: 1, count: 44 } }, evalExamples: 31 },
+      { eval: { ...loss(10), mse: { sum: 1, count: 40 } }, evalExamples: 31 },
+      { eval: { ...loss(10), mse: { sum: 1, count: 40 } }, evalExamples: 31 },
+    ]))
+    expect(state.phase).toBe('finished')
+    expect(only(actions, 'finish')[0]!.summary.eval).toEqual({ loss: 1, mse: 3 / 124 })
+  })
+
+  test('fails the job when a rank counted more samples than its shard holds, naming the rank, the metric, expected and got', () => {
+    const { state, actions } = run(running(), reportsWith([
+      { eval: loss(11), evalExamples: 31 }, { eval: loss(11), evalExamples: 31 }, { eval: loss(10), evalExamples: 31 },
+    ]))
+    expect(state.phase).toBe('failed')
+    const [fail] = only(actions, 'fail')
+    expect(fail).toMatchObject({ exitCode: 1, error: { name: 'FrameError', code: 'E_BAD_FRAME', context: { rank: 1, metric: 'loss', expected: 'at most 10', got: 11 } } })
+    expect(fail!.reason).toBe('rank 1 (pid 178 on host-a) reported eval metric "loss" over 11 samples, but its shard of the 31-sample evaluation set holds 10: expected at most 10, got 11. The evaluation is not plausible; the job failed.')
+  })
+
+  test('fails the job when the ranks disagree on the size of the evaluation set, naming the rank that differs', () => {
+    const { actions } = run(running(), reportsWith([{ evalExamples: 30 }, { evalExamples: 30 }, { evalExamples: 3000 }]))
+    const [fail] = only(actions, 'fail')
+    expect(fail).toMatchObject({ exitCode: 1, error: { code: 'E_BAD_FRAME', context: { rank: 2, metric: 'evalExamples', expected: '30 samples', got: '3000 samples' } } })
+    expect(fail!.reason).toBe('The ranks disagree on the size of the evaluation set: rank 2 reports 3000 samples, while ranks 0, 1 report 30 samples. Every rank evaluates a shard of the same set, so the evaluation is not plausible; the job failed.')
+  })
+
+  test('fails the job when a rank counted samples without saying how large the evaluation set is', () => {
+    const { actions } = run(running(), reportsWith([{ evalExamples: undefined }, { evalExamples: undefined }, { evalExamples: undefined }]))
+    expect(only(actions, 'fail')[0]!.reason).toBe('rank 0 (pid 161 on host-a) reported eval metric "accuracy" over 10 samples, but it reported no evaluation set (evalExamples): expected at most 0, got 10. The evaluation is not plausible; the job failed.')
+  })
+
+  test('finishes without an evaluation set when no rank evaluated anything', () => {
+    const { state } = run(running(), reportsWith([{ eval: {}, evalExamples: undefined }, { eval: {}, evalExamples: undefined }, { eval: {}, evalExamples: undefined }]))
+    expect(state.phase).toBe('finished')
+  })
+
+  test('fails the job on a sum that is not finite, naming the rank and the metric', () => {
+    const { actions } = run(running(), reportsWith([{}, { eval: { accuracy: { sum: Number.POSITIVE_INFINITY, count: 10 } } }, {}]))
+    expect(only(actions, 'fail')[0]).toMatchObject({ error: { context: { rank: 1, metric: 'accuracy', expected: 'a finite sum', got: Number.POSITIVE_INFINITY } } })
+  })
+})

@@ -11,7 +11,8 @@ import { addToTotals, jobSummary, metricsLine } from './aggregate.js'
 import { broadcast, log } from './actions.js'
 import { assignRanks, describeParticipant, localWorldSizes } from './assign-ranks.js'
 import { DEFAULT_DROP_LIMITS, drop, emptyGate, noDrops, quietLog, sendReject } from './drops.js'
-import { decideFailed, decideInvalidMessage, decideShutdownRequested, decideTick, decideWorkerExited } from './failures.js'
+import { decideFailed, decideInvalidMessage, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
+import { implausibleEval } from './final-checks.js'
 import type { Decision, DropLimits, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
 
 export function initialState(config: JobConfig, options: { exitGraceMs?: number; dropLimits?: Partial<DropLimits> } = {}): RendezvousState {
@@ -77,7 +78,7 @@ function decideFromParticipant(state: RendezvousState, event: Extract<Rendezvous
   if (event.kind === 'heartbeat') participant.step = event.message.step
   if (event.kind === 'barrier') decideBarrier(state, participant, event.message.name, actions)
   if (event.kind === 'metrics') decideMetrics(state, participant, event.message, actions)
-  if (event.kind === 'done') decideDone(state, participant, event.message, actions)
+  if (event.kind === 'done') decideDone(state, participant, event.message, now, actions)
 }
 
 function decideJoin(state: RendezvousState, from: string, join: Extract<RendezvousEvent, { kind: 'join' }>['message'], now: number, actions: RendezvousAction[]): void {
@@ -160,13 +161,18 @@ function decideMetrics(state: RendezvousState, participant: Participant, metrics
   actions.push({ kind: 'writeMetricsLine', line }, { kind: 'progress', event: { type: 'metrics', line, progress } })
 }
 
-function decideDone(state: RendezvousState, participant: Participant, report: Extract<RendezvousEvent, { kind: 'done' }>['message'], actions: RendezvousAction[]): void {
+function decideDone(state: RendezvousState, participant: Participant, report: Extract<RendezvousEvent, { kind: 'done' }>['message'], now: number, actions: RendezvousAction[]): void {
   state.doneReports[participant.rank] = report
   const done = Object.keys(state.doneReports).length
   const { worldSize } = state.config
   actions.push(log(`${describeParticipant(participant)} is done after ${report.steps} steps (final loss ${report.finalLoss}, parameter hash ${report.parameterHash}); ${done} of ${worldSize} done.`))
   actions.push({ kind: 'progress', event: { type: 'workerDone', rank: participant.rank, done, worldSize } })
   if (done < worldSize) return
+  const reports = Array.from({ length: worldSize }, (_, rank) => state.doneReports[rank]!)
+  const evalError = implausibleEval(reports, (rank) => describeRank(state, rank))
+  if (evalError !== undefined) {
+    return failJob(state, { atMs: now, rank: evalError.context.rank as number, reason: evalError.message, error: evalError }, 1, actions)
+  }
   const summary = jobSummary(state)
   state.phase = 'finished'
   actions.push(broadcast(state, controlMessage(MessageType.Shutdown, state.config.jobId, { reason: `job ${JSON.stringify(state.config.jobId)} finished` })))
@@ -174,6 +180,11 @@ function decideDone(state: RendezvousState, participant: Participant, report: Ex
     actions.push(log(`The replicas differ at the end of the job: parameter hashes by rank are ${summary.parameterHashes.join(', ')}. The ranks did not apply identical updates.`))
   }
   actions.push({ kind: 'progress', event: { type: 'done', summary } }, { kind: 'finish', summary })
+}
+
+function describeRank(state: RendezvousState, rank: number): string {
+  const participant = Object.values(state.participants).find((p) => p.rank === rank)
+  return participant !== undefined ? describeParticipant(participant) : `rank ${rank}`
 }
 
 /** Counts a refused join, logs why (bounded) and tells the sender in a Reject (at most one per interval). */

@@ -183,7 +183,7 @@ function lostError(participant: Participant, reason: string, atMs: number, conte
  * Records a failure. The first one moves the job to `failed`, tells every worker to stop
  * (Abort) and the server to exit with `exitCode`; later ones are listed under it.
  */
-function failJob(state: RendezvousState, failure: RendezvousState['failures'][number], exitCode: number, actions: RendezvousAction[]): void {
+export function failJob(state: RendezvousState, failure: RendezvousState['failures'][number], exitCode: number, actions: RendezvousAction[]): void {
   state.failures.push(failure)
   if (state.phase === 'finished' || state.phase === 'failed') {
     actions.push(log(`After the job ${state.phase}, this failure was also reported: ${failure.reason}`))
