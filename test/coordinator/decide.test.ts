@@ -266,9 +266,25 @@ describe('finishing', () => {
     expect(only(actions, 'broadcast').at(-1)!.message.type).toBe(MessageType.Shutdown)
   })
 
-  test('reports replicas that differ when one parameterHash differs', () => {
-    const { actions } = run(withSteps(), [done('a1', 0), done('b2', 1, 'other'), done('c3', 2)])
-    expect(only(actions, 'finish')[0]!.summary).toMatchObject({ replicasIdentical: false, parameterHashes: ['h', 'other', 'h'] })
+  test('fails the job when one parameterHash differs, naming that rank, and still hands over the summary', () => {
+    const { state, actions } = run(withSteps(), [done('a1', 0), done('b2', 1, 'other'), done('c3', 2)])
+    expect(state.phase).toBe('failed')
+    expect(only(actions, 'finish')).toEqual([])
+    const [fail] = only(actions, 'fail')
+    expect(fail).toMatchObject({ exitCode: 1, error: { name: 'LayoutMismatchError', code: 'E_LAYOUT_MISMATCH', context: { ranks: [1], expected: 'h', got: ['h', 'other', 'h'] } } })
+    expect(fail!.reason).toBe('The replicas differ at the end of the job: rank 1 ended with parameter hash other, while ranks 0, 2 ended with parameter hash h. The ranks did not apply identical updates, so the job failed; summary.json lists every rank\'s hash.')
+    expect(fail!.summary).toMatchObject({ replicasIdentical: false, parameterHashes: ['h', 'other', 'h'], dropped: noDrops })
+    expect(only(actions, 'broadcast').at(-1)!.message.type).toBe(MessageType.Abort)
+  })
+
+  test('names every group of ranks when no parameter hash is held by most ranks', () => {
+    const config4 = { ...config, worldSize: 4 }
+    const four = run(initialState(config4), [join('a1'), join('b2'), join('c3'), join('d4')]).state
+    const reports = [done('a1', 0, 'x'), done('b2', 1, 'x'), done('c3', 2, 'y'), done('d4', 3, 'z')].map((d) => ({ ...d, message: { ...d.message, evalExamples: 40 } }))
+    const [fail] = only(run(four, reports).actions, 'fail')
+    expect(fail!.exitCode).toBe(1)
+    expect(fail!.reason).toBe('The replicas differ at the end of the job: no hash is held by most ranks: ranks 0, 1 ended with parameter hash x; rank 2 ended with parameter hash y; rank 3 ended with parameter hash z. The ranks did not apply identical updates, so the job failed; summary.json lists every rank\'s hash.')
+    expect(fail!.error.context).toMatchObject({ ranks: [0, 1, 2, 3] })
   })
 
   test('does not time out a rank that is done while the others finish', () => {
@@ -462,6 +478,7 @@ describe('plausible evaluation', () => {
     const [fail] = only(actions, 'fail')
     expect(fail).toMatchObject({ exitCode: 1, error: { name: 'FrameError', code: 'E_BAD_FRAME', context: { rank: 1, metric: 'loss', expected: 'at most 10', got: 11 } } })
     expect(fail!.reason).toBe('rank 1 (pid 178 on host-a) reported eval metric "loss" over 11 samples, but its shard of the 31-sample evaluation set holds 10: expected at most 10, got 11. The evaluation is not plausible; the job failed.')
+    expect(fail!.summary).toBeUndefined()
   })
 
   test('fails the job when the ranks disagree on the size of the evaluation set, naming the rank that differs', () => {

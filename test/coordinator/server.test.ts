@@ -99,16 +99,19 @@ describe('the coordinator with worker processes', () => {
     expect(events.filter((e) => e.type === 'metrics').map((e) => e.type === 'metrics' && e.progress.totalSteps)).toEqual([3, 3, 3])
   }, processTestTimeout)
 
-  test('reports replicasIdentical false when one worker ends with another parameter hash', async () => {
+  test('fails the job with exit code 1 naming the ranks when one worker ends with another parameter hash, and still writes summary.json', async () => {
     const config = await jobConfig(2)
     const coordinator = await startCoordinator(config, { log: () => {} })
-    fakeWorker(coordinator.endpoint, config.jobId, 'same')
-    fakeWorker(coordinator.endpoint, config.jobId, 'different')
+    const workers = [fakeWorker(coordinator.endpoint, config.jobId, 'same'), fakeWorker(coordinator.endpoint, config.jobId, 'different')]
     const result = await coordinator.done
-    expect(result.ok).toBe(true)
+    expect(result).toMatchObject({ ok: false, exitCode: 1, error: { name: 'LayoutMismatchError', code: 'E_LAYOUT_MISMATCH' } })
+    // Two ranks, two hashes: no majority, so both are named.
+    expect(result.error!.message).toMatch(/^The replicas differ at the end of the job: no hash is held by most ranks: rank [01] ended with parameter hash (same|different); rank [01] ended with parameter hash (same|different)\./)
     expect(result.summary!.replicasIdentical).toBe(false)
     expect([...result.summary!.parameterHashes].sort()).toEqual(['different', 'same'])
-    expect(JSON.parse(await readFile(join(config.outDir, 'summary.json'), 'utf8')).replicasIdentical).toBe(false)
+    expect(JSON.parse(await readFile(join(config.outDir, 'summary.json'), 'utf8'))).toMatchObject({ replicasIdentical: false, workers: 2 })
+    const exits = await Promise.all(workers.map((w) => w.exited))
+    expect(exits.every((e) => e.output.includes('abort: The replicas differ'))).toBe(true)
   }, processTestTimeout)
 
   test('fails the job with a non-zero exit code naming the rank when a worker stops heartbeating', async () => {

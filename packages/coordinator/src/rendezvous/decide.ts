@@ -12,7 +12,7 @@ import { broadcast, log } from './actions.js'
 import { assignRanks, describeParticipant, localWorldSizes } from './assign-ranks.js'
 import { DEFAULT_DROP_LIMITS, drop, emptyGate, noDrops, quietLog, sendReject } from './drops.js'
 import { decideFailed, decideInvalidMessage, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
-import { implausibleEval } from './final-checks.js'
+import { differingReplicas, implausibleEval } from './final-checks.js'
 import type { Decision, DropLimits, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
 
 export function initialState(config: JobConfig, options: { exitGraceMs?: number; dropLimits?: Partial<DropLimits> } = {}): RendezvousState {
@@ -174,11 +174,13 @@ function decideDone(state: RendezvousState, participant: Participant, report: Ex
     return failJob(state, { atMs: now, rank: evalError.context.rank as number, reason: evalError.message, error: evalError }, 1, actions)
   }
   const summary = jobSummary(state)
+  const replicasError = differingReplicas(summary.parameterHashes)
+  if (replicasError !== undefined) {
+    // A failed job, but every rank finished: summary.json is still written, with every hash.
+    return failJob(state, { atMs: now, reason: replicasError.message, error: replicasError }, 1, actions, summary)
+  }
   state.phase = 'finished'
   actions.push(broadcast(state, controlMessage(MessageType.Shutdown, state.config.jobId, { reason: `job ${JSON.stringify(state.config.jobId)} finished` })))
-  if (!summary.replicasIdentical) {
-    actions.push(log(`The replicas differ at the end of the job: parameter hashes by rank are ${summary.parameterHashes.join(', ')}. The ranks did not apply identical updates.`))
-  }
   actions.push({ kind: 'progress', event: { type: 'done', summary } }, { kind: 'finish', summary })
 }
 

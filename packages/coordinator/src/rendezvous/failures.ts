@@ -8,7 +8,7 @@ import { MessageType, controlMessage, type WireError, type WorkerFailed } from '
 import { broadcast, log } from './actions.js'
 import { describeParticipant } from './assign-ranks.js'
 import { drop, edgeErrorForSender, flushDropLog, rejectMessage, sendReject } from './drops.js'
-import type { Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
+import type { JobSummary, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
 
 /**
  * A worker's own report that it failed. Acted on from a participant of the current round
@@ -183,7 +183,7 @@ function lostError(participant: Participant, reason: string, atMs: number, conte
  * Records a failure. The first one moves the job to `failed`, tells every worker to stop
  * (Abort) and the server to exit with `exitCode`; later ones are listed under it.
  */
-export function failJob(state: RendezvousState, failure: RendezvousState['failures'][number], exitCode: number, actions: RendezvousAction[]): void {
+export function failJob(state: RendezvousState, failure: RendezvousState['failures'][number], exitCode: number, actions: RendezvousAction[], summary?: JobSummary): void {
   state.failures.push(failure)
   if (state.phase === 'finished' || state.phase === 'failed') {
     actions.push(log(`After the job ${state.phase}, this failure was also reported: ${failure.reason}`))
@@ -193,5 +193,5 @@ export function failJob(state: RendezvousState, failure: RendezvousState['failur
   actions.push(log(failure.reason))
   actions.push(broadcast(state, controlMessage(MessageType.Abort, state.config.jobId, { reason: failure.reason, error: failure.error })))
   actions.push({ kind: 'progress', event: { type: 'failed', reason: failure.reason, exitCode } })
-  actions.push({ kind: 'fail', reason: failure.reason, exitCode, error: failure.error, failures: state.failures })
+  actions.push({ kind: 'fail', reason: failure.reason, exitCode, error: failure.error, failures: state.failures, ...(summary !== undefined ? { summary } : {}) })
 }

@@ -4,6 +4,7 @@
  * - The evaluation is plausible: every rank reports the same size of the whole evaluation
  *   set (`evalExamples`), no rank counted more samples than its `evalShard` of that set
  *   holds, a rank without eval data counted nothing, and every sum is finite.
+ * - The replicas ended identical: one parameter hash on every rank.
  *
  * Which counts are bounded by the shard: `loss` is counted in samples (one per evaluated
  * sample, worker/src/train/replica.ts), so it is at most the shard's length. The other
@@ -33,6 +34,20 @@ function disagreeing<T>(groups: Array<{ value: T; ranks: number[] }>, worldSize:
 
 export function ranksText(ranks: readonly number[]): string {
   return ranks.length === 1 ? `rank ${ranks[0]}` : `ranks ${ranks.join(', ')}`
+}
+
+/** E_LAYOUT_MISMATCH naming the ranks whose parameter hashes differ from most ranks' (or every group without a majority); undefined when all agree. */
+export function differingReplicas(hashes: readonly string[]): WireError | undefined {
+  const groups = groupRanks(hashes)
+  if (groups.length < 2) return undefined
+  const { majority, named } = disagreeing(groups, hashes.length)
+  const ended = (g: { value: string; ranks: number[] }) => `${ranksText(g.ranks)} ended with parameter hash ${g.value}`
+  const which = majority !== undefined
+    ? `${named.map(ended).join('; ')}, while ${ended(majority)}`
+    : `no hash is held by most ranks: ${named.map(ended).join('; ')}`
+  const message = `The replicas differ at the end of the job: ${which}. The ranks did not apply identical updates, so the job failed; summary.json lists every rank's hash.`
+  const ranks = named.flatMap((g) => g.ranks).sort((a, b) => a - b)
+  return { name: 'LayoutMismatchError', code: 'E_LAYOUT_MISMATCH', message, context: { ranks, expected: majority?.value ?? 'one parameter hash on every rank', got: [...hashes] } }
 }
 
 /**

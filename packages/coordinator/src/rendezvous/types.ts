@@ -216,7 +216,8 @@ export type RendezvousAction =
   | { kind: 'log'; line: string }
   | { kind: 'progress'; event: CoordinatorEvent }
   | { kind: 'finish'; summary: JobSummary }
-  | { kind: 'fail'; reason: string; exitCode: number; error: WireError; failures: Failure[] }
+  /** `summary` is set when every rank finished but the job failed anyway (the replicas differ). */
+  | { kind: 'fail'; reason: string; exitCode: number; error: WireError; failures: Failure[]; summary?: JobSummary }
 
 export interface Decision {
   state: RendezvousState
