@@ -29,9 +29,14 @@ const heartbeat = (from: string, rank: number, step = 0): RendezvousEvent => ({ 
 const metrics = (from: string, rank: number, step: number, loss: number, computeMs: number) => ({
   kind: 'metrics' as const, from, message: controlMessage(MessageType.StepMetrics, 'job-1', { rank, round: 0, step, epoch: 0, loss, learningRate: 0.01, samples: 32, computeMs, allReduceMs: 10, bytesSent: 1000 * (rank + 1) }),
 })
-const done = (from: string, rank: number, parameterHash = 'h', accuracy = { sum: 9, count: 10 }) => ({
-  kind: 'done' as const, from, message: controlMessage(MessageType.WorkerDone, 'job-1', { rank, steps: 4, parameterHash, finalLoss: rank, eval: { accuracy }, backend: 'cpu' }),
+// An evaluation set of 30 samples: a shard of 10 per rank.
+const done = (from: string, rank: number, parameterHash = 'h', accuracy = { sum: 9, count: 10 }, fields: { eval?: Record<string, { sum: number; count: number }>; evalExamples?: number } = {}) => ({
+  kind: 'done' as const, from, message: controlMessage(MessageType.WorkerDone, 'job-1', { rank, steps: 4, parameterHash, finalLoss: rank, eval: { accuracy }, evalExamples: 30, backend: 'cpu', ...fields }),
 })
+const failed = (from: string, rank?: number): RendezvousEvent => ({ kind: 'failed', from, message: controlMessage(MessageType.WorkerFailed, 'job-1', { ...(rank !== undefined ? { rank } : {}), error: { name: 'TaskError', code: 'E_TASK', message: 'boom', context: {} } }) })
+const barrier = (from: string, rank: number, round = 0): RendezvousEvent => ({ kind: 'barrier', from, message: controlMessage(MessageType.BarrierRequest, 'job-1', { rank, round, name: 'layout' }) })
+const noDrops = { notParticipant: 0, wrongRankOrRound: 0, invalid: 0, lateJoin: 0 }
+const rejectOf = (action: RendezvousAction | undefined) => (action?.kind === 'send' && action.message.type === MessageType.Reject ? action.message : undefined)
 
 describe('joining', () => {
   test('fails the job when the world does not fill within joinTimeoutMs, naming who joined', () => {
@@ -77,22 +82,31 @@ describe('joining', () => {
     expect(codes).toEqual(['E_PROTOCOL_VERSION', 'E_JOB_MISMATCH'])
   })
 
-  test('rejects a join when the job is already running (world full)', () => {
-    const { actions } = run(running(), [join('d4')])
+  test('rejects a join when the job is already running (world full), and counts it', () => {
+    const { state, actions } = run(running(), [join('d4')])
     const [reject] = sends(actions)
-    expect(reject).toMatchObject({ to: 'd4', message: { type: MessageType.Reject, error: { code: 'E_CONFIG' } } })
-    expect(reject!.kind === 'send' && reject!.message.type === MessageType.Reject && reject!.message.error.message).toMatch(/job is running with 3 of 3 workers/)
+    expect(reject).toMatchObject({ to: 'd4', message: { type: MessageType.Reject, jobId: '', error: { name: 'ConfigError', code: 'E_CONFIG' } } })
+    expect(rejectOf(reject)!.error.message).toBe('The coordinator refused the join of pid 212 on host-a: it admits no more workers. Recovery and elastic joins are not enabled.')
+    expect(state.dropped).toEqual({ ...noDrops, lateJoin: 1 })
+    // The coordinator's own log may say more than the sender hears.
+    expect(only(actions, 'log').map((a) => a.line)).toEqual([`${rejectOf(reject)!.error.message} (the job is running, round 0, with 3 workers)`])
   })
 
-  test('answers every message rejected at the edge from a worker that is not a participant with a Reject carrying the error', () => {
-    const foreign = { name: 'FrameError', code: 'E_JOB_MISMATCH' as const, message: 'other job', context: {} }
-    const badJoin = { ...foreign, code: 'E_BAD_FRAME' as const, message: 'the coordinator got a JoinRequest from worker ee whose pid is wrong: expected a non-negative integer, got -1. Dropped it.' }
-    const { actions } = run(initialState(config), [{ kind: 'invalidMessage', from: 'ff', error: foreign }, { kind: 'invalidMessage', from: 'ee', error: badJoin }])
+  test('answers every message rejected at the edge from a worker that is not a participant with a Reject carrying the error, without this job\'s id', () => {
+    const foreign = {
+      name: 'FrameError', code: 'E_JOB_MISMATCH' as const,
+      message: 'the coordinator at tcp://127.0.0.1:1 got a JoinRequest for job "other" from worker ff; this is job "job-1". Check the --coordinator address and the job id of that worker.',
+      context: { receiver: 'the coordinator at tcp://127.0.0.1:1', sender: 'worker ff', expected: 'job-1', got: 'other' },
+    }
+    const badJoin = { name: 'FrameError', code: 'E_BAD_FRAME' as const, message: 'the coordinator got a JoinRequest from worker ee whose pid is wrong: expected a non-negative integer, got -1. Dropped it.', context: {} }
+    const { state, actions } = run(initialState(config), [{ kind: 'invalidMessage', from: 'ff', error: foreign }, { kind: 'invalidMessage', from: 'ee', error: badJoin }])
+    const toForeign = { name: 'FrameError', code: 'E_JOB_MISMATCH' as const, message: 'The coordinator refused a message for job "other": it does not serve that job. Check the --coordinator address and the job id.', context: { got: 'other' } }
     expect(sends(actions)).toEqual([
-      { kind: 'send', to: 'ff', message: controlMessage(MessageType.Reject, 'job-1', { error: foreign }) },
-      { kind: 'send', to: 'ee', message: controlMessage(MessageType.Reject, 'job-1', { error: badJoin }) },
+      { kind: 'send', to: 'ff', message: controlMessage(MessageType.Reject, '', { error: toForeign }) },
+      { kind: 'send', to: 'ee', message: controlMessage(MessageType.Reject, '', { error: badJoin }) },
     ])
-    expect(only(actions, 'log').map((a) => a.line)).toEqual(['other job', badJoin.message])
+    expect(only(actions, 'log').map((a) => a.line)).toEqual([foreign.message, badJoin.message])
+    expect(state.dropped).toEqual({ ...noDrops, invalid: 2 })
   })
 
   test('only logs a message rejected at the edge from a participant', () => {
@@ -106,7 +120,7 @@ describe('joining', () => {
     const garbage = { name: 'FrameError', code: 'E_BAD_FRAME' as const, message: 'bad keep-alive', context: {} }
     const { state, actions } = run(initialState(config), [join('a1'), join('b2'), { kind: 'invalidMessage', from: 'a1', error: garbage }])
     expect(state.waitList.map((w) => w.identity)).toEqual(['b2'])
-    expect(sends(actions)).toEqual([{ kind: 'send', to: 'a1', message: controlMessage(MessageType.Reject, 'job-1', { error: garbage }) }])
+    expect(sends(actions)).toEqual([{ kind: 'send', to: 'a1', message: controlMessage(MessageType.Reject, '', { error: garbage }) }])
     expect(only(actions, 'log').at(-1)!.line).toBe('Removed pid 161 on host-a from the wait list: its message was refused (1 of 3 workers wait).')
   })
 
@@ -117,8 +131,8 @@ describe('joining', () => {
     expect(state.waitList.map((w) => w.identity)).toEqual(['b2'])
     expect(only(actions, 'log').map((a) => a.line)).toEqual(['pid 161 on host-a answered none of the last 5 keep-alives (silent for 5.0 s) while it waited; removed it from the wait list (1 of 3 workers wait).'])
     const [reject] = sends(actions)
-    expect(reject).toMatchObject({ to: 'a1', message: { type: MessageType.Reject, error: { name: 'PeerLostError', code: 'E_PEER_LOST' } } })
-    expect(reject!.kind === 'send' && reject!.message.type === MessageType.Reject && reject!.message.error.message).toBe('The coordinator of job "job-1" removed pid 161 on host-a from its wait list: it answered no keep-alive for 5.0 s (limit 5 s). Start the worker again.')
+    expect(reject).toMatchObject({ to: 'a1', message: { type: MessageType.Reject, jobId: '', error: { name: 'PeerLostError', code: 'E_PEER_LOST' } } })
+    expect(rejectOf(reject)!.error.message).toBe('The coordinator removed pid 161 on host-a from its wait list: it answered no keep-alive for 5.0 s (limit 5 s). Start the worker again.')
   })
 
   test('does not fill the world with a waiting worker that went silent', () => {
@@ -234,7 +248,8 @@ describe('running', () => {
   test('drops messages from workers that are not participants', () => {
     const { state, actions } = run(running(), [heartbeat('zz', 0)])
     expect(state.participants.zz).toBeUndefined()
-    expect(only(actions, 'log')[0]!.line).toMatch(/^Dropped a heartbeat message from worker zz/)
+    expect(only(actions, 'log').map((a) => a.line)).toEqual(['Dropped a Heartbeat from worker zz, which is not a participant of round 0 (phase running).'])
+    expect(state.dropped).toEqual({ ...noDrops, notParticipant: 1 })
   })
 })
 
@@ -246,19 +261,245 @@ describe('finishing', () => {
     expect(state.phase).toBe('finished')
     expect(only(actions, 'finish')[0]!.summary).toEqual({
       jobId: 'job-1', workers: 3, steps: 4, epochs: 1, samplesPerSecond: 960, finalLoss: 1, eval: { accuracy: 21 / 30 },
-      replicasIdentical: true, parameterHashes: ['h', 'h', 'h'], backends: ['cpu', 'cpu', 'cpu'],
+      replicasIdentical: true, parameterHashes: ['h', 'h', 'h'], backends: ['cpu', 'cpu', 'cpu'], dropped: noDrops,
     })
     expect(only(actions, 'broadcast').at(-1)!.message.type).toBe(MessageType.Shutdown)
   })
 
-  test('reports replicas that differ when one parameterHash differs', () => {
-    const { actions } = run(withSteps(), [done('a1', 0), done('b2', 1, 'other'), done('c3', 2)])
-    expect(only(actions, 'finish')[0]!.summary).toMatchObject({ replicasIdentical: false, parameterHashes: ['h', 'other', 'h'] })
+  test('fails the job when one parameterHash differs, naming that rank, and still hands over the summary', () => {
+    const { state, actions } = run(withSteps(), [done('a1', 0), done('b2', 1, 'other'), done('c3', 2)])
+    expect(state.phase).toBe('failed')
+    expect(only(actions, 'finish')).toEqual([])
+    const [fail] = only(actions, 'fail')
+    expect(fail).toMatchObject({ exitCode: 1, error: { name: 'LayoutMismatchError', code: 'E_LAYOUT_MISMATCH', context: { ranks: [1], expected: 'h', got: ['h', 'other', 'h'] } } })
+    expect(fail!.reason).toBe('The replicas differ at the end of the job: rank 1 ended with parameter hash other, while ranks 0, 2 ended with parameter hash h. The ranks did not apply identical updates, so the job failed; summary.json lists every rank\'s hash.')
+    expect(fail!.summary).toMatchObject({ replicasIdentical: false, parameterHashes: ['h', 'other', 'h'], dropped: noDrops })
+    expect(only(actions, 'broadcast').at(-1)!.message.type).toBe(MessageType.Abort)
+  })
+
+  test('names every group of ranks when no parameter hash is held by most ranks', () => {
+    const config4 = { ...config, worldSize: 4 }
+    const four = run(initialState(config4), [join('a1'), join('b2'), join('c3'), join('d4')]).state
+    const reports = [done('a1', 0, 'x'), done('b2', 1, 'x'), done('c3', 2, 'y'), done('d4', 3, 'z')].map((d) => ({ ...d, message: { ...d.message, evalExamples: 40 } }))
+    const [fail] = only(run(four, reports).actions, 'fail')
+    expect(fail!.exitCode).toBe(1)
+    expect(fail!.reason).toBe('The replicas differ at the end of the job: no hash is held by most ranks: ranks 0, 1 ended with parameter hash x; rank 2 ended with parameter hash y; rank 3 ended with parameter hash z. The ranks did not apply identical updates, so the job failed; summary.json lists every rank\'s hash.')
+    expect(fail!.error.context).toMatchObject({ ranks: [0, 1, 2, 3] })
   })
 
   test('does not time out a rank that is done while the others finish', () => {
     const { state } = run(withSteps(), [done('a1', 0)])
     const later = run(state, [heartbeat('b2', 1), heartbeat('c3', 2)], T0 + 6000)
     expect(run(later.state, [{ kind: 'tick' }], T0 + 6000).state.phase).toBe('running')
+  })
+})
+
+describe('only the participants of the round are heard', () => {
+  const outsider = 'e0e0e0e0'
+  const fromOutsider = (): RendezvousEvent[] => [
+    failed(outsider, 1), metrics(outsider, 1, 0, 0.001, 1), done(outsider, 1, 'h', { sum: 10, count: 10 }), heartbeat(outsider, 1), barrier(outsider, 1), keepAlive(outsider),
+  ]
+
+  test('drops WorkerFailed, StepMetrics, WorkerDone, Heartbeat, BarrierRequest and KeepAlive from a connection that is not a participant, and counts them', () => {
+    const before = running()
+    const { state, actions } = run(before, fromOutsider())
+    expect(state.phase).toBe('running')
+    expect(state.failures).toEqual([])
+    expect(state.doneReports).toEqual({})
+    expect(state.stepReports).toEqual({})
+    expect(state.barrierArrivals).toEqual({})
+    expect(state.participants).toEqual(before.participants)
+    expect(actions.filter((a) => a.kind !== 'log')).toEqual([])
+    expect(state.dropped).toEqual({ ...noDrops, notParticipant: 6 })
+  })
+
+  test('the job still finishes with the real ranks\' evaluation, and the drops in its summary', () => {
+    const attacked = run(running(), fromOutsider()).state
+    const { actions } = run(attacked, [done('a1', 0, 'h', { sum: 4, count: 10 }), done('b2', 1, 'h', { sum: 4, count: 10 }), done('c3', 2, 'h', { sum: 5, count: 10 })])
+    const [finish] = only(actions, 'finish')
+    expect(finish!.summary).toMatchObject({ eval: { accuracy: 13 / 30 }, replicasIdentical: true, dropped: { ...noDrops, notParticipant: 6 } })
+  })
+
+  test('drops a WorkerFailed from a stranger while workers wait, and counts it', () => {
+    const waiting = run(initialState(config), [join('a1')]).state
+    const { state, actions } = run(waiting, [failed(outsider)])
+    expect(state.phase).toBe('waiting')
+    expect(only(actions, 'fail')).toEqual([])
+    expect(state.dropped.notParticipant).toBe(1)
+  })
+
+  test('still fails the job on the WorkerFailed of a worker on the wait list (it failed before its Assignment)', () => {
+    const waiting = run(initialState(config), [join('a1'), join('b2')]).state
+    const { state, actions } = run(waiting, [failed('a1')])
+    expect(state.phase).toBe('failed')
+    expect(only(actions, 'fail')[0]).toMatchObject({ exitCode: 1, reason: 'pid 161 on host-a failed: TaskError [E_TASK]: boom' })
+    expect(state.dropped).toEqual(noDrops)
+  })
+
+  test('drops messages from a participant that name another rank or round, and counts them', () => {
+    const before = running()
+    const events: RendezvousEvent[] = [
+      heartbeat('a1', 1, 5), { ...heartbeat('a1', 0, 5), message: { ...(heartbeat('a1', 0, 5) as { message: object }).message, round: 1 } } as RendezvousEvent,
+      metrics('a1', 2, 0, 1, 1), barrier('a1', 0, 3), done('a1', 1), failed('a1', 2),
+    ]
+    const { state, actions } = run(before, events, T0 + 100)
+    expect(state.phase).toBe('running')
+    expect(state.failures).toEqual([])
+    expect(state.doneReports).toEqual({})
+    expect(state.stepReports).toEqual({})
+    expect(state.barrierArrivals).toEqual({})
+    expect(state.participants.a1).toEqual(before.participants.a1)
+    expect(actions.filter((a) => a.kind !== 'log')).toEqual([])
+    expect(state.dropped).toEqual({ ...noDrops, wrongRankOrRound: 6 })
+    expect(only(actions, 'log')[0]!.line).toBe('Dropped a Heartbeat from rank 0 (pid 161 on host-a) that names rank 1, round 0; it is rank 0 of round 0.')
+  })
+
+  test('a participant\'s WorkerFailed without a rank (sent before its Assignment arrived) still fails the job', () => {
+    const { state } = run(running(), [failed('b2')])
+    expect(state.phase).toBe('failed')
+    expect(state.failures.map((f) => f.rank)).toEqual([1])
+  })
+})
+
+describe('answers to strangers', () => {
+  const namesNothingOfTheJob = (text: string) => {
+    for (const secret of ['job-1', 'running', 'round', 'world', '3 workers', 'phase']) expect(text, `names ${secret}`).not.toContain(secret)
+  }
+
+  test('a Reject carries no job id and names nothing of the coordinator\'s job, only what the sender sent', () => {
+    const runningJob = run(running(), [join('d4'), join('d5', { jobId: 'other' }), join('d6', { version: PROTOCOL_VERSION + 1 })]).actions
+    const rejects = sends(runningJob).map(rejectOf)
+    expect(rejects.map((r) => r?.jobId)).toEqual(['', '', ''])
+    expect(rejects.map((r) => r?.error.code)).toEqual(['E_CONFIG', 'E_JOB_MISMATCH', 'E_PROTOCOL_VERSION'])
+    for (const reject of rejects) {
+      namesNothingOfTheJob(reject!.error.message)
+      namesNothingOfTheJob(JSON.stringify(reject!.error.context))
+    }
+    expect(rejects[1]!.error.message).toBe('The coordinator refused the join of pid 213 on host-a, which asked for job "other": it does not serve that job. Check the --coordinator address and the job id.')
+  })
+
+  test('an edge error that quotes the job id is replaced by its code before it goes out', () => {
+    const leaky = { name: 'FrameError', code: 'E_BAD_FRAME' as const, message: 'something about job "job-1"', context: { expected: 'job-1' } }
+    const [reject] = sends(run(running(), [{ kind: 'invalidMessage', from: 'e1', error: leaky }]).actions)
+    expect(rejectOf(reject)!.error).toEqual({ name: 'FrameError', code: 'E_BAD_FRAME', message: 'The coordinator refused a message [E_BAD_FRAME].', context: {} })
+  })
+
+  test('one Reject per sender per interval: a flood gets one answer, not thousands', () => {
+    let state = running()
+    const actions: RendezvousAction[] = []
+    for (let i = 0; i < 1000; i++) {
+      const decision = decide(state, join('d4'), T0 + i * 9) // 1000 joins within 9 s
+      state = decision.state
+      actions.push(...decision.actions)
+    }
+    expect(sends(actions)).toHaveLength(1)
+    expect(state.dropped.lateJoin).toBe(1000)
+    expect(sends(decide(state, join('d4'), T0 + 10_000).actions), 'the next interval gets the next answer').toHaveLength(1)
+  })
+})
+
+describe('bounded logs under a flood', () => {
+  const dropLines = (actions: RendezvousAction[]) => only(actions, 'log').map((a) => a.line).filter((line) => !/heartbeats/.test(line))
+  const garbage = (from: string): RendezvousEvent => ({ kind: 'invalidMessage', from, error: { name: 'FrameError', code: 'E_BAD_FRAME', message: `the coordinator got 3 bytes from worker ${from} that are not valid msgpack; expected a control message. Dropped them.`, context: {} } })
+
+  test('10,000 invalid messages from one sender in 10 s: one line, then one line with the count of the others', () => {
+    let state = running()
+    const lines: string[] = []
+    const rejects: RendezvousAction[] = []
+    for (let i = 0; i < 10_000; i++) {
+      const decision = decide(state, garbage('ab12cd34ef'), T0 + i)
+      state = decision.state
+      lines.push(...only(decision.actions, 'log').map((a) => a.line))
+      rejects.push(...sends(decision.actions))
+    }
+    expect(lines).toEqual(['the coordinator got 3 bytes from worker ab12cd34ef that are not valid msgpack; expected a control message. Dropped them.'])
+    expect(rejects).toHaveLength(1)
+    expect(state.dropped.invalid).toBe(10_000)
+    // The tick also finds the silent ranks lost; only the lines about drops matter here.
+    const flushed = decide(state, { kind: 'tick' }, T0 + 10_000)
+    expect(dropLines(flushed.actions)).toEqual(['… and 9,999 more like it from worker ab12cd34 in the last 10 s (invalid).'])
+    expect(flushed.state.dropLog.keys, 'the key is forgotten once its interval is over').toEqual({})
+  })
+
+  test('10,000 senders with one invalid message each in 10 s: a bounded number of lines and Rejects, then one line with the count', () => {
+    let state = running()
+    const lines: string[] = []
+    const rejects: RendezvousAction[] = []
+    let largestState = 0
+    for (let i = 0; i < 10_000; i++) {
+      const decision = decide(state, garbage(`f${i.toString(16).padStart(7, '0')}`), T0 + i)
+      state = decision.state
+      lines.push(...only(decision.actions, 'log').map((a) => a.line))
+      rejects.push(...sends(decision.actions))
+      largestState = Math.max(largestState, Object.keys(state.dropLog.keys).length + Object.keys(state.rejects.keys).length)
+    }
+    const { linesPerInterval, rejectsPerInterval } = state.dropLimits
+    expect(lines).toHaveLength(linesPerInterval)
+    expect(rejects).toHaveLength(rejectsPerInterval)
+    expect(largestState).toBeLessThanOrEqual(linesPerInterval + rejectsPerInterval)
+    expect(state.dropped.invalid).toBe(10_000)
+    const flushed = decide(state, { kind: 'tick' }, T0 + 10_000)
+    expect(dropLines(flushed.actions)).toEqual([`Did not log 9,980 more dropped messages in the last 10 s (at most ${linesPerInterval} lines per 10 s): 9,980 invalid.`])
+  })
+
+  test('a participant\'s flood of messages naming another rank is logged once per interval too', () => {
+    let state = running()
+    let lines = 0
+    for (let i = 0; i < 5000; i++) {
+      const decision = decide(state, heartbeat('a1', 2), T0 + i)
+      state = decision.state
+      lines += only(decision.actions, 'log').length
+    }
+    expect(lines).toBe(1)
+    expect(state.dropped.wrongRankOrRound).toBe(5000)
+  })
+})
+
+describe('plausible evaluation', () => {
+  // 31 samples over 3 ranks: shards of 11, 10 and 10.
+  const reportsWith = (fields: Array<Parameters<typeof done>[4]>) => [done('a1', 0, 'h', undefined, fields[0]), done('b2', 1, 'h', undefined, fields[1]), done('c3', 2, 'h', undefined, fields[2])]
+  const loss = (count: number, sum = count) => ({ loss: { sum, count } })
+
+  test('finishes when every rank counted at most its shard, and per-element metrics may count more', () => {
+    const { state, actions } = run(running(), reportsWith([
+      { eval: { ...loss(11), mse: { sum: 1, count: 44 } }, evalExamples: 31 },
+      { eval: { ...loss(10), mse: { sum: 1, count: 40 } }, evalExamples: 31 },
+      { eval: { ...loss(10), mse: { sum: 1, count: 40 } }, evalExamples: 31 },
+    ]))
+    expect(state.phase).toBe('finished')
+    expect(only(actions, 'finish')[0]!.summary.eval).toEqual({ loss: 1, mse: 3 / 124 })
+  })
+
+  test('fails the job when a rank counted more samples than its shard holds, naming the rank, the metric, expected and got', () => {
+    const { state, actions } = run(running(), reportsWith([
+      { eval: loss(11), evalExamples: 31 }, { eval: loss(11), evalExamples: 31 }, { eval: loss(10), evalExamples: 31 },
+    ]))
+    expect(state.phase).toBe('failed')
+    const [fail] = only(actions, 'fail')
+    expect(fail).toMatchObject({ exitCode: 1, error: { name: 'FrameError', code: 'E_BAD_FRAME', context: { rank: 1, metric: 'loss', expected: 'at most 10', got: 11 } } })
+    expect(fail!.reason).toBe('rank 1 (pid 178 on host-a) reported eval metric "loss" over 11 samples, but its shard of the 31-sample evaluation set holds 10: expected at most 10, got 11. The evaluation is not plausible; the job failed.')
+    expect(fail!.summary).toBeUndefined()
+  })
+
+  test('fails the job when the ranks disagree on the size of the evaluation set, naming the rank that differs', () => {
+    const { actions } = run(running(), reportsWith([{ evalExamples: 30 }, { evalExamples: 30 }, { evalExamples: 3000 }]))
+    const [fail] = only(actions, 'fail')
+    expect(fail).toMatchObject({ exitCode: 1, error: { code: 'E_BAD_FRAME', context: { rank: 2, metric: 'evalExamples', expected: '30 samples', got: '3000 samples' } } })
+    expect(fail!.reason).toBe('The ranks disagree on the size of the evaluation set: rank 2 reports 3000 samples, while ranks 0, 1 report 30 samples. Every rank evaluates a shard of the same set, so the evaluation is not plausible; the job failed.')
+  })
+
+  test('fails the job when a rank counted samples without saying how large the evaluation set is', () => {
+    const { actions } = run(running(), reportsWith([{ evalExamples: undefined }, { evalExamples: undefined }, { evalExamples: undefined }]))
+    expect(only(actions, 'fail')[0]!.reason).toBe('rank 0 (pid 161 on host-a) reported eval metric "accuracy" over 10 samples, but it reported no evaluation set (evalExamples): expected at most 0, got 10. The evaluation is not plausible; the job failed.')
+  })
+
+  test('finishes without an evaluation set when no rank evaluated anything', () => {
+    const { state } = run(running(), reportsWith([{ eval: {}, evalExamples: undefined }, { eval: {}, evalExamples: undefined }, { eval: {}, evalExamples: undefined }]))
+    expect(state.phase).toBe('finished')
+  })
+
+  test('fails the job on a sum that is not finite, naming the rank and the metric', () => {
+    const { actions } = run(running(), reportsWith([{}, { eval: { accuracy: { sum: Number.POSITIVE_INFINITY, count: 10 } } }, {}]))
+    expect(only(actions, 'fail')[0]).toMatchObject({ error: { context: { rank: 1, metric: 'accuracy', expected: 'a finite sum', got: Number.POSITIVE_INFINITY } } })
   })
 })

@@ -8,6 +8,7 @@ import {
   MessageType, PROTOCOL_VERSION, connectControlClient, controlMessage, resolveJobConfig,
   type ControlMessage, type ControlReceipt, type JobConfig,
 } from '@ringtrain/core'
+import { CoordinatorClient } from '@ringtrain/worker/unstable-control-client-do-not-import'
 import { afterEach, describe, expect, test } from 'vitest'
 import { scaled } from '../helpers/slack.js'
 import { testKeyFile, testSecurity } from '../helpers/test-key.js'
@@ -77,7 +78,8 @@ describe('the coordinator with worker processes', () => {
     const [versionReject] = await sendRaw(coordinator.endpoint, { ...joinRequest, version: PROTOCOL_VERSION + 1 })
     expect(versionReject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, error: { code: 'E_PROTOCOL_VERSION' } } })
     const [jobReject] = await sendRaw(coordinator.endpoint, { ...joinRequest, jobId: 'someone-else' })
-    expect(jobReject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, error: { code: 'E_JOB_MISMATCH' } } })
+    expect(jobReject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, jobId: '', error: { code: 'E_JOB_MISMATCH' } } })
+    expect(JSON.stringify(jobReject), 'a stranger does not learn the job id').not.toContain(config.jobId)
     const [garbageReject] = await sendRaw(coordinator.endpoint, 'not a control message')
     expect(garbageReject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, error: { code: 'E_BAD_FRAME' } } })
     expect(logs.some((l) => /^\[coordinator\] the coordinator at tcp:\S+ got "not a control message" from worker \w+; expected a control message/.test(l))).toBe(true)
@@ -94,19 +96,23 @@ describe('the coordinator with worker processes', () => {
     expect(lines[1]).toEqual({ step: 1, epoch: 0, loss: 0.5 + 1, learningRate: 0.1, samplesPerSecond: (48 * 1000) / 12, computeMs: 7, allReduceMs: 5, bytesSent: 300 })
     const summary = JSON.parse(await readFile(join(config.outDir, 'summary.json'), 'utf8'))
     expect(summary).toMatchObject({ workers: 3, steps: 3, epochs: 1, finalLoss: 1.25, eval: { accuracy: 27 / 30 }, replicasIdentical: true, parameterHashes: ['same', 'same', 'same'] })
+    expect(summary.dropped, 'the three refused messages').toEqual({ notParticipant: 0, wrongRankOrRound: 0, invalid: 3, lateJoin: 0 })
     expect(events.filter((e) => e.type === 'metrics').map((e) => e.type === 'metrics' && e.progress.totalSteps)).toEqual([3, 3, 3])
   }, processTestTimeout)
 
-  test('reports replicasIdentical false when one worker ends with another parameter hash', async () => {
+  test('fails the job with exit code 1 naming the ranks when one worker ends with another parameter hash, and still writes summary.json', async () => {
     const config = await jobConfig(2)
     const coordinator = await startCoordinator(config, { security: testSecurity, log: () => {} })
-    fakeWorker(coordinator.endpoint, config.jobId, 'same')
-    fakeWorker(coordinator.endpoint, config.jobId, 'different')
+    const workers = [fakeWorker(coordinator.endpoint, config.jobId, 'same'), fakeWorker(coordinator.endpoint, config.jobId, 'different')]
     const result = await coordinator.done
-    expect(result.ok).toBe(true)
+    expect(result).toMatchObject({ ok: false, exitCode: 1, error: { name: 'LayoutMismatchError', code: 'E_LAYOUT_MISMATCH' } })
+    // Two ranks, two hashes: no majority, so both are named.
+    expect(result.error!.message).toMatch(/^The replicas differ at the end of the job: no hash is held by most ranks: rank [01] ended with parameter hash (same|different); rank [01] ended with parameter hash (same|different)\./)
     expect(result.summary!.replicasIdentical).toBe(false)
     expect([...result.summary!.parameterHashes].sort()).toEqual(['different', 'same'])
-    expect(JSON.parse(await readFile(join(config.outDir, 'summary.json'), 'utf8')).replicasIdentical).toBe(false)
+    expect(JSON.parse(await readFile(join(config.outDir, 'summary.json'), 'utf8'))).toMatchObject({ replicasIdentical: false, workers: 2 })
+    const exits = await Promise.all(workers.map((w) => w.exited))
+    expect(exits.every((e) => e.output.includes('abort: The replicas differ'))).toBe(true)
   }, processTestTimeout)
 
   test('fails the job with a non-zero exit code naming the rank when a worker stops heartbeating', async () => {
@@ -134,6 +140,47 @@ describe('the coordinator with worker processes', () => {
     expect(message).toMatch(new RegExp(`^the coordinator at ${coordinator.endpoint.replaceAll('.', '\\.')} got a JoinRequest from worker \\w+ whose pid is wrong: expected a non-negative integer, got -1\\. Dropped it\\.$`))
     await coordinator.stop('the test ended')
   })
+})
+
+describe('the coordinator and a stranger on its port', () => {
+  test('a connection that is not a participant cannot stop, steer or report for a running job; its messages are counted in summary.json', async () => {
+    const config = await jobConfig(2)
+    const logs: string[] = []
+    const coordinator = await startCoordinator(config, { security: testSecurity, log: (line) => logs.push(line) })
+    const joinAs = (pid: number) => CoordinatorClient.join(coordinator.endpoint, { jobId: config.jobId, host: 'test-host', pid, localRank: pid - 1, dataEndpoints: [`tcp://127.0.0.1:${6000 + pid}`], backend: 'cpu' }, { timeoutMs: scaled(10_000), log: () => {}, security: testSecurity })
+    const [a, b] = await Promise.all([joinAs(1), joinAs(2)])
+    try {
+      a.startHeartbeats(() => 0)
+      b.startHeartbeats(() => 0)
+      // A stranger on the port, with the job id even: WorkerFailed, metrics and a done report as rank 1, then garbage.
+      let answered: (receipt: ControlReceipt) => void = () => {}
+      const answer = new Promise<ControlReceipt>((resolve) => { answered = resolve })
+      const stranger = await connectControlClient(coordinator.endpoint, () => 'the stranger', { onReceive: (r) => answered(r), log: () => {}, security: testSecurity })
+      const error = { name: 'PeerLostError', code: 'E_PEER_LOST' as const, message: 'rank 1 is gone', context: {} }
+      await stranger.send(controlMessage(MessageType.WorkerFailed, config.jobId, { rank: 1, error }))
+      await stranger.send(controlMessage(MessageType.StepMetrics, config.jobId, { rank: 1, round: 0, step: 0, epoch: 0, loss: 0, learningRate: 1, samples: 1, computeMs: 1, allReduceMs: 1, bytesSent: 1 }))
+      await stranger.send(controlMessage(MessageType.WorkerDone, config.jobId, { rank: 1, steps: 1, parameterHash: 'h', finalLoss: 0, eval: { accuracy: { sum: 10, count: 10 } }, evalExamples: 20, backend: 'cpu' }))
+      await stranger.send('garbage' as unknown as ControlMessage)
+      // One connection's messages arrive in order: its Reject means the three before were handled.
+      const reject = await Promise.race([answer, new Promise<never>((_, fail) => setTimeout(() => fail(new Error('no Reject for the garbage')), scaled(5_000)))])
+      expect(reject).toMatchObject({ kind: 'message', message: { type: MessageType.Reject, jobId: '', error: { code: 'E_BAD_FRAME' } } })
+      await stranger.close({ lingerMs: 0 })
+
+      // The job goes on: the real ranks' reports are the ones that count.
+      await Promise.all([a.barrier('start', scaled(5_000)), b.barrier('start', scaled(5_000))])
+      for (const client of [a, b]) {
+        await client.sendMetrics({ step: 0, epoch: 0, loss: 1, learningRate: 1, samples: 8, computeMs: 1, allReduceMs: 1, bytesSent: 8 })
+        await client.done({ steps: 1, parameterHash: 'h', finalLoss: 1, eval: { accuracy: { sum: 4, count: 10 } }, evalExamples: 20, backend: 'cpu' })
+      }
+      const result = await coordinator.done
+      expect(result).toMatchObject({ ok: true, exitCode: 0 })
+      const summary = JSON.parse(await readFile(join(config.outDir, 'summary.json'), 'utf8'))
+      expect(summary).toMatchObject({ eval: { accuracy: 0.4 }, dropped: { notParticipant: 3, wrongRankOrRound: 0, invalid: 1, lateJoin: 0 } })
+      expect(logs.filter((l) => l.includes('Dropped a'))).toHaveLength(1)
+    } finally {
+      await Promise.all([a.close({ lingerMs: 0 }), b.close({ lingerMs: 0 })])
+    }
+  }, processTestTimeout)
 })
 
 describe('the coordinator on a port in use', () => {

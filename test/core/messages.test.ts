@@ -40,7 +40,8 @@ describe('control messages', () => {
       controlMessage(MessageType.BarrierRequest, jobId, { rank: 0, round: 0, name: 'layout' }),
       controlMessage(MessageType.BarrierRelease, jobId, { round: 0, name: 'layout' }),
       controlMessage(MessageType.StepMetrics, jobId, { rank: 0, round: 0, step: 7, epoch: 0, loss: 0.5, learningRate: 0.001, samples: 32, computeMs: 12.5, allReduceMs: 3.25, bytesSent: 4096 }),
-      controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 100, parameterHash: 'abc', finalLoss: 0.1, eval: { accuracy: { sum: 90, count: 100 } }, backend: 'cpu' }),
+      controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 100, parameterHash: 'abc', finalLoss: 0.1, eval: { accuracy: { sum: 90, count: 100 } }, evalExamples: 1000, backend: 'cpu' }),
+      controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 100, parameterHash: 'abc', finalLoss: 0.1, eval: {}, backend: 'cpu' }),
       controlMessage(MessageType.WorkerFailed, jobId, { rank: 0, error: { name: 'Error', code: 'E_TASK', message: 'boom', context: {} } }),
       controlMessage(MessageType.Abort, jobId, { reason: 'rank 1 failed' }),
       controlMessage(MessageType.Shutdown, jobId, { reason: 'done' }),
@@ -90,6 +91,23 @@ describe('validation at the edge', () => {
   test('reads a Reject of any version, so a worker of another version learns why', () => {
     const reject = { ...controlMessage(MessageType.Reject, config.jobId, { error: new ConfigError('nope').toWire() }), version: 99 }
     expect(roundTrip(reject as ControlMessage).type).toBe(MessageType.Reject)
+  })
+
+  test('reads a Reject without a job id: the coordinator names no job to whoever it refuses', () => {
+    const reject = controlMessage(MessageType.Reject, '', { error: new ConfigError('nope').toWire() })
+    expect(roundTrip(reject)).toEqual(reject)
+    expect(validateControlMessage(reject, { receiver: 'rank 0', sender: 'the coordinator', jobId: 'job-0123456789ab' })).toEqual(reject)
+  })
+
+  test.each([
+    ['a negative count', -1],
+    ['a fraction', 2.5],
+    ['a string', '1000'],
+  ])('refuses a WorkerDone whose evalExamples is %s with E_BAD_FRAME', (_name, evalExamples) => {
+    const message = { ...controlMessage(MessageType.WorkerDone, config.jobId, { rank: 0, steps: 1, parameterHash: 'h', finalLoss: 0, eval: {}, backend: 'cpu' }), evalExamples }
+    const error = rejection(encode(message))
+    expect(error.code).toBe('E_BAD_FRAME')
+    expect(error.message).toMatch(/whose evalExamples is wrong: expected a non-negative integer/)
   })
 
   test.each([

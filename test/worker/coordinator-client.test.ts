@@ -263,7 +263,7 @@ describe('CoordinatorClient and the job key', () => {
   const joinTimeoutMs = scaled(60_000)
 
   test('a worker holding another job\'s key is refused at the handshake and gives up at once with E_CONFIG', async () => {
-    const { coordinator, untilLogged } = await coordinatorFor(2)
+    const { coordinator } = await coordinatorFor(2)
     const started = Date.now()
     const error = await joinAs(coordinator.endpoint, 1, 'client-test', joinTimeoutMs, { mode: 'key', key: generateJobKey() }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(DistError)

@@ -31,6 +31,10 @@ export interface CoordinatorResult {
   ok: boolean
   /** 0 when every rank finished; non-zero when the job failed or was stopped. */
   exitCode: number
+  /**
+   * Set when every rank reported done: on success, and on a job that failed only at the end
+   * because the replicas differ. It is what summary.json holds.
+   */
   summary?: JobSummary
   /** The root cause: the first failure by time. */
   error?: DistError
@@ -93,7 +97,7 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
       case 'log': log(action.line); break
       case 'progress': emit(action.event); break
       case 'finish': void settle({ ok: true, exitCode: 0, summary: action.summary }); break
-      case 'fail': void settle({ ok: false, exitCode: action.exitCode, error: errorFromWire(action.error), failures: action.failures }); break
+      case 'fail': void settle({ ok: false, exitCode: action.exitCode, error: errorFromWire(action.error), failures: action.failures, ...(action.summary !== undefined ? { summary: action.summary } : {}) }); break
     }
   }
 
@@ -116,7 +120,8 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     }
     await server.close({ lingerMs: 1000 })
     await jobFiles.close()
-    log(result.ok ? `Job ${JSON.stringify(config.jobId)} finished; the summary is in ${jobFiles.summaryPath}.` : `Job ${JSON.stringify(config.jobId)} failed with exit code ${result.exitCode}.`)
+    const summaryIn = result.summary !== undefined ? `; the summary is in ${jobFiles.summaryPath}` : ''
+    log(result.ok ? `Job ${JSON.stringify(config.jobId)} finished${summaryIn}.` : `Job ${JSON.stringify(config.jobId)} failed with exit code ${result.exitCode}${summaryIn}.`)
     resolveDone(result)
   }
 

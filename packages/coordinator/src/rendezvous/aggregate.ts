@@ -45,6 +45,7 @@ export function jobSummary(state: RendezvousState): JobSummary {
     replicasIdentical: hashes.every((h) => h === hashes[0]),
     parameterHashes: hashes,
     backends: reports.map((r) => r.backend),
+    dropped: { ...state.dropped },
   }
 }
 

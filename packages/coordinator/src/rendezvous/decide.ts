@@ -10,10 +10,12 @@ import { MessageType, PROTOCOL_VERSION, controlMessage, type JobConfig, type Wir
 import { addToTotals, jobSummary, metricsLine } from './aggregate.js'
 import { broadcast, log } from './actions.js'
 import { assignRanks, describeParticipant, localWorldSizes } from './assign-ranks.js'
-import { decideFailed, decideInvalidMessage, decideShutdownRequested, decideTick, decideWorkerExited } from './failures.js'
-import type { Decision, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
+import { DEFAULT_DROP_LIMITS, drop, emptyGate, noDrops, quietLog, sendReject } from './drops.js'
+import { decideFailed, decideInvalidMessage, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
+import { differingReplicas, implausibleEval } from './final-checks.js'
+import type { Decision, DropLimits, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
 
-export function initialState(config: JobConfig, options: { exitGraceMs?: number } = {}): RendezvousState {
+export function initialState(config: JobConfig, options: { exitGraceMs?: number; dropLimits?: Partial<DropLimits> } = {}): RendezvousState {
   return {
     config,
     phase: 'waiting',
@@ -28,6 +30,10 @@ export function initialState(config: JobConfig, options: { exitGraceMs?: number 
     totals: { samples: 0, stepTimeMs: 0, stepsWritten: 0 },
     doneReports: {},
     failures: [],
+    dropped: noDrops(),
+    dropLimits: { ...DEFAULT_DROP_LIMITS, ...options.dropLimits },
+    dropLog: emptyGate(),
+    rejects: emptyGate(),
   }
 }
 
@@ -39,42 +45,62 @@ export function decide(state: RendezvousState, event: RendezvousEvent, now: numb
     case 'tick': decideTick(next, now, actions); break
     case 'workerExited': decideWorkerExited(next, event, now, actions); break
     case 'shutdownRequested': decideShutdownRequested(next, event, now, actions); break
-    case 'invalidMessage': decideInvalidMessage(next, event.from, event.error, actions); break
+    case 'invalidMessage': decideInvalidMessage(next, event.from, event.error, now, actions); break
     case 'failed': decideFailed(next, event.from, event.message, now, actions); break
     case 'keepAlive': decideKeepAlive(next, event.from, now, actions); break
-    default: {
-      const participant = next.participants[event.from]
-      if (participant === undefined || next.phase !== 'running') {
-        actions.push(log(`Dropped a ${event.kind} message from worker ${event.from.slice(0, 8)}, which is not a participant of a running round (phase ${next.phase}, round ${next.round}).`))
-        break
-      }
-      participant.lastHeartbeatAt = now
-      if (event.kind === 'heartbeat') participant.step = event.message.step
-      if (event.kind === 'barrier') decideBarrier(next, participant, event.message.name, actions)
-      if (event.kind === 'metrics') decideMetrics(next, participant, event.message, actions)
-      if (event.kind === 'done') decideDone(next, participant, event.message, actions)
-    }
+    default: decideFromParticipant(next, event, now, actions)
   }
   return { state: next, actions }
+}
+
+const typeNames = { heartbeat: 'Heartbeat', barrier: 'BarrierRequest', metrics: 'StepMetrics', done: 'WorkerDone' } as const
+
+/**
+ * Heartbeat, BarrierRequest, StepMetrics, WorkerDone: acted on only when they come from the
+ * connection that joined as a rank of the current round, and name that rank (and round).
+ * ROUTER identities are assigned by libzmq per connection, so nobody else can send as it.
+ */
+function decideFromParticipant(state: RendezvousState, event: Extract<RendezvousEvent, { kind: keyof typeof typeNames }>, now: number, actions: RendezvousAction[]): void {
+  const { from, message } = event
+  const type = typeNames[event.kind]
+  const participant = state.participants[from]
+  if (participant === undefined) {
+    return drop(state, 'notParticipant', from, now, `Dropped a ${type} from worker ${from.slice(0, 8)}, which is not a participant of round ${state.round} (phase ${state.phase}).`, actions)
+  }
+  if (state.phase !== 'running') {
+    return quietLog(state, 'afterEnd', from, now, `Dropped a ${type} from ${describeParticipant(participant)}: the job has ${state.phase}.`, actions)
+  }
+  const round = 'round' in message ? message.round : state.round
+  if (message.rank !== participant.rank || round !== state.round) {
+    return drop(state, 'wrongRankOrRound', from, now, `Dropped a ${type} from ${describeParticipant(participant)} that names rank ${message.rank}${'round' in message ? `, round ${message.round}` : ''}; it is rank ${participant.rank} of round ${state.round}.`, actions)
+  }
+  participant.lastHeartbeatAt = now
+  if (event.kind === 'heartbeat') participant.step = event.message.step
+  if (event.kind === 'barrier') decideBarrier(state, participant, event.message.name, actions)
+  if (event.kind === 'metrics') decideMetrics(state, participant, event.message, actions)
+  if (event.kind === 'done') decideDone(state, participant, event.message, now, actions)
 }
 
 function decideJoin(state: RendezvousState, from: string, join: Extract<RendezvousEvent, { kind: 'join' }>['message'], now: number, actions: RendezvousAction[]): void {
   const { config } = state
   const who = `pid ${join.pid} on ${join.host}`
+  // The Rejects name what the sender sent, never this job's id, phase, round or size.
   if (join.version !== PROTOCOL_VERSION) {
-    return reject(state, from, 'FrameError', 'E_PROTOCOL_VERSION', `The coordinator of job ${JSON.stringify(config.jobId)} refused the join of ${who}: it speaks protocol version ${join.version}, the coordinator ${PROTOCOL_VERSION}. Run the same ringtrain version everywhere.`, actions, PROTOCOL_VERSION, join.version)
+    const error: WireError = { name: 'FrameError', code: 'E_PROTOCOL_VERSION', message: `The coordinator refused the join of ${who}: it speaks protocol version ${join.version}, the coordinator ${PROTOCOL_VERSION}. Run the same ringtrain version everywhere.`, context: { expected: PROTOCOL_VERSION, got: join.version } }
+    return refuseJoin(state, from, 'invalid', error, now, actions)
   }
   if (join.jobId !== config.jobId) {
-    return reject(state, from, 'FrameError', 'E_JOB_MISMATCH', `The coordinator of job ${JSON.stringify(config.jobId)} refused the join of ${who}, which asked for job ${JSON.stringify(join.jobId)}. Check the --coordinator address and the job id.`, actions, config.jobId, join.jobId)
+    const error: WireError = { name: 'FrameError', code: 'E_JOB_MISMATCH', message: `The coordinator refused the join of ${who}, which asked for job ${JSON.stringify(join.jobId)}: it does not serve that job. Check the --coordinator address and the job id.`, context: { got: join.jobId } }
+    return refuseJoin(state, from, 'invalid', error, now, actions)
   }
   if (state.phase !== 'waiting') {
-    return reject(state, from, 'ConfigError', 'E_CONFIG', `The coordinator of job ${JSON.stringify(config.jobId)} refused the join of ${who}: the job is ${state.phase} with ${config.worldSize} of ${config.worldSize} workers (round ${state.round}). Recovery and elastic joins are not enabled.`, actions, config.worldSize, config.worldSize + 1)
+    const error: WireError = { name: 'ConfigError', code: 'E_CONFIG', message: `The coordinator refused the join of ${who}: it admits no more workers. Recovery and elastic joins are not enabled.`, context: {} }
+    return refuseJoin(state, from, 'lateJoin', error, now, actions)
   }
   const already = state.waitList.find((w) => w.identity === from)
   if (already !== undefined) {
     already.lastHeartbeatAt = now
-    actions.push(log(`Ignored a second join from ${who}, which is already on the wait list.`))
-    return
+    return quietLog(state, 'repeatJoin', from, now, `Ignored a second join from ${who}, which is already on the wait list.`, actions)
   }
   state.waitList.push({ identity: from, host: join.host, pid: join.pid, localRank: join.localRank, dataEndpoints: join.dataEndpoints, backend: join.backend, joinedAtMs: now, lastHeartbeatAt: now })
   const joined = state.waitList.length
@@ -90,7 +116,7 @@ function decideKeepAlive(state: RendezvousState, from: string, now: number, acti
     known.lastHeartbeatAt = now
     return
   }
-  actions.push(log(`Dropped a KeepAlive from worker ${from.slice(0, 8)}, which neither waits nor takes part (phase ${state.phase}, round ${state.round}).`))
+  drop(state, 'notParticipant', from, now, `Dropped a KeepAlive from worker ${from.slice(0, 8)}, which neither waits nor takes part (phase ${state.phase}, round ${state.round}).`, actions)
 }
 
 /** The world is full: assign ranks, send each worker its Assignment, and start running. */
@@ -135,24 +161,37 @@ function decideMetrics(state: RendezvousState, participant: Participant, metrics
   actions.push({ kind: 'writeMetricsLine', line }, { kind: 'progress', event: { type: 'metrics', line, progress } })
 }
 
-function decideDone(state: RendezvousState, participant: Participant, report: Extract<RendezvousEvent, { kind: 'done' }>['message'], actions: RendezvousAction[]): void {
+function decideDone(state: RendezvousState, participant: Participant, report: Extract<RendezvousEvent, { kind: 'done' }>['message'], now: number, actions: RendezvousAction[]): void {
   state.doneReports[participant.rank] = report
   const done = Object.keys(state.doneReports).length
   const { worldSize } = state.config
   actions.push(log(`${describeParticipant(participant)} is done after ${report.steps} steps (final loss ${report.finalLoss}, parameter hash ${report.parameterHash}); ${done} of ${worldSize} done.`))
   actions.push({ kind: 'progress', event: { type: 'workerDone', rank: participant.rank, done, worldSize } })
   if (done < worldSize) return
+  const reports = Array.from({ length: worldSize }, (_, rank) => state.doneReports[rank]!)
+  const evalError = implausibleEval(reports, (rank) => describeRank(state, rank))
+  if (evalError !== undefined) {
+    return failJob(state, { atMs: now, rank: evalError.context.rank as number, reason: evalError.message, error: evalError }, 1, actions)
+  }
   const summary = jobSummary(state)
+  const replicasError = differingReplicas(summary.parameterHashes)
+  if (replicasError !== undefined) {
+    // A failed job, but every rank finished: summary.json is still written, with every hash.
+    return failJob(state, { atMs: now, reason: replicasError.message, error: replicasError }, 1, actions, summary)
+  }
   state.phase = 'finished'
   actions.push(broadcast(state, controlMessage(MessageType.Shutdown, state.config.jobId, { reason: `job ${JSON.stringify(state.config.jobId)} finished` })))
-  if (!summary.replicasIdentical) {
-    actions.push(log(`The replicas differ at the end of the job: parameter hashes by rank are ${summary.parameterHashes.join(', ')}. The ranks did not apply identical updates.`))
-  }
   actions.push({ kind: 'progress', event: { type: 'done', summary } }, { kind: 'finish', summary })
 }
 
-function reject(state: RendezvousState, to: string, name: string, code: WireError['code'], message: string, actions: RendezvousAction[], expected: unknown, got: unknown): void {
-  actions.push(log(message))
-  const error: WireError = { name, code, message, context: { expected, got } }
-  actions.push({ kind: 'send', to, message: controlMessage(MessageType.Reject, state.config.jobId, { error }) })
+function describeRank(state: RendezvousState, rank: number): string {
+  const participant = Object.values(state.participants).find((p) => p.rank === rank)
+  return participant !== undefined ? describeParticipant(participant) : `rank ${rank}`
+}
+
+/** Counts a refused join, logs why (bounded) and tells the sender in a Reject (at most one per interval). */
+function refuseJoin(state: RendezvousState, from: string, reason: 'invalid' | 'lateJoin', error: WireError, now: number, actions: RendezvousAction[]): void {
+  const where = reason === 'lateJoin' ? ` (the job is ${state.phase}, round ${state.round}, with ${state.config.worldSize} workers)` : ''
+  drop(state, reason, from, now, `${error.message}${where}`, actions)
+  sendReject(state, from, error, now, actions)
 }

@@ -7,14 +7,26 @@
 import { MessageType, controlMessage, type WireError, type WorkerFailed } from '@ringtrain/core'
 import { broadcast, log } from './actions.js'
 import { describeParticipant } from './assign-ranks.js'
-import type { Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
+import { drop, edgeErrorForSender, flushDropLog, rejectMessage, sendReject } from './drops.js'
+import type { JobSummary, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
 
+/**
+ * A worker's own report that it failed. Acted on from a participant of the current round
+ * (naming its own rank, when it names one) or from a worker on the wait list (one that
+ * failed before its Assignment, e.g. its task did not load); from anyone else it is
+ * dropped and counted, so a stranger on the port cannot stop the job.
+ */
 export function decideFailed(state: RendezvousState, from: string, message: WorkerFailed, now: number, actions: RendezvousAction[]): void {
   const participant = state.participants[from]
   const waiting = state.waitList.find((w) => w.identity === from)
+  if (participant === undefined && waiting === undefined) {
+    return drop(state, 'notParticipant', from, now, `Dropped a WorkerFailed from worker ${from.slice(0, 8)}, which neither waits nor takes part in round ${state.round} (phase ${state.phase}).`, actions)
+  }
+  if (participant !== undefined && message.rank !== undefined && message.rank !== participant.rank) {
+    return drop(state, 'wrongRankOrRound', from, now, `Dropped a WorkerFailed from ${describeParticipant(participant)} that names rank ${message.rank}; it is rank ${participant.rank} of round ${state.round}.`, actions)
+  }
   const rank = participant?.rank ?? message.rank
-  const who = participant !== undefined ? describeParticipant(participant)
-    : waiting !== undefined ? `pid ${waiting.pid} on ${waiting.host}` : `worker ${from.slice(0, 8)}`
+  const who = participant !== undefined ? describeParticipant(participant) : `pid ${waiting!.pid} on ${waiting!.host}`
   const reason = `${who} failed: ${message.error.name} [${message.error.code}]: ${message.error.message}`
   failJob(state, { atMs: now, rank, reason, error: message.error }, 1, actions)
 }
@@ -49,6 +61,7 @@ export function decideTick(state: RendezvousState, now: number, actions: Rendezv
     failExited(state, now, actions)
   }
   if (state.phase === 'waiting' || state.phase === 'running') sendKeepAlive(state, now, actions)
+  flushDropLog(state, now, actions)
 }
 
 function decideLost(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
@@ -79,9 +92,9 @@ function expireWaiting(state: RendezvousState, now: number, actions: RendezvousA
     const silentS = ((now - worker.lastHeartbeatAt) / 1000).toFixed(1)
     const missed = Math.floor((now - worker.lastHeartbeatAt) / state.keepAliveIntervalMs)
     actions.push(log(`pid ${worker.pid} on ${worker.host} answered none of the last ${missed} keep-alives (silent for ${silentS} s) while it waited; removed it from the wait list (${state.waitList.length} of ${state.config.worldSize} workers wait).`))
-    const message = `The coordinator of job ${JSON.stringify(state.config.jobId)} removed pid ${worker.pid} on ${worker.host} from its wait list: it answered no keep-alive for ${silentS} s (limit ${deadlineMs / 1000} s). Start the worker again.`
+    const message = `The coordinator removed pid ${worker.pid} on ${worker.host} from its wait list: it answered no keep-alive for ${silentS} s (limit ${deadlineMs / 1000} s). Start the worker again.`
     const error: WireError = { name: 'PeerLostError', code: 'E_PEER_LOST', message, context: { expected: `a keep-alive answer every ${state.keepAliveIntervalMs} ms`, got: `none for ${now - worker.lastHeartbeatAt} ms` } }
-    actions.push({ kind: 'send', to: worker.identity, message: controlMessage(MessageType.Reject, state.config.jobId, { error }) })
+    actions.push({ kind: 'send', to: worker.identity, message: rejectMessage(state, error) })
   }
 }
 
@@ -131,19 +144,21 @@ export function decideShutdownRequested(state: RendezvousState, event: Extract<R
 }
 
 /**
- * Logs a message rejected at the edge. A sender that is not a participant (a worker joining
- * with a malformed JoinRequest, another version, another job) hears why in a Reject, rather
- * than waiting out its join timeout; a waiting worker refused so leaves the wait list.
+ * A message refused at the edge (or a type only the coordinator sends): counted and logged
+ * (at most once per sender per interval). A sender that is not a participant (a worker
+ * joining with a malformed JoinRequest, another version, another job) hears why in a Reject,
+ * rather than waiting out its join timeout, at most once per interval and without this
+ * job's id; a waiting worker refused so leaves the wait list.
  */
-export function decideInvalidMessage(state: RendezvousState, from: string, error: WireError, actions: RendezvousAction[]): void {
-  actions.push(log(error.message))
+export function decideInvalidMessage(state: RendezvousState, from: string, error: WireError, now: number, actions: RendezvousAction[]): void {
+  drop(state, 'invalid', from, now, error.message, actions)
   if (state.participants[from] !== undefined) return
   const waiting = state.waitList.findIndex((w) => w.identity === from)
   if (waiting >= 0) {
     const [worker] = state.waitList.splice(waiting, 1)
     actions.push(log(`Removed pid ${worker!.pid} on ${worker!.host} from the wait list: its message was refused (${state.waitList.length} of ${state.config.worldSize} workers wait).`))
   }
-  actions.push({ kind: 'send', to: from, message: controlMessage(MessageType.Reject, state.config.jobId, { error }) })
+  sendReject(state, from, edgeErrorForSender(error), now, actions)
 }
 
 function failExited(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
@@ -168,7 +183,7 @@ function lostError(participant: Participant, reason: string, atMs: number, conte
  * Records a failure. The first one moves the job to `failed`, tells every worker to stop
  * (Abort) and the server to exit with `exitCode`; later ones are listed under it.
  */
-function failJob(state: RendezvousState, failure: RendezvousState['failures'][number], exitCode: number, actions: RendezvousAction[]): void {
+export function failJob(state: RendezvousState, failure: RendezvousState['failures'][number], exitCode: number, actions: RendezvousAction[], summary?: JobSummary): void {
   state.failures.push(failure)
   if (state.phase === 'finished' || state.phase === 'failed') {
     actions.push(log(`After the job ${state.phase}, this failure was also reported: ${failure.reason}`))
@@ -178,5 +193,5 @@ function failJob(state: RendezvousState, failure: RendezvousState['failures'][nu
   actions.push(log(failure.reason))
   actions.push(broadcast(state, controlMessage(MessageType.Abort, state.config.jobId, { reason: failure.reason, error: failure.error })))
   actions.push({ kind: 'progress', event: { type: 'failed', reason: failure.reason, exitCode } })
-  actions.push({ kind: 'fail', reason: failure.reason, exitCode, error: failure.error, failures: state.failures })
+  actions.push({ kind: 'fail', reason: failure.reason, exitCode, error: failure.error, failures: state.failures, ...(summary !== undefined ? { summary } : {}) })
 }

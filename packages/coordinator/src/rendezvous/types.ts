@@ -46,6 +46,59 @@ export interface Failure {
   error: WireError
 }
 
+/**
+ * Messages the coordinator did not act on, by why (summary.json's `dropped`). The
+ * coordinator acts only on messages from the connection that joined as a rank of the
+ * current round, about that rank and round; everything else lands here.
+ */
+export interface DroppedCounts {
+  /**
+   * Heartbeat, BarrierRequest, StepMetrics, WorkerDone, WorkerFailed or KeepAlive from a
+   * connection that is no participant of the current round (for WorkerFailed and KeepAlive:
+   * nor waiting for a rank): an outsider, or a worker that was removed.
+   */
+  notParticipant: number
+  /** From a participant, but naming another rank than its own, or another round than the current one. */
+  wrongRankOrRound: number
+  /**
+   * Refused at the edge or on arrival: not msgpack, not a control message, a wrong field,
+   * another protocol version or job id, or a type only the coordinator sends.
+   */
+  invalid: number
+  /** JoinRequests that came after the world was full (the job runs or has ended). */
+  lateJoin: number
+}
+
+export type DropReason = keyof DroppedCounts
+
+/**
+ * A gate that lets each key pass once per `intervalMs`, and at most a budget of keys per
+ * interval over all keys, so a flood from one sender or from many costs a bounded number
+ * of log lines or Rejects, and a bounded amount of memory (see drops.ts).
+ */
+export interface RateGate {
+  /** Key → when it last passed, and how many were held back since. Insertion order is age. */
+  keys: Record<string, { passedAtMs: number; heldBack: number }>
+  /** Start of the current interval of the budget. */
+  windowStartMs?: number
+  /** Keys that passed in the current interval. */
+  passedInWindow: number
+  /** Held back because the interval's budget was spent (their keys are not tracked), by reason. */
+  overBudget: Record<string, number>
+  /** When the first of `overBudget` was held back. */
+  overBudgetSinceMs?: number
+}
+
+/** How much the coordinator says about messages it drops (see drops.ts). */
+export interface DropLimits {
+  /** A line about one (sender, reason), or a Reject to one sender, at most once per this many ms. */
+  intervalMs: number
+  /** Lines about dropped messages per interval, over all senders. */
+  linesPerInterval: number
+  /** Rejects per interval, over all senders. */
+  rejectsPerInterval: number
+}
+
 export interface RendezvousState {
   config: JobConfig
   phase: Phase
@@ -69,6 +122,13 @@ export interface RendezvousState {
   /** Rank → final report. */
   doneReports: Record<string, WorkerDone>
   failures: Failure[]
+  /** Messages not acted on, by why; summary.json reports them. */
+  dropped: DroppedCounts
+  dropLimits: DropLimits
+  /** Gates the log lines about dropped messages, keyed by reason and sender. */
+  dropLog: RateGate
+  /** Gates the Rejects, keyed by sender. */
+  rejects: RateGate
 }
 
 export type RendezvousEvent =
@@ -121,6 +181,12 @@ export interface JobSummary {
   parameterHashes: string[]
   /** By rank. */
   backends: string[]
+  /**
+   * Messages the coordinator did not act on, by why (see `DroppedCounts`): non-zero counts
+   * mean something other than this job's workers reached the coordinator's port, or a
+   * worker sent what it should not have.
+   */
+  dropped: DroppedCounts
 }
 
 /** What a progress bar shows after each step. `totalSteps` is 0 until a worker reports it. */
@@ -150,7 +216,8 @@ export type RendezvousAction =
   | { kind: 'log'; line: string }
   | { kind: 'progress'; event: CoordinatorEvent }
   | { kind: 'finish'; summary: JobSummary }
-  | { kind: 'fail'; reason: string; exitCode: number; error: WireError; failures: Failure[] }
+  /** `summary` is set when every rank finished but the job failed anyway (the replicas differ). */
+  | { kind: 'fail'; reason: string; exitCode: number; error: WireError; failures: Failure[]; summary?: JobSummary }
 
 export interface Decision {
   state: RendezvousState

@@ -133,6 +133,12 @@ export interface WorkerDone extends Envelope<typeof MessageType.WorkerDone> {
   parameterHash: string
   finalLoss: number
   eval: Record<string, MetricSum>
+  /**
+   * Samples in the whole evaluation set (every rank's shard together), when the task has
+   * one; absent otherwise. Every rank reports the same number, and the coordinator checks
+   * that no rank counted more samples than its `evalShard` of this set holds.
+   */
+  evalExamples?: number
   backend: string
 }
 

@@ -1,7 +1,8 @@
 /**
  * Evaluation split across ranks: rank r takes samples r, r+W, … (no padding, so no sample
  * is counted twice) and reports sums (`{sum, count}` per metric); the coordinator adds the
- * sums of all ranks and divides once, never averaging averages.
+ * sums of all ranks and divides once, never averaging averages. The size of the whole set
+ * goes with them, so the coordinator can check each rank's counts against its shard.
  */
 import { evalShard } from '@ringtrain/core'
 import type { Task } from '../task/define-task.js'
@@ -10,12 +11,18 @@ import type { Replica } from '../train/replica.js'
 
 const evalBatchSize = 256
 
+/** The WorkerDone fields of an evaluation: this rank's sums, and the whole set's size (absent without eval data). */
+export interface EvalReport {
+  eval: Record<string, { sum: number; count: number }>
+  evalExamples?: number
+}
+
 export async function evaluateShard(
   replica: Replica,
   task: Task,
   where: { rank: number; worldSize: number },
-): Promise<Record<string, { sum: number; count: number }>> {
-  if (!task.data.eval) return {}
+): Promise<EvalReport> {
+  if (!task.data.eval) return { eval: {} }
   const data = await task.data.eval()
   const shard = evalShard({ length: data.length, rank: where.rank, worldSize: where.worldSize })
   const totals: Record<string, { sum: number; count: number }> = {}
@@ -32,5 +39,5 @@ export async function evaluateShard(
       total.count += count
     }
   }
-  return totals
+  return { eval: totals, evalExamples: data.length }
 }

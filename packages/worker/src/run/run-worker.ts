@@ -88,7 +88,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     const result = await trainLoop({ group, replica, task, config, client, log })
     const evalSums = await evaluateShard(replica, task, { rank, worldSize })
     if (rank === 0) await replica.saveModel(join(config.outDir, 'model'))
-    await client.done({ ...result, parameterHash: replica.parameterHash(), eval: evalSums, backend: backend.name })
+    await client.done({ ...result, parameterHash: replica.parameterHash(), ...evalSums, backend: backend.name })
     await waitForShutdown(client, config.stepTimeoutMs)
     if (aborted) return 1
     log.info('finished; shutting down.')
