@@ -6,5 +6,7 @@
  * 1: first release. 2: KeepAlive (coordinator ⇄ workers) for liveness in both directions.
  * 3: frame headers name the collective of each op and the ring step; StepMetrics carry the
  *    learning rate the step used.
+ * 4: WorkerDone carries evalExamples (the coordinator checks eval counts against shards);
+ *    every socket authenticates with the job key (Note [Job security]).
  */
-export const PROTOCOL_VERSION = 3
+export const PROTOCOL_VERSION = 4
