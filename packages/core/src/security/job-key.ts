@@ -8,10 +8,10 @@
  * Like ssh with its private keys, `readJobKeyFile` refuses a file that others can read.
  */
 import { createHmac, createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
+import { makePrivateDirectory } from './private-dir.js'
 import { z85Decode, z85Encode } from './z85.js'
 
 export interface JobKey {
@@ -96,7 +96,7 @@ export function parseJobKey(text: string, where: string): JobKey {
  * directory (mode 0700), the file itself 0600. `remove()` deletes both.
  */
 export function writePrivateKeyFile(key: JobKey): { path: string; remove(): void } {
-  const dir = mkdtempSync(join(tmpdir(), 'ringtrain-key-'))
+  const dir = makePrivateDirectory('ringtrain-key-')
   const path = join(dir, 'job.key')
   writeJobKeyFile(path, key)
   return { path, remove: () => rmSync(dir, { recursive: true, force: true }) }

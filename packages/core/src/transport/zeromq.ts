@@ -32,12 +32,12 @@
  * and either error then says that the data socket lost a connection and why that happens.
  * Honest ranks never hit this: `send()` refuses payloads over the limit (E_FRAME_TOO_LARGE).
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import * as zmq from 'zeromq'
 import { RateLimitedLog } from '../logging/rate-limited-log.js'
 import { clientSecurityOptions, linkOf, serverSecurityOptions, zapPolicyFor, type Link } from '../security/socket-security.js'
+import { makePrivateDirectory } from '../security/private-dir.js'
 import { closeZapHandler, registerZapPolicy, type ZapRegistration } from '../security/zap.js'
 import { ConfigError, DistError, FrameError, PeerLostError } from '../errors.js'
 import { detachArrayBuffer } from './detach-array-buffer.js'
@@ -340,9 +340,10 @@ export class ZmqTransport implements BoundZmqTransport {
  * Abstract sockets (`ipc://@name`) have no permissions: any process of the host may connect.
  * Its name carries the host digest, so a peer can tell from the address alone that it may
  * use it (endpointsFromWire). Undefined when the path would be too long for a unix socket.
+ * A killed worker's directory is swept by the next one (security/private-dir.ts).
  */
 function privateIpcDirectory(hostId: string): string | undefined {
-  const dir = mkdtempSync(join(tmpdir(), `ringtrain-${hostIdDigest(hostId)}-`))
+  const dir = makePrivateDirectory(`ringtrain-${hostIdDigest(hostId)}-`)
   if (join(dir, 'data.sock').length <= 100) return dir
   rmSync(dir, { recursive: true, force: true })
   return undefined
