@@ -117,3 +117,17 @@ test('keygen never overwrites a key file', async () => {
   expect(again.output).toContain(`${key} already exists`)
   expect(readFileSync(key, 'utf8')).toBe(before)
 }, cliTestTimeout())
+
+test('launch --encrypt-local trains with CURVE on the same-host ring too, to the same parameters', async () => {
+  const runs = []
+  for (const extra of [[], ['--encrypt-local']]) {
+    const out = mkdtempSync(join(tmpdir(), 'ringtrain-encrypt-local-'))
+    onTestFinished(() => rmSync(out, { recursive: true, force: true }))
+    const run = await runCli(['launch', '-n', '2', 'examples/linear-regression', '--epochs', '1', '--out', out, '--quiet', ...extra])
+    expect(run.code, run.output).toBe(0)
+    runs.push({ output: run.output, summary: JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { parameterHashes: string[] } })
+  }
+  expect(runs[1]!.output).toContain('with the job key (encrypted on this machine too)')
+  expect(runs[0]!.output).not.toContain('encrypted on this machine too')
+  expect(runs[1]!.summary.parameterHashes).toEqual(runs[0]!.summary.parameterHashes)
+}, cliTestTimeout(undefined, 2))
