@@ -292,7 +292,9 @@ export class ZmqTransport implements BoundZmqTransport {
       this.inbox.deliver(checked.peer, checked.tag, checked.bytes)
     }
     else if (checked.kind === 'error') this.inbox.deliverError(checked.peer, checked.error)
-    else this.warnings.note(checked.reason, `[rank ${this.rank}] ${checked.reason}`)
+    // One key for every unknown routing id: the reason names the id, which the sender
+    // chooses, and a key holder cycling through ids must not get a line for each one.
+    else this.warnings.note('unknown routing id', `[rank ${this.rank}] ${checked.reason}`)
   }
 
   /**
