@@ -171,12 +171,12 @@ describe('ZmqTransport refuses what it cannot trust', () => {
     await expect.poll(() => warnings).toEqual(['[rank 1] dropped a message of 2 frames from unknown routing id "7"; expected the rank of a peer in [0, 2) other than 1.'])
   })
 
-  test('refuses to send a payload over maxMessageBytes (default 64 MiB + 4 KiB): E_FRAME_TOO_LARGE', async () => {
+  test('refuses to send a payload over maxMessageBytes (default 16 MiB + 4 KiB): E_FRAME_TOO_LARGE', async () => {
     const [a] = await world(2)
     const error = await a!.send(1, tag(), new Uint8Array(70_000_000)).catch((e) => e)
     expect(error.name).toBe('FrameError')
     expect(error.code).toBe('E_FRAME_TOO_LARGE')
-    expect(error.message).toBe('rank 0 refused to send 70000000 bytes to rank 1: over maxMessageBytes (67112960), which the receiving socket would refuse. Send it in smaller segments.')
+    expect(error.message).toBe('rank 0 refused to send 70000000 bytes to rank 1: over maxMessageBytes (16781312), which the receiving socket would refuse. Send it in smaller segments.')
   })
 
   // See Note [Oversized frames] in zeromq.ts: ZMQ_MAXMSGSIZE makes ZeroMQ drop the

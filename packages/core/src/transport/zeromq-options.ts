@@ -21,8 +21,20 @@ import type { Transport } from './transport.js'
  * bench/transport-throughput.ts: up to +40% both ways with segments of 1-4 MiB.
  */
 
-/** 64 MiB of payload plus 4 KiB for the header and ZMTP framing. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024 + 4096
+/**
+ * 16 MiB of payload plus 4 KiB for the header and ZMTP framing: 64 times the default ring
+ * segment (256 KiB). libzmq applies this limit to handshake frames too, before the peer is
+ * authenticated (libzmq#4436), so it also bounds what a client without the key can make a
+ * worker hold per connection, until the handshake times out (HANDSHAKE_TIMEOUT_MS).
+ */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024 + 4096
+
+/**
+ * ZMQ_HANDSHAKE_IVL of the data sockets: a connection that has not authenticated within it
+ * is dropped (libzmq's default is 30 s). Honest handshakes take milliseconds; one that
+ * waits for a worker busy in a long step is retried.
+ */
+export const HANDSHAKE_TIMEOUT_MS = 10_000
 
 /** What a worker reports at join so that peers can reach its data socket. */
 export interface ZmqEndpoints {

@@ -44,7 +44,7 @@ import { detachArrayBuffer } from './detach-array-buffer.js'
 import { encodeFrameHeader } from '../protocol/frame-header.js'
 import { checkFrames } from './zeromq-frames.js'
 import { SendQueue } from './send-queue.js'
-import { hostIdDigest, resolveZmqOptions, type BoundZmqTransport, type ResolvedZmqOptions, type ZmqEndpoints, type ZmqTransportOptions } from './zeromq-options.js'
+import { HANDSHAKE_TIMEOUT_MS, hostIdDigest, resolveZmqOptions, type BoundZmqTransport, type ResolvedZmqOptions, type ZmqEndpoints, type ZmqTransportOptions } from './zeromq-options.js'
 import { PeerInbox } from './peer-inbox.js'
 import type { Tag } from './transport.js'
 
@@ -119,6 +119,7 @@ export class ZmqTransport implements BoundZmqTransport {
         receiveHighWaterMark: o.receiveHighWaterMark,
         receiveBufferSize: o.receiveBufferBytes,
         handover: true,
+        handshakeInterval: HANDSHAKE_TIMEOUT_MS,
         ...serverSecurityOptions(o.security, link, registration?.domain),
       })
       routers.push(router)
