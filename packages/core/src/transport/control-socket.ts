@@ -118,12 +118,7 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
   }
   const endpoint = socket.lastEndpoint ?? bind
   const sends = new SendQueue<Uint8Array[]>((frames) => socket.send(frames))
-  const invalid = new InvalidMessageGate(log)
-  const onReceive = (receipt: ControlReceipt) => {
-    if (receipt.kind === 'invalid' && !invalid.admit(receipt.from, receipt.error)) return
-    options.onReceive(receipt)
-  }
-  void receiveLoop(socket, `the coordinator at ${endpoint}`, { ...options, onReceive }, (frames) => {
+  void receiveLoop(socket, `the coordinator at ${endpoint}`, options, (frames) => {
     const from = frames[0]?.toString('hex') ?? ''
     return { from, payloads: frames.slice(1), sender: `worker ${from.slice(0, 8)}` }
   })
@@ -136,57 +131,7 @@ export async function openControlServer(bind: string, options: ControlSocketOpti
     close: async (closeOptions) => {
       await closeAfterFlush(sends, socket, closeOptions?.lingerMs ?? 1000)
       closeContext()
-      invalid.flush()
     },
-  }
-}
-
-/**
- * Note [Invalid control messages]
- * The server hands its owner the first invalid message of each sender per interval: the
- * coordinator logs it and answers with a Reject, so that a worker of another version or
- * job learns why it was refused. The sender's further invalid messages within the
- * interval are dropped here and counted, and the count is said in one line once the
- * interval has passed (with that sender's next one) or the socket closes. A client that
- * holds the job's key but sends garbage, thousands a second (a bug), thus costs a line and
- * a Reject per interval instead of one per message. At most `maxSenders` are tracked.
- */
-class InvalidMessageGate {
-  private readonly senders = new Map<string, { since: number; dropped: number; last: string }>()
-
-  constructor(private readonly log: (line: string) => void, private readonly intervalMs = 10_000, private readonly maxSenders = 1024) {}
-
-  /** True when this invalid message from `from` goes to the owner; false when it is dropped and counted. */
-  admit(from: string, error: FrameError): boolean {
-    const now = Date.now()
-    const entry = this.senders.get(from)
-    if (entry !== undefined && now - entry.since < this.intervalMs) {
-      entry.dropped++
-      entry.last = error.message
-      return false
-    }
-    if (entry !== undefined) this.report(from, entry, now)
-    this.senders.delete(from)
-    if (this.senders.size >= this.maxSenders) {
-      const [oldest, oldestEntry] = this.senders.entries().next().value as [string, { since: number; dropped: number; last: string }]
-      this.report(oldest, oldestEntry, now)
-      this.senders.delete(oldest)
-    }
-    this.senders.set(from, { since: now, dropped: 0, last: '' })
-    return true
-  }
-
-  /** Says the counts still held (when the socket closes). */
-  flush(): void {
-    const now = Date.now()
-    for (const [from, entry] of this.senders) this.report(from, entry, now)
-    this.senders.clear()
-  }
-
-  private report(from: string, entry: { since: number; dropped: number; last: string }, now: number): void {
-    if (entry.dropped === 0) return
-    const seconds = ((now - entry.since) / 1000).toFixed(1)
-    this.log(`Dropped ${entry.dropped} more invalid message(s) from worker ${from.slice(0, 8)} in the last ${seconds} s without answering them; the last: ${entry.last}`)
   }
 }
 
