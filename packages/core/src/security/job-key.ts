@@ -24,6 +24,8 @@ export interface JobKey {
 const FORMAT = 'ringtrain-job-key'
 const MAKE_ONE = 'Make one with `ringtrain keygen --out job.key` and copy it (mode 0600) to every machine of the job.'
 
+const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex')
+
 export function generateJobKey(): JobKey {
   const { privateKey, publicKey } = generateKeyPairSync('x25519')
   const d = privateKey.export({ format: 'jwk' }).d!
@@ -35,7 +37,9 @@ export function generateJobKey(): JobKey {
 export function publicKeyOf(secretKey: string): string | undefined {
   const secret = z85Decode(secretKey)
   if (secret?.length !== 32) return undefined
-  const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(secret).toString('base64url'), x: '' }, format: 'jwk' })
+  // The raw 32 bytes wrapped as PKCS#8 (RFC 8410): what every Node version imports.
+  const der = Buffer.concat([X25519_PKCS8_PREFIX, secret])
+  const privateKey = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })
   return z85Encode(Buffer.from(createPublicKey(privateKey).export({ format: 'jwk' }).x!, 'base64url'))
 }
 
