@@ -503,3 +503,72 @@ describe('plausible evaluation', () => {
     expect(only(actions, 'fail')[0]).toMatchObject({ error: { context: { rank: 1, metric: 'accuracy', expected: 'a finite sum', got: Number.POSITIVE_INFINITY } } })
   })
 })
+
+describe('liveness from a thread of its own (Alive)', () => {
+  const alive = (from: string, token: string, step = 0): RendezvousEvent => ({ kind: 'alive', from, message: controlMessage(MessageType.Alive, 'job-1', { token, step }) })
+  const withTokens = () => run(initialState(config), [join('a1', { livenessToken: 'tok-a' }), join('b2', { livenessToken: 'tok-b' }), join('c3', { livenessToken: 'tok-c' })]).state
+  const lost = (state: RendezvousState, now: number) => run(state, [{ kind: 'tick' }], now)
+
+  test('binds the first connection that brings a participant\'s token, and counts its Alive messages as that participant\'s sign of life', () => {
+    let state = withTokens()
+    ;({ state } = run(state, [alive('f1', 'tok-a'), alive('f2', 'tok-b'), alive('f3', 'tok-c')], T0 + 100))
+    expect(Object.values(state.participants).map((p) => [p.rank, p.livenessIdentity])).toEqual([[0, 'f1'], [1, 'f2'], [2, 'f3']])
+    // The main threads say nothing for 20 s (one long step); the liveness threads keep talking.
+    for (let t = T0 + 1000; t <= T0 + 20_000; t += 1000) {
+      ;({ state } = run(state, [alive('f1', 'tok-a'), alive('f2', 'tok-b'), alive('f3', 'tok-c'), { kind: 'tick' }], t))
+    }
+    expect(state.phase).toBe('running')
+    expect(Object.keys(state.participants)).toHaveLength(3)
+    expect(state.dropped).toEqual(noDrops)
+    expect(Object.values(state.participants).map((p) => p.step), 'Alive is liveness, not progress').toEqual([0, 0, 0])
+  })
+
+  test('a participant whose liveness thread and main thread both went silent is still declared lost (a stopped process)', () => {
+    let state = withTokens()
+    ;({ state } = run(state, [alive('f1', 'tok-a'), alive('f2', 'tok-b'), alive('f3', 'tok-c')], T0 + 100))
+    ;({ state } = run(state, [alive('f1', 'tok-a'), alive('f3', 'tok-c')], T0 + 5000))
+    const { state: after, actions } = lost(state, T0 + 5200)
+    expect(after.phase).toBe('failed')
+    expect(only(actions, 'fail')[0]!.reason).toBe('rank 1 (pid 178 on host-a) missed 5 heartbeats (last one 5.1 s ago); stopping the job. Recovery is not enabled. Neither its liveness thread nor its main thread was heard: the process is stopped, hung or unreachable.')
+  })
+
+  test('sends the coordinator\'s KeepAlive to bound liveness connections too', () => {
+    const { state } = run(withTokens(), [alive('f1', 'tok-a')], T0 + 100)
+    const { actions } = run(state, [{ kind: 'tick' }], T0 + 200)
+    expect(only(actions, 'broadcast')).toMatchObject([{ to: ['a1', 'b2', 'c3', 'f1'], message: { type: MessageType.KeepAlive } }])
+  })
+
+  test('drops and counts an Alive with an unknown token, and never logs the token', () => {
+    const { state, actions } = run(withTokens(), [alive('ee', 'guess')], T0 + 100)
+    expect(state.dropped).toEqual({ ...noDrops, notParticipant: 1 })
+    expect(Object.values(state.participants).every((p) => p.livenessIdentity === undefined)).toBe(true)
+    expect(JSON.stringify(actions)).not.toContain('guess')
+    // A participant that sent no token (an older client) cannot be claimed with an empty one.
+    const untokened = run(running(), [alive('ee', '')], T0 + 100).state
+    expect(untokened.dropped).toEqual({ ...noDrops, notParticipant: 1 })
+  })
+
+  test('drops and counts an Alive from a second connection with a bound token: it does not keep that participant alive', () => {
+    let state = withTokens()
+    ;({ state } = run(state, [alive('f1', 'tok-a'), alive('f2', 'tok-b'), alive('f3', 'tok-c')], T0 + 100))
+    // Someone else with rank 1's token keeps sending; rank 1's own thread and main thread are silent.
+    const r = run(state, [alive('f1', 'tok-a'), alive('f3', 'tok-c'), alive('99', 'tok-b')], T0 + 5000)
+    expect(r.state.dropped).toEqual({ ...noDrops, notParticipant: 1 })
+    expect(r.state.participants['b2']!.livenessIdentity).toBe('f2')
+    expect(JSON.stringify(r.actions)).not.toContain('tok-b')
+    expect(lost(r.state, T0 + 5200).state.phase).toBe('failed')
+  })
+
+  test('drops and counts an Alive from a bound connection that carries another participant\'s token', () => {
+    let state = withTokens()
+    ;({ state } = run(state, [alive('f1', 'tok-a'), alive('f2', 'tok-b')], T0 + 100))
+    ;({ state } = run(state, [alive('f1', 'tok-b')], T0 + 4000))
+    expect(state.dropped).toEqual({ ...noDrops, wrongRankOrRound: 1 })
+    expect(state.participants['b2']!.lastHeartbeatAt).toBe(T0 + 100)
+  })
+
+  test('drops an Alive while the job is still waiting: tokens bind only to participants', () => {
+    const { state } = run(initialState(config), [join('a1', { livenessToken: 'tok-a' }), alive('f1', 'tok-a')])
+    expect(state.dropped).toEqual({ ...noDrops, notParticipant: 1 })
+  })
+})

@@ -26,14 +26,14 @@ describe('control messages', () => {
   test('keep their wire type numbers (never renumber: they are the protocol)', () => {
     expect(MessageType).toEqual({
       JoinRequest: 1, Assignment: 2, Reject: 3, Heartbeat: 4, BarrierRequest: 5, BarrierRelease: 6,
-      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12,
+      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12, Alive: 13,
     })
   })
 
   test('round-trip through msgpack and validation unchanged', () => {
     const jobId = config.jobId
     const messages: ControlMessage[] = [
-      controlMessage(MessageType.JoinRequest, jobId, { host: 'host-a', pid: 1234, localRank: 0, dataEndpoints: ['tcp://127.0.0.1:5555'], backend: 'cpu' }),
+      controlMessage(MessageType.JoinRequest, jobId, { host: 'host-a', pid: 1234, localRank: 0, dataEndpoints: ['tcp://127.0.0.1:5555'], backend: 'cpu', livenessToken: 'ff00' }),
       controlMessage(MessageType.Assignment, jobId, { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, round: 0, peers: [['tcp://127.0.0.1:5555']], hosts: ['host-a'], config: { ...config, worldSize: 1 } }),
       controlMessage(MessageType.Reject, jobId, { error: new ConfigError('full').toWire() }),
       controlMessage(MessageType.Heartbeat, jobId, { rank: 0, round: 0, step: 7 }),
@@ -46,6 +46,7 @@ describe('control messages', () => {
       controlMessage(MessageType.Abort, jobId, { reason: 'rank 1 failed' }),
       controlMessage(MessageType.Shutdown, jobId, { reason: 'done' }),
       controlMessage(MessageType.KeepAlive, jobId, { intervalMs: 1000, maxMissed: 10 }),
+      controlMessage(MessageType.Alive, jobId, { token: 'a1b2', step: 3 }),
     ]
     for (const message of messages) expect(roundTrip(message)).toEqual(message)
   })

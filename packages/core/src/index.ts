@@ -29,7 +29,7 @@ export { mulberry32, seededPermutation } from './sharding/mulberry32.js'
 // Control plane: messages between coordinator and workers, their validation, the job config.
 export { MessageType, messageTypeName, controlMessage } from './protocol/messages.js'
 export type {
-  ControlMessage, MessageFields, JoinRequest, JoinResponse, Assignment, Reject, Heartbeat, BarrierRequest,
+  ControlMessage, MessageFields, JoinRequest, JoinResponse, Assignment, Reject, Heartbeat, Alive, BarrierRequest,
   BarrierRelease, StepMetrics, MetricSum, WorkerDone, WorkerFailed, Abort, Shutdown,
 } from './protocol/messages.js'
 export { MAX_CONTROL_MESSAGE_BYTES } from './protocol/validate.js'

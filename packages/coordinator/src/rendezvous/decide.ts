@@ -48,6 +48,7 @@ export function decide(state: RendezvousState, event: RendezvousEvent, now: numb
     case 'invalidMessage': decideInvalidMessage(next, event.from, event.error, now, actions); break
     case 'failed': decideFailed(next, event.from, event.message, now, actions); break
     case 'keepAlive': decideKeepAlive(next, event.from, now, actions); break
+    case 'alive': decideAlive(next, event.from, event.message, now, actions); break
     default: decideFromParticipant(next, event, now, actions)
   }
   return { state: next, actions }
@@ -102,7 +103,7 @@ function decideJoin(state: RendezvousState, from: string, join: Extract<Rendezvo
     already.lastHeartbeatAt = now
     return quietLog(state, 'repeatJoin', from, now, `Ignored a second join from ${who}, which is already on the wait list.`, actions)
   }
-  state.waitList.push({ identity: from, host: join.host, pid: join.pid, localRank: join.localRank, dataEndpoints: join.dataEndpoints, backend: join.backend, joinedAtMs: now, lastHeartbeatAt: now })
+  state.waitList.push({ identity: from, host: join.host, pid: join.pid, localRank: join.localRank, dataEndpoints: join.dataEndpoints, backend: join.backend, joinedAtMs: now, lastHeartbeatAt: now, ...(join.livenessToken !== undefined ? { livenessToken: join.livenessToken } : {}) })
   const joined = state.waitList.length
   actions.push(log(`${who} joined job ${JSON.stringify(config.jobId)} and waits for the others (${joined} of ${config.worldSize} workers).`))
   actions.push({ kind: 'progress', event: { type: 'joined', host: join.host, pid: join.pid, joined, worldSize: config.worldSize } })
@@ -117,6 +118,37 @@ function decideKeepAlive(state: RendezvousState, from: string, now: number, acti
     return
   }
   drop(state, 'notParticipant', from, now, `Dropped a KeepAlive from worker ${from.slice(0, 8)}, which neither waits nor takes part (phase ${state.phase}, round ${state.round}).`, actions)
+}
+
+/**
+ * An Alive from a worker's liveness thread (a second connection of the same process): the
+ * first connection that brings a participant's livenessToken is bound to it, and from then on
+ * only that connection's Alive messages count as the participant's sign of life. An unknown
+ * token, a bound token from another connection, or another token from a bound connection is
+ * dropped and counted. The token itself is never logged. Alive never moves `step`: it says
+ * the process lives, not that it makes progress (the collectives' step timeout times that).
+ */
+function decideAlive(state: RendezvousState, from: string, message: Extract<RendezvousEvent, { kind: 'alive' }>['message'], now: number, actions: RendezvousAction[]): void {
+  const participants = Object.values(state.participants)
+  const bound = participants.find((p) => p.livenessIdentity === from)
+  if (bound !== undefined && bound.livenessToken !== message.token) {
+    return drop(state, 'wrongRankOrRound', from, now, `Dropped an Alive from the liveness connection ${from.slice(0, 8)} of ${describeParticipant(bound)}: it carries another token than its own.`, actions)
+  }
+  const owner = bound ?? participants.find((p) => p.livenessToken !== undefined && p.livenessToken === message.token)
+  if (owner === undefined) {
+    return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)}: its token belongs to no participant of round ${state.round} (phase ${state.phase}).`, actions)
+  }
+  if (owner.livenessIdentity !== undefined && owner.livenessIdentity !== from) {
+    return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)} with the token of ${describeParticipant(owner)}, whose liveness connection is ${owner.livenessIdentity.slice(0, 8)}.`, actions)
+  }
+  if (state.phase !== 'running') {
+    return quietLog(state, 'afterEnd', from, now, `Dropped an Alive from the liveness connection of ${describeParticipant(owner)}: the job has ${state.phase}.`, actions)
+  }
+  if (owner.livenessIdentity === undefined) {
+    owner.livenessIdentity = from
+    actions.push(log(`${describeParticipant(owner)} reports its liveness from a thread of its own (connection ${from.slice(0, 8)}); long steps no longer silence it.`))
+  }
+  owner.lastHeartbeatAt = now
 }
 
 /** The world is full: assign ranks, send each worker its Assignment, and start running. */

@@ -71,7 +71,11 @@ function decideLost(state: RendezvousState, now: number, actions: RendezvousActi
     const silentMs = now - participant.lastHeartbeatAt
     if (silentMs <= deadlineMs) continue
     const missed = Math.floor(silentMs / state.keepAliveIntervalMs)
-    const reason = `${describeParticipant(participant)} missed ${missed} heartbeats (last one ${(silentMs / 1000).toFixed(1)} s ago); stopping the job. Recovery is not enabled. If its steps take longer than ${deadlineMs / 1000} s (slow backend, large batch), raise --heartbeat-max-missed.`
+    const last = `${describeParticipant(participant)} missed ${missed} heartbeats (last one ${(silentMs / 1000).toFixed(1)} s ago); stopping the job. Recovery is not enabled.`
+    // With a liveness thread, step length does not matter: the whole process went quiet.
+    const reason = participant.livenessIdentity !== undefined
+      ? `${last} Neither its liveness thread nor its main thread was heard: the process is stopped, hung or unreachable.`
+      : `${last} If its steps take longer than ${deadlineMs / 1000} s (slow backend, large batch), raise --heartbeat-max-missed.`
     // Fail first, so the Abort reaches this participant too: it may be stalled, not gone.
     failJob(state, lostError(participant, reason, now, { expected: `a heartbeat every ${state.keepAliveIntervalMs} ms`, got: `none for ${silentMs} ms` }), 1, actions)
     delete state.participants[participant.identity]
@@ -98,13 +102,16 @@ function expireWaiting(state: RendezvousState, now: number, actions: RendezvousA
   }
 }
 
-/** The coordinator's proof of life, once per keepAliveIntervalMs, to every waiting and participating worker. */
+/** The coordinator's proof of life, once per keepAliveIntervalMs, to every waiting and participating worker and every bound liveness thread. */
 function sendKeepAlive(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
   const last = state.lastKeepAliveSentAtMs
   if (last !== undefined && now - last < state.keepAliveIntervalMs) return
   state.lastKeepAliveSentAtMs = now
   const keepAlive = broadcast(state, controlMessage(MessageType.KeepAlive, state.config.jobId, { intervalMs: state.keepAliveIntervalMs, maxMissed: state.keepAliveMaxMissed }))
-  if (keepAlive.kind === 'broadcast' && keepAlive.to.length > 0) actions.push(keepAlive)
+  if (keepAlive.kind !== 'broadcast') return
+  // Liveness threads hear it too: a worker whose main thread computes still knows the coordinator lives.
+  for (const p of Object.values(state.participants)) if (p.livenessIdentity !== undefined) keepAlive.to.push(p.livenessIdentity)
+  if (keepAlive.to.length > 0) actions.push(keepAlive)
 }
 
 /**

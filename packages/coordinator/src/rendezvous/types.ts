@@ -5,7 +5,7 @@
  * Everything here is plain JSON-like data, so `decide` stays pure and testable.
  */
 import type {
-  BarrierRequest, ControlMessage, Heartbeat, JobConfig, JoinRequest, MessageType, StepMetrics, WireError, WorkerDone, WorkerFailed,
+  Alive, BarrierRequest, ControlMessage, Heartbeat, JobConfig, JoinRequest, MessageType, StepMetrics, WireError, WorkerDone, WorkerFailed,
 } from '@ringtrain/core'
 
 type KeepAlive = Extract<ControlMessage, { type: typeof MessageType.KeepAlive }>
@@ -24,15 +24,25 @@ export interface WaitingWorker {
   joinedAtMs: number
   /** Time of the last message of any kind from this worker (its join, then its KeepAlive answers). */
   lastHeartbeatAt: number
+  /** Its JoinRequest's livenessToken: the secret its liveness thread's Alive messages carry. Never logged. */
+  livenessToken?: string
 }
 
 /** A worker with a rank in the current round. */
 export interface Participant extends Omit<WaitingWorker, 'localRank'> {
   rank: number
   localRank: number
-  /** Time of the last message of any kind from this worker; any message is a sign of life. */
+  /**
+   * Time of the last message of any kind from this worker, or of an Alive from its liveness
+   * thread; any message is a sign of life.
+   */
   lastHeartbeatAt: number
-  /** The optimizer step it is computing, from its last heartbeat or metrics. */
+  /**
+   * ROUTER identity of its liveness thread's connection: the first connection that sent an
+   * Alive with its livenessToken. Alive messages from any other connection are dropped.
+   */
+  livenessIdentity?: string
+  /** The optimizer step it is computing, from its last heartbeat or metrics (never from Alive: that is liveness, not progress). */
   step: number
   /** Set when the launcher saw the process exit. */
   exited?: { code: number | null; signal: string | null; atMs: number }
@@ -55,10 +65,15 @@ export interface DroppedCounts {
   /**
    * Heartbeat, BarrierRequest, StepMetrics, WorkerDone, WorkerFailed or KeepAlive from a
    * connection that is no participant of the current round (for WorkerFailed and KeepAlive:
-   * nor waiting for a rank): an outsider, or a worker that was removed.
+   * nor waiting for a rank): an outsider, or a worker that was removed. Also an Alive whose
+   * token belongs to no participant, or that comes from another connection than the one
+   * already bound to its token.
    */
   notParticipant: number
-  /** From a participant, but naming another rank than its own, or another round than the current one. */
+  /**
+   * From a participant, but naming another rank than its own, or another round than the
+   * current one; or an Alive from a bound liveness connection carrying another token than its own.
+   */
   wrongRankOrRound: number
   /**
    * Refused at the edge or on arrival: not msgpack, not a control message, a wrong field,
@@ -140,6 +155,8 @@ export type RendezvousEvent =
   | { kind: 'failed'; from: string; message: WorkerFailed }
   /** A waiting worker's answer to the coordinator's KeepAlive. */
   | { kind: 'keepAlive'; from: string; message: KeepAlive }
+  /** A participant's liveness thread says its process is alive. */
+  | { kind: 'alive'; from: string; message: Alive }
   /** A message that failed validation at the edge (or a type the coordinator never receives). */
   | { kind: 'invalidMessage'; from: string; error: WireError }
   | { kind: 'tick' }

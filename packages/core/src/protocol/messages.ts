@@ -24,6 +24,7 @@ export const MessageType = {
   Abort: 10,
   Shutdown: 11,
   KeepAlive: 12,
+  Alive: 13,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -52,6 +53,12 @@ export interface JoinRequest extends Envelope<typeof MessageType.JoinRequest> {
    * backend follows the JobConfig, and ranks compare the one they selected before step 0.
    */
   backend?: string
+  /**
+   * A random secret of this worker's liveness thread: its Alive messages carry it, and the
+   * coordinator counts them as this worker's sign of life (see Alive). Sent only over this
+   * authenticated connection, never logged.
+   */
+  livenessToken?: string
 }
 
 /** coordinator → worker: the worker's place in the ring, sent when all workers have joined. */
@@ -172,9 +179,22 @@ export interface KeepAlive extends Envelope<typeof MessageType.KeepAlive> {
   maxMissed: number
 }
 
+/**
+ * worker's liveness thread → coordinator: the worker process is alive, every
+ * heartbeatIntervalMs, from a second connection owned by a thread that never computes, so
+ * a long synchronous step on the main thread does not silence it. The coordinator binds
+ * the first connection that sends a participant's `token` (its JoinRequest's
+ * livenessToken) to that participant and counts only that connection's Alive messages.
+ */
+export interface Alive extends Envelope<typeof MessageType.Alive> {
+  token: string
+  /** The step the main thread last published (informational; progress is timed by stepTimeoutMs). */
+  step: number
+}
+
 export type ControlMessage =
   | JoinRequest | Assignment | Reject | Heartbeat | BarrierRequest | BarrierRelease
-  | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive
+  | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive | Alive
 
 /** The fields of a message without its envelope: what a sender fills in. */
 export type MessageFields<M extends ControlMessage> = Omit<M, 'type' | 'version' | 'jobId'>

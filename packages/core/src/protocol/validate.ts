@@ -28,7 +28,7 @@ type FieldKind = 'string' | 'int' | 'number' | 'strings' | 'endpointLists' | 'wi
 type Schema = Record<string, FieldKind | `${FieldKind}?`>
 
 const SCHEMAS: Record<number, Schema> = {
-  [MessageType.JoinRequest]: { host: 'string', pid: 'int', localRank: 'int?', dataEndpoints: 'strings', backend: 'string?' },
+  [MessageType.JoinRequest]: { host: 'string', pid: 'int', localRank: 'int?', dataEndpoints: 'strings', backend: 'string?', livenessToken: 'string?' },
   [MessageType.Assignment]: { rank: 'int', worldSize: 'int', localRank: 'int', localWorldSize: 'int', round: 'int', peers: 'endpointLists', hosts: 'strings', config: 'jobConfig' },
   [MessageType.Reject]: { error: 'wireError' },
   [MessageType.Heartbeat]: { rank: 'int', round: 'int', step: 'int' },
@@ -40,6 +40,7 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.Abort]: { reason: 'string', error: 'wireError?' },
   [MessageType.Shutdown]: { reason: 'string' },
   [MessageType.KeepAlive]: { intervalMs: 'int', maxMissed: 'int' },
+  [MessageType.Alive]: { token: 'string', step: 'int' },
 }
 
 /** Decodes and validates one control message; throws a `FrameError` saying what is wrong. */

@@ -8,5 +8,7 @@
  *    learning rate the step used.
  * 4: WorkerDone carries evalExamples (the coordinator checks eval counts against shards);
  *    every socket authenticates with the job key (Note [Job security]).
+ * 5: Alive (a worker's liveness thread → coordinator) and JoinRequest.livenessToken: liveness
+ *    no longer depends on the compute thread.
  */
-export const PROTOCOL_VERSION = 4
+export const PROTOCOL_VERSION = 5
