@@ -6,7 +6,14 @@
  *   client.startHeartbeats(() => step)
  *   await client.barrier('layout-checked', 30_000)
  *
- * The coordinator sends a KeepAlive every heartbeatIntervalMs. When nothing at all comes from
+ * Liveness does not depend on the main thread: `startHeartbeats` also starts a liveness
+ * thread (liveness.ts) with a connection of its own, which sends Alive every
+ * heartbeatIntervalMs with the token of this worker's JoinRequest, so a synchronous step of
+ * any length never gets a healthy worker declared lost. Heartbeats from the main thread
+ * still carry its step (progress); a main thread stuck in a step is for the collectives'
+ * step timeout to catch. Publish the step with `setStep` for the Alive messages.
+ *
+ * The coordinator sends a KeepAlive every heartbeatIntervalMs (to the liveness thread too). When nothing at all comes from
  * it for heartbeatIntervalMs × heartbeatMaxMissed, the client aborts on its own (onAbort
  * listeners fire, waits end), so a worker never hangs on a coordinator that is gone.
  */
@@ -15,6 +22,8 @@ import {
   messageTypeName, type Assignment, type ControlClient, type ControlMessage, type ControlReceipt, type JoinRequest, type MessageFields,
   type StepMetrics, type WireError, type WorkerDone,
 } from '@ringtrain/core'
+import { randomBytes } from 'node:crypto'
+import { LivenessThread } from './liveness.js'
 import { Mailbox } from './mailbox.js'
 
 export type JoinFields = MessageFields<JoinRequest> & { jobId: string }
@@ -35,6 +44,7 @@ export interface JoinOptions {
 export class CoordinatorClient {
   private heartbeatTimer: NodeJS.Timeout | undefined
   private getStep: () => number = () => 0
+  private liveness: LivenessThread | undefined
 
   private constructor(
     readonly endpoint: string,
@@ -42,11 +52,16 @@ export class CoordinatorClient {
     private readonly socket: ControlClient,
     private readonly mailbox: Mailbox,
     private readonly watch: SilenceWatch,
+    private readonly livenessToken: string,
+    private readonly security: JobSecurity,
+    private readonly log: (line: string) => void,
   ) {
     mailbox.prefix = () => `[rank ${this.rank}/${this.worldSize} round ${this.round} step ${this.getStep()}]`
     // A participant heartbeats on its own timer; it no longer answers keep-alives.
     mailbox.onKeepAlive = () => {}
     watch.who = `rank ${assignment.rank}`
+    // The coordinator's KeepAlive reaches the liveness thread even while this thread computes.
+    watch.alsoHeardAt = () => this.liveness?.lastHeardAt ?? 0
     watch.arm(assignment.config.heartbeatIntervalMs, assignment.config.heartbeatMaxMissed)
   }
 
@@ -70,6 +85,8 @@ export class CoordinatorClient {
       onRefused: (reason) => mailbox.abortLocally(fields.jobId, `${reason}.`, { name: 'ConfigError', code: 'E_CONFIG', message: `${who} cannot join: ${reason}. Give the coordinator and every worker the same --secret-file (or all --insecure).`, context: { expected: "the coordinator's job key", got: 'another key, or none' } }),
     })
     const { jobId, ...joinFields } = fields
+    // The secret that binds the liveness thread's connection to this one (never logged).
+    const livenessToken = randomBytes(16).toString('hex')
     // Until the Assignment, the join timeout bounds the wait; once a KeepAlive told the
     // coordinator's rate, its silence for intervalMs × maxMissed ends the wait sooner.
     const watch = new SilenceWatch(mailbox, endpoint, jobId, who)
@@ -79,11 +96,11 @@ export class CoordinatorClient {
       watch.arm(keepAlive.intervalMs, keepAlive.maxMissed)
     }
     try {
-      await socket.send(controlMessage(MessageType.JoinRequest, jobId, joinFields))
+      await socket.send(controlMessage(MessageType.JoinRequest, jobId, { ...joinFields, livenessToken }))
       const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `${who} waited ${options.timeoutMs} ms for the coordinator at ${endpoint} to assign it a rank in job ${JSON.stringify(jobId)}. Check that the coordinator runs there and that all of its workers were started.`, { expected: 'an Assignment', got: 'no answer', timeoutMs: options.timeoutMs })
       const answer = await mailbox.next([MessageType.Assignment, MessageType.Reject, MessageType.Abort, MessageType.Shutdown], options.timeoutMs, timeoutError)
       if (answer.type === MessageType.Assignment) {
-        const client = new CoordinatorClient(endpoint, answer, socket, mailbox, watch)
+        const client = new CoordinatorClient(endpoint, answer, socket, mailbox, watch, livenessToken, options.security, log)
         log(`${mailbox.prefix()} joined round ${answer.round} of job ${JSON.stringify(jobId)} as rank ${answer.rank} in a world of ${answer.worldSize} (coordinator ${endpoint}).`)
         return client
       }
@@ -97,10 +114,19 @@ export class CoordinatorClient {
     }
   }
 
-  /** Sends a Heartbeat now and every heartbeatIntervalMs of the job config, with the step `getStep` returns. */
+  /**
+   * Sends a Heartbeat now and every heartbeatIntervalMs of the job config, with the step
+   * `getStep` returns, and starts the liveness thread (once), which sends Alive at the same
+   * rate whatever this thread does.
+   */
   startHeartbeats(getStep: () => number): void {
     this.getStep = getStep
     this.stopHeartbeats()
+    this.liveness ??= LivenessThread.start({
+      endpoint: this.endpoint, jobId: this.jobId, token: this.livenessToken, intervalMs: this.assignment.config.heartbeatIntervalMs,
+      security: this.security, who: `rank ${this.rank}`, log: (line) => this.log(`${this.mailbox.prefix()} ${line}`),
+    })
+    this.liveness.setStep(getStep())
     // Dropped while the queue is backed up; a failed one is left to the silence watch to report.
     const beat = () => void this.send(MessageType.Heartbeat, { rank: this.rank, round: this.round, step: getStep() }, { droppable: true }).catch(() => undefined)
     beat()
@@ -111,6 +137,11 @@ export class CoordinatorClient {
   stopHeartbeats(): void {
     clearInterval(this.heartbeatTimer)
     this.heartbeatTimer = undefined
+  }
+
+  /** Publishes the step this worker computes to the liveness thread (for its Alive messages). */
+  setStep(step: number): void {
+    this.liveness?.setStep(step)
   }
 
   /** Resolves when every rank reached barrier `name`; rejects on timeout (naming the barrier) or on Abort. */
@@ -151,10 +182,11 @@ export class CoordinatorClient {
     return this.mailbox.on(MessageType.Shutdown, (m) => callback(m.reason))
   }
 
-  /** Stops heartbeats, fails pending barriers, flushes queued messages (up to lingerMs) and closes the socket. */
+  /** Stops heartbeats and the liveness thread, fails pending barriers, flushes queued messages (up to lingerMs) and closes the socket. */
   async close(options: { lingerMs?: number } = {}): Promise<void> {
     this.stopHeartbeats()
     this.watch.stop()
+    await this.liveness?.close()
     this.mailbox.close(new DistError('E_CLOSED', `rank ${this.rank} closed its connection to the coordinator.`, { rank: this.rank }))
     await this.socket.close({ lingerMs: options.lingerMs ?? 1000 })
   }
@@ -192,6 +224,8 @@ class SilenceWatch {
   private intervalMs = 0
   private maxMissed = 0
   private readonly listeners = new Set<(error: DistError) => void>()
+  /** When the coordinator was last heard elsewhere than in the mailbox (by the liveness thread), 0 if never. */
+  alsoHeardAt: () => number = () => 0
 
   /** `who` names this worker in the silence error: its pid and host, then its rank. */
   constructor(private readonly mailbox: Mailbox, private readonly endpoint: string, private readonly jobId: string, public who: string) {}
@@ -219,7 +253,7 @@ class SilenceWatch {
   }
 
   private check(): void {
-    const silentMs = Date.now() - this.mailbox.lastHeardAt
+    const silentMs = Date.now() - Math.max(this.mailbox.lastHeardAt, this.alsoHeardAt())
     if (silentMs <= this.limitMs) return
     this.stop()
     const seconds = (silentMs / 1000).toFixed(1)

@@ -51,6 +51,7 @@ export async function trainLoop(context: {
     const shard = distributedSampler({ length: train.length, rank, worldSize, seed: config.seed, epoch, dropLast })
     for (let b = 0; b < perEpoch && step < totalSteps; b++) {
       log.step = step
+      client.setStep(step)
       // Compute is synchronous, and with one rank nothing else awaits I/O: give heartbeat
       // timers a turn every step.
       await yieldToEventLoop()
@@ -84,6 +85,7 @@ export async function trainLoop(context: {
     }
   }
   log.step = step
+  client.setStep(step)
   return { steps: step, epochs: epoch, finalLoss, samples }
 }
 

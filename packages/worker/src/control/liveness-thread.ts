@@ -1,0 +1,59 @@
+/**
+ * The liveness thread of a worker process (a `worker_threads` Worker; see liveness.ts). It
+ * owns a second DEALER to the coordinator, authenticated with the job's security like every
+ * socket, and sends `Alive { token, step }` every intervalMs, whatever the main thread is
+ * doing: a synchronous step of a minute does not silence it, a stopped process does.
+ *
+ * Shared memory with the main thread (`shared`): Int32 at byte 0 is the step the main thread
+ * last published; BigInt64 at byte 8 is when this thread last heard the coordinator (ms).
+ * It ends on the message 'close': it closes its socket first (zeromq must not be torn down
+ * with an open socket), answers 'closed' and lets the thread end.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { MessageType, connectControlClient, controlMessage, type JobSecurity } from '@ringtrain/core'
+
+export interface LivenessThreadData {
+  endpoint: string
+  jobId: string
+  /** The secret of this worker's JoinRequest; never logged. */
+  token: string
+  intervalMs: number
+  security: JobSecurity
+  shared: SharedArrayBuffer
+  /** Names this worker in log lines: `rank 1`. */
+  who: string
+}
+
+export type LivenessThreadReport = { kind: 'log'; line: string } | { kind: 'ready' } | { kind: 'closed' }
+
+const port = parentPort!
+const data = workerData as LivenessThreadData
+const step = new Int32Array(data.shared, 0, 1)
+const heardAt = new BigInt64Array(data.shared, 8, 1)
+const report = (message: LivenessThreadReport) => port.postMessage(message)
+
+let closing = false
+const socket = await connectControlClient(data.endpoint, () => `the liveness thread of ${data.who}`, {
+  jobId: data.jobId,
+  security: data.security,
+  log: (line) => report({ kind: 'log', line: `liveness thread: ${line}` }),
+  // Any answer, even one refused at the edge, proves the coordinator alive (as in the mailbox).
+  onReceive: () => Atomics.store(heardAt, 0, BigInt(Date.now())),
+})
+// Dropped while the queue is backed up; silence is for the coordinator to judge.
+const beat = () => {
+  if (closing) return
+  void socket.send(controlMessage(MessageType.Alive, data.jobId, { token: data.token, step: Atomics.load(step, 0) }), { droppable: true }).catch(() => undefined)
+}
+beat()
+const timer = setInterval(beat, data.intervalMs)
+port.on('message', (message: unknown) => {
+  if (message !== 'close' || closing) return
+  closing = true
+  clearInterval(timer)
+  void socket.close({ lingerMs: 0 }).finally(() => {
+    report({ kind: 'closed' })
+    port.close()
+  })
+})
+report({ kind: 'ready' })
