@@ -567,8 +567,18 @@ describe('liveness from a thread of its own (Alive)', () => {
     expect(state.participants['b2']!.lastHeartbeatAt).toBe(T0 + 100)
   })
 
-  test('drops an Alive while the job is still waiting: tokens bind only to participants', () => {
-    const { state } = run(initialState(config), [join('a1', { livenessToken: 'tok-a' }), alive('f1', 'tok-a')])
+  test('binds a waiting worker\'s liveness thread at once, keeps it on the wait list by Alive alone, and carries the binding into its rank', () => {
+    let { state } = run(initialState(config), [join('a1', { livenessToken: 'tok-a' }), alive('f1', 'tok-a')])
+    expect(state.dropped).toEqual(noDrops)
+    expect(state.waitList[0]!.livenessIdentity).toBe('f1')
+    // Its main connection is silent; the thread alone keeps it on the wait list.
+    ;({ state } = run(state, [alive('f1', 'tok-a', 0), { kind: 'tick' }], T0 + 30_000))
+    expect(state.waitList.map((w) => w.identity)).toEqual(['a1'])
+    // A stranger with an unknown token is still dropped while the job waits.
+    ;({ state } = run(state, [alive('zz', 'tok-unknown')], T0 + 30_001))
     expect(state.dropped).toEqual({ ...noDrops, notParticipant: 1 })
+    ;({ state } = run(state, [join('b2', { livenessToken: 'tok-b' }), join('c3', { livenessToken: 'tok-c' })], T0 + 30_002))
+    expect(state.phase).toBe('running')
+    expect(state.participants['a1']!.livenessIdentity).toBe('f1')
   })
 })

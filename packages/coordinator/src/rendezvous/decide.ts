@@ -13,7 +13,7 @@ import { assignRanks, describeParticipant, localWorldSizes } from './assign-rank
 import { DEFAULT_DROP_LIMITS, drop, emptyGate, noDrops, quietLog, sendReject } from './drops.js'
 import { decideFailed, decideInvalidMessage, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
 import { differingReplicas, implausibleEval } from './final-checks.js'
-import type { Decision, DropLimits, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
+import type { Decision, DropLimits, Participant, RendezvousAction, RendezvousEvent, RendezvousState, WaitingWorker } from './types.js'
 
 export function initialState(config: JobConfig, options: { exitGraceMs?: number; dropLimits?: Partial<DropLimits> } = {}): RendezvousState {
   return {
@@ -129,24 +129,27 @@ function decideKeepAlive(state: RendezvousState, from: string, now: number, acti
  * the process lives, not that it makes progress (the collectives' step timeout times that).
  */
 function decideAlive(state: RendezvousState, from: string, message: Extract<RendezvousEvent, { kind: 'alive' }>['message'], now: number, actions: RendezvousAction[]): void {
-  const participants = Object.values(state.participants)
-  const bound = participants.find((p) => p.livenessIdentity === from)
+  // Waiting workers count too: the thread starts at the join, so that the synchronous set-up
+  // right after the Assignment (backend, task, model) is covered from its first moment.
+  const candidates: Array<WaitingWorker | Participant> = [...Object.values(state.participants), ...state.waitList]
+  const describe = (w: WaitingWorker | Participant) => ('rank' in w ? describeParticipant(w) : `pid ${w.pid} on ${w.host}`)
+  const bound = candidates.find((p) => p.livenessIdentity === from)
   if (bound !== undefined && bound.livenessToken !== message.token) {
-    return drop(state, 'wrongRankOrRound', from, now, `Dropped an Alive from the liveness connection ${from.slice(0, 8)} of ${describeParticipant(bound)}: it carries another token than its own.`, actions)
+    return drop(state, 'wrongRankOrRound', from, now, `Dropped an Alive from the liveness connection ${from.slice(0, 8)} of ${describe(bound)}: it carries another token than its own.`, actions)
   }
-  const owner = bound ?? participants.find((p) => p.livenessToken !== undefined && p.livenessToken === message.token)
+  const owner = bound ?? candidates.find((p) => p.livenessToken !== undefined && p.livenessToken === message.token)
   if (owner === undefined) {
-    return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)}: its token belongs to no participant of round ${state.round} (phase ${state.phase}).`, actions)
+    return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)}: its token belongs to no waiting worker or participant of round ${state.round} (phase ${state.phase}).`, actions)
   }
   if (owner.livenessIdentity !== undefined && owner.livenessIdentity !== from) {
-    return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)} with the token of ${describeParticipant(owner)}, whose liveness connection is ${owner.livenessIdentity.slice(0, 8)}.`, actions)
+    return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)} with the token of ${describe(owner)}, whose liveness connection is ${owner.livenessIdentity.slice(0, 8)}.`, actions)
   }
-  if (state.phase !== 'running') {
-    return quietLog(state, 'afterEnd', from, now, `Dropped an Alive from the liveness connection of ${describeParticipant(owner)}: the job has ${state.phase}.`, actions)
+  if (state.phase !== 'running' && state.phase !== 'waiting') {
+    return quietLog(state, 'afterEnd', from, now, `Dropped an Alive from the liveness connection of ${describe(owner)}: the job has ${state.phase}.`, actions)
   }
   if (owner.livenessIdentity === undefined) {
     owner.livenessIdentity = from
-    actions.push(log(`${describeParticipant(owner)} reports its liveness from a thread of its own (connection ${from.slice(0, 8)}); long steps no longer silence it.`))
+    actions.push(log(`${describe(owner)} reports its liveness from a thread of its own (connection ${from.slice(0, 8)}); long steps no longer silence it.`))
   }
   owner.lastHeartbeatAt = now
 }

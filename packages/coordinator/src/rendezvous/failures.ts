@@ -110,7 +110,7 @@ function sendKeepAlive(state: RendezvousState, now: number, actions: RendezvousA
   const keepAlive = broadcast(state, controlMessage(MessageType.KeepAlive, state.config.jobId, { intervalMs: state.keepAliveIntervalMs, maxMissed: state.keepAliveMaxMissed }))
   if (keepAlive.kind !== 'broadcast') return
   // Liveness threads hear it too: a worker whose main thread computes still knows the coordinator lives.
-  for (const p of Object.values(state.participants)) if (p.livenessIdentity !== undefined) keepAlive.to.push(p.livenessIdentity)
+  for (const p of [...Object.values(state.participants), ...state.waitList]) if (p.livenessIdentity !== undefined) keepAlive.to.push(p.livenessIdentity)
   if (keepAlive.to.length > 0) actions.push(keepAlive)
 }
 

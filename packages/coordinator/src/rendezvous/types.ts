@@ -26,6 +26,12 @@ export interface WaitingWorker {
   lastHeartbeatAt: number
   /** Its JoinRequest's livenessToken: the secret its liveness thread's Alive messages carry. Never logged. */
   livenessToken?: string
+  /**
+   * ROUTER identity of its liveness thread's connection: the first connection that sent an
+   * Alive with its livenessToken (while it waits or takes part). Alive messages from any
+   * other connection are dropped.
+   */
+  livenessIdentity?: string
 }
 
 /** A worker with a rank in the current round. */
@@ -37,11 +43,6 @@ export interface Participant extends Omit<WaitingWorker, 'localRank'> {
    * thread; any message is a sign of life.
    */
   lastHeartbeatAt: number
-  /**
-   * ROUTER identity of its liveness thread's connection: the first connection that sent an
-   * Alive with its livenessToken. Alive messages from any other connection are dropped.
-   */
-  livenessIdentity?: string
   /** The optimizer step it is computing, from its last heartbeat or metrics (never from Alive: that is liveness, not progress). */
   step: number
   /** Set when the launcher saw the process exit. */

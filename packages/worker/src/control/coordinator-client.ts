@@ -6,9 +6,9 @@
  *   client.startHeartbeats(() => step)
  *   await client.barrier('layout-checked', 30_000)
  *
- * Liveness does not depend on the main thread: `startHeartbeats` also starts a liveness
- * thread (liveness.ts) with a connection of its own, which sends Alive every
- * heartbeatIntervalMs with the token of this worker's JoinRequest, so a synchronous step of
+ * Liveness does not depend on the main thread: `join` starts a liveness thread (liveness.ts)
+ * with a connection of its own, which sends Alive (every heartbeatIntervalMs once the job's
+ * rate is known) with the token of this worker's JoinRequest, so a synchronous step of
  * any length never gets a healthy worker declared lost. Heartbeats from the main thread
  * still carry its step (progress); a main thread stuck in a step is for the collectives'
  * step timeout to catch. Publish the step with `setStep` for the Alive messages.
@@ -41,10 +41,17 @@ export interface JoinOptions {
   security: JobSecurity
 }
 
+/** How long a join waits for the liveness thread to load (about 0.5 s on an idle machine) before it goes on without. */
+const LIVENESS_BOOT_MS = 15_000
+
+function withinMs(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  return Promise.race([promise, new Promise<void>((resolve) => { timer = setTimeout(resolve, ms) })]).finally(() => clearTimeout(timer))
+}
+
 export class CoordinatorClient {
   private heartbeatTimer: NodeJS.Timeout | undefined
   private getStep: () => number = () => 0
-  private liveness: LivenessThread | undefined
 
   private constructor(
     readonly endpoint: string,
@@ -52,16 +59,15 @@ export class CoordinatorClient {
     private readonly socket: ControlClient,
     private readonly mailbox: Mailbox,
     private readonly watch: SilenceWatch,
-    private readonly livenessToken: string,
-    private readonly security: JobSecurity,
-    private readonly log: (line: string) => void,
+    private readonly liveness: LivenessThread,
   ) {
     mailbox.prefix = () => `[rank ${this.rank}/${this.worldSize} round ${this.round} step ${this.getStep()}]`
     // A participant heartbeats on its own timer; it no longer answers keep-alives.
     mailbox.onKeepAlive = () => {}
     watch.who = `rank ${assignment.rank}`
     // The coordinator's KeepAlive reaches the liveness thread even while this thread computes.
-    watch.alsoHeardAt = () => this.liveness?.lastHeardAt ?? 0
+    watch.alsoHeardAt = () => this.liveness.lastHeardAt
+    liveness.setInterval(assignment.config.heartbeatIntervalMs)
     watch.arm(assignment.config.heartbeatIntervalMs, assignment.config.heartbeatMaxMissed)
   }
 
@@ -90,9 +96,19 @@ export class CoordinatorClient {
     // Until the Assignment, the join timeout bounds the wait; once a KeepAlive told the
     // coordinator's rate, its silence for intervalMs × maxMissed ends the wait sooner.
     const watch = new SilenceWatch(mailbox, endpoint, jobId, who)
+    // Up before the join, so that no synchronous stretch after the Assignment (backend, task,
+    // model) comes before it runs. Paused until the coordinator knows the token (its first
+    // KeepAlive or the Assignment), so that no Alive arrives before the JoinRequest.
+    const liveness = LivenessThread.start({
+      endpoint, jobId, token: livenessToken, intervalMs: 0, security: options.security, who,
+      log: (line) => log(`${mailbox.prefix()} ${line}`),
+    })
+    await withinMs(liveness.ready, LIVENESS_BOOT_MS)
+    watch.alsoHeardAt = () => liveness.lastHeardAt
     mailbox.onKeepAlive = (keepAlive) => {
       // The answer tells the coordinator this waiting worker is still there.
       socket.send(controlMessage(MessageType.KeepAlive, jobId, { intervalMs: keepAlive.intervalMs, maxMissed: keepAlive.maxMissed }), { droppable: true }).catch(() => undefined)
+      liveness.setInterval(keepAlive.intervalMs)
       watch.arm(keepAlive.intervalMs, keepAlive.maxMissed)
     }
     try {
@@ -100,7 +116,7 @@ export class CoordinatorClient {
       const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `${who} waited ${options.timeoutMs} ms for the coordinator at ${endpoint} to assign it a rank in job ${JSON.stringify(jobId)}. Check that the coordinator runs there and that all of its workers were started.`, { expected: 'an Assignment', got: 'no answer', timeoutMs: options.timeoutMs })
       const answer = await mailbox.next([MessageType.Assignment, MessageType.Reject, MessageType.Abort, MessageType.Shutdown], options.timeoutMs, timeoutError)
       if (answer.type === MessageType.Assignment) {
-        const client = new CoordinatorClient(endpoint, answer, socket, mailbox, watch, livenessToken, options.security, log)
+        const client = new CoordinatorClient(endpoint, answer, socket, mailbox, watch, liveness)
         log(`${mailbox.prefix()} joined round ${answer.round} of job ${JSON.stringify(jobId)} as rank ${answer.rank} in a world of ${answer.worldSize} (coordinator ${endpoint}).`)
         return client
       }
@@ -109,23 +125,23 @@ export class CoordinatorClient {
       throw errorFromWire(closedError(answer.type === MessageType.Shutdown ? answer.reason : `unexpected ${answer.type}`))
     } catch (error) {
       watch.stop()
+      await liveness.close()
       await socket.close({ lingerMs: 0 })
+      // A refused handshake also makes the JoinRequest's send time out: the refusal says why.
+      const refusal = await mailbox.next([MessageType.Abort], 0, () => new Error('no refusal')).catch(() => undefined)
+      if (refusal?.type === MessageType.Abort && refusal.error !== undefined && !(error instanceof DistError && error.code === 'E_CONFIG')) throw errorFromWire(refusal.error)
       throw error
     }
   }
 
   /**
    * Sends a Heartbeat now and every heartbeatIntervalMs of the job config, with the step
-   * `getStep` returns, and starts the liveness thread (once), which sends Alive at the same
-   * rate whatever this thread does.
+   * `getStep` returns; the liveness thread (started at the join) sends Alive at the same rate
+   * whatever this thread does.
    */
   startHeartbeats(getStep: () => number): void {
     this.getStep = getStep
     this.stopHeartbeats()
-    this.liveness ??= LivenessThread.start({
-      endpoint: this.endpoint, jobId: this.jobId, token: this.livenessToken, intervalMs: this.assignment.config.heartbeatIntervalMs,
-      security: this.security, who: `rank ${this.rank}`, log: (line) => this.log(`${this.mailbox.prefix()} ${line}`),
-    })
     this.liveness.setStep(getStep())
     // Dropped while the queue is backed up; a failed one is left to the silence watch to report.
     const beat = () => void this.send(MessageType.Heartbeat, { rank: this.rank, round: this.round, step: getStep() }, { droppable: true }).catch(() => undefined)
@@ -141,7 +157,7 @@ export class CoordinatorClient {
 
   /** Publishes the step this worker computes to the liveness thread (for its Alive messages). */
   setStep(step: number): void {
-    this.liveness?.setStep(step)
+    this.liveness.setStep(step)
   }
 
   /** Resolves when every rank reached barrier `name`; rejects on timeout (naming the barrier) or on Abort. */
@@ -186,7 +202,7 @@ export class CoordinatorClient {
   async close(options: { lingerMs?: number } = {}): Promise<void> {
     this.stopHeartbeats()
     this.watch.stop()
-    await this.liveness?.close()
+    await this.liveness.close()
     this.mailbox.close(new DistError('E_CLOSED', `rank ${this.rank} closed its connection to the coordinator.`, { rank: this.rank }))
     await this.socket.close({ lingerMs: options.lingerMs ?? 1000 })
   }

@@ -5,7 +5,9 @@
  * doing: a synchronous step of a minute does not silence it, a stopped process does.
  *
  * Shared memory with the main thread (`shared`): Int32 at byte 0 is the step the main thread
- * last published; BigInt64 at byte 8 is when this thread last heard the coordinator (ms).
+ * last published, Int32 at byte 4 the interval between Alive messages (ms; 0 = paused, until
+ * the main thread hears a KeepAlive or the Assignment, which tell the job's rate); BigInt64 at byte 8 is
+ * when this thread last heard the coordinator (ms).
  * It ends on the message 'close': it closes its socket first (zeromq must not be torn down
  * with an open socket), answers 'closed' and lets the thread end.
  */
@@ -17,7 +19,6 @@ export interface LivenessThreadData {
   jobId: string
   /** The secret of this worker's JoinRequest; never logged. */
   token: string
-  intervalMs: number
   security: JobSecurity
   shared: SharedArrayBuffer
   /** Names this worker in log lines: `rank 1`. */
@@ -29,6 +30,7 @@ export type LivenessThreadReport = { kind: 'log'; line: string } | { kind: 'read
 const port = parentPort!
 const data = workerData as LivenessThreadData
 const step = new Int32Array(data.shared, 0, 1)
+const interval = new Int32Array(data.shared, 4, 1)
 const heardAt = new BigInt64Array(data.shared, 8, 1)
 const report = (message: LivenessThreadReport) => port.postMessage(message)
 
@@ -45,12 +47,19 @@ const beat = () => {
   if (closing) return
   void socket.send(controlMessage(MessageType.Alive, data.jobId, { token: data.token, step: Atomics.load(step, 0) }), { droppable: true }).catch(() => undefined)
 }
-beat()
-const timer = setInterval(beat, data.intervalMs)
+let timer: NodeJS.Timeout | undefined
+// Paused (interval 0) until the coordinator knows this worker's token: an Alive before the
+// join would be dropped as a stranger's.
+const loop = () => {
+  const ms = Atomics.load(interval, 0)
+  if (ms > 0) beat()
+  timer = setTimeout(loop, ms > 0 ? ms : 20)
+}
+loop()
 port.on('message', (message: unknown) => {
   if (message !== 'close' || closing) return
   closing = true
-  clearInterval(timer)
+  clearTimeout(timer)
   void socket.close({ lingerMs: 0 }).finally(() => {
     report({ kind: 'closed' })
     port.close()

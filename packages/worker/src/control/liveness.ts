@@ -3,6 +3,7 @@
  * the step it reports, reads when it last heard the coordinator, and ends it.
  *
  *   const liveness = LivenessThread.start({ endpoint, jobId, token, intervalMs, security, who })
+ *   liveness.setInterval(ms)    // the job's heartbeat interval, once known
  *   liveness.setStep(step)      // Atomics.store into shared memory; the thread reads it
  *   liveness.lastHeardAt        // ms, 0 until the thread heard the coordinator
  *   await liveness.close()      // the thread closes its socket, then ends
@@ -19,19 +20,31 @@ import type { LivenessThreadData, LivenessThreadReport } from './liveness-thread
 export type LivenessOptions = Omit<LivenessThreadData, 'shared'> & {
   /** Where the thread's log lines go. */
   log: (line: string) => void
+  /** Interval between Alive messages; 0 = paused until `setInterval`. */
+  intervalMs: number
 }
 
 export class LivenessThread {
   private readonly step: Int32Array
+  private readonly interval: Int32Array
   private readonly heardAt: BigInt64Array
   private readonly ended: Promise<void>
+  /** Settles once the thread has loaded and opened its socket, or failed. */
+  readonly ready: Promise<void>
   private closed = false
 
   private constructor(private readonly worker: Worker, shared: SharedArrayBuffer, log: (line: string) => void) {
     this.step = new Int32Array(shared, 0, 1)
+    this.interval = new Int32Array(shared, 4, 1)
     this.heardAt = new BigInt64Array(shared, 8, 1)
-    worker.on('message', (message: LivenessThreadReport) => { if (message.kind === 'log') log(message.line) })
+    let resolveReady!: () => void
+    this.ready = new Promise((resolve) => { resolveReady = resolve })
+    worker.on('message', (message: LivenessThreadReport) => {
+      if (message.kind === 'log') log(message.line)
+      if (message.kind === 'ready') resolveReady()
+    })
     this.ended = new Promise((resolve) => {
+      worker.on('exit', () => resolveReady())
       worker.on('error', (error) => log(`liveness thread failed: ${error.message}; heartbeats from the main thread alone keep this worker alive now, so a step longer than heartbeatIntervalMs × heartbeatMaxMissed will get it declared lost.`))
       worker.on('exit', () => resolve())
     })
@@ -39,10 +52,16 @@ export class LivenessThread {
   }
 
   static start(options: LivenessOptions): LivenessThread {
-    const { log, ...rest } = options
+    const { log, intervalMs, ...rest } = options
     const shared = new SharedArrayBuffer(16)
+    Atomics.store(new Int32Array(shared, 4, 1), 0, intervalMs)
     const workerData: LivenessThreadData = { ...rest, shared }
     return new LivenessThread(newThread(workerData), shared, log)
+  }
+
+  /** The interval between Alive messages from now on (the job's heartbeat interval). */
+  setInterval(intervalMs: number): void {
+    Atomics.store(this.interval, 0, intervalMs)
   }
 
   setStep(step: number): void {
