@@ -9,5 +9,6 @@ export default defineConfig({
     // 2-core machines: more forks than cores only adds contention to socket tests.
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     reporters: ['default', './test/helpers/summary-reporter.ts'],
+    globalSetup: ['./test/helpers/sweep-private-dirs.ts'],
   },
 })

@@ -21,7 +21,8 @@ export function makePrivateDirectory(prefix: string): string {
   return dir
 }
 
-function sweepStale(prefix: string): void {
+/** Removes the directories `$TMPDIR/PREFIX*` whose recorded owner is gone. */
+export function sweepStale(prefix: string): void {
   let names: string[]
   try {
     names = readdirSync(tmpdir()).filter((name) => name.startsWith(prefix))
