@@ -199,3 +199,24 @@ describe('the data sockets of a keyed transport', () => {
     }
   }, 30_000)
 })
+
+describe('a timeout between ranks that hold different keys', () => {
+  test('says the handshake failed, instead of only blaming the peer that sent nothing', async () => {
+    const { createZmqTransport, DistError: Err } = await import('@ringtrain/core')
+    const quiet = () => {}
+    // ipc: false, so the two ranks meet over tcp, where CURVE checks the keys.
+    const ranks = await Promise.all([0, 1].map((rank) => createZmqTransport({ rank, worldSize: 2, ipc: false, security: { mode: 'key', key: generateJobKey() }, warn: quiet })))
+    try {
+      await Promise.all(ranks.map((t) => t.connect(ranks.map((r) => r.endpoints))))
+      const tag = { round: 0, step: 0, op: 0, collective: 1, ringStep: 0, segment: 0 }
+      void ranks[1]!.send(0, tag, new Uint8Array(4)).catch(() => undefined)
+      // Long enough for a handshake to fail many times over (it takes milliseconds).
+      const error = await ranks[0]!.recv(1, tag, { timeoutMs: 3_000 }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(Err)
+      expect((error as DistError).code).toBe('E_TIMEOUT')
+      expect((error as DistError).message).toMatch(/the handshake of rank 0 with rank 1 at tcp:\/\/127\.0\.0\.1:\d+ failed .*: the two ranks hold different job keys, or one runs without a key/)
+    } finally {
+      await Promise.all(ranks.map((t) => t.close()))
+    }
+  }, 30_000)
+})

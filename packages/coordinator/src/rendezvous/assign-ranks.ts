@@ -40,3 +40,8 @@ export function localWorldSizes(participants: readonly Participant[]): number[] 
 export function describeParticipant(p: Pick<Participant, 'rank' | 'pid' | 'host'>): string {
   return `rank ${p.rank} (pid ${p.pid} on ${p.host})`
 }
+
+/** A participant as describeParticipant does; a worker still waiting as `pid 1234 on host-a`. */
+export function describeWorker(w: Pick<WaitingWorker, 'pid' | 'host'> & { rank?: number }): string {
+  return w.rank !== undefined ? describeParticipant({ rank: w.rank, pid: w.pid, host: w.host }) : `pid ${w.pid} on ${w.host}`
+}

@@ -9,7 +9,7 @@
 import { MessageType, PROTOCOL_VERSION, controlMessage, type JobConfig, type WireError } from '@ringtrain/core'
 import { addToTotals, jobSummary, metricsLine } from './aggregate.js'
 import { broadcast, log } from './actions.js'
-import { assignRanks, describeParticipant, localWorldSizes } from './assign-ranks.js'
+import { assignRanks, describeParticipant, describeWorker, localWorldSizes } from './assign-ranks.js'
 import { DEFAULT_DROP_LIMITS, drop, emptyGate, noDrops, quietLog, sendReject } from './drops.js'
 import { decideFailed, decideInvalidMessage, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
 import { differingReplicas, implausibleEval } from './final-checks.js'
@@ -132,24 +132,23 @@ function decideAlive(state: RendezvousState, from: string, message: Extract<Rend
   // Waiting workers count too: the thread starts at the join, so that the synchronous set-up
   // right after the Assignment (backend, task, model) is covered from its first moment.
   const candidates: Array<WaitingWorker | Participant> = [...Object.values(state.participants), ...state.waitList]
-  const describe = (w: WaitingWorker | Participant) => ('rank' in w ? describeParticipant(w) : `pid ${w.pid} on ${w.host}`)
   const bound = candidates.find((p) => p.livenessIdentity === from)
   if (bound !== undefined && bound.livenessToken !== message.token) {
-    return drop(state, 'wrongRankOrRound', from, now, `Dropped an Alive from the liveness connection ${from.slice(0, 8)} of ${describe(bound)}: it carries another token than its own.`, actions)
+    return drop(state, 'wrongRankOrRound', from, now, `Dropped an Alive from the liveness connection ${from.slice(0, 8)} of ${describeWorker(bound)}: it carries another token than its own.`, actions)
   }
   const owner = bound ?? candidates.find((p) => p.livenessToken !== undefined && p.livenessToken === message.token)
   if (owner === undefined) {
     return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)}: its token belongs to no waiting worker or participant of round ${state.round} (phase ${state.phase}).`, actions)
   }
   if (owner.livenessIdentity !== undefined && owner.livenessIdentity !== from) {
-    return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)} with the token of ${describe(owner)}, whose liveness connection is ${owner.livenessIdentity.slice(0, 8)}.`, actions)
+    return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)} with the token of ${describeWorker(owner)}, whose liveness connection is ${owner.livenessIdentity.slice(0, 8)}.`, actions)
   }
   if (state.phase !== 'running' && state.phase !== 'waiting') {
-    return quietLog(state, 'afterEnd', from, now, `Dropped an Alive from the liveness connection of ${describe(owner)}: the job has ${state.phase}.`, actions)
+    return quietLog(state, 'afterEnd', from, now, `Dropped an Alive from the liveness connection of ${describeWorker(owner)}: the job has ${state.phase}.`, actions)
   }
   if (owner.livenessIdentity === undefined) {
     owner.livenessIdentity = from
-    actions.push(log(`${describe(owner)} reports its liveness from a thread of its own (connection ${from.slice(0, 8)}); long steps no longer silence it.`))
+    actions.push(log(`${describeWorker(owner)} reports its liveness from a thread of its own (connection ${from.slice(0, 8)}); long steps no longer silence it.`))
   }
   owner.lastHeartbeatAt = now
 }

@@ -6,7 +6,7 @@
  */
 import { MessageType, controlMessage, type WireError, type WorkerFailed } from '@ringtrain/core'
 import { broadcast, log } from './actions.js'
-import { describeParticipant } from './assign-ranks.js'
+import { describeParticipant, describeWorker } from './assign-ranks.js'
 import { drop, edgeErrorForSender, flushDropLog, rejectMessage, sendReject } from './drops.js'
 import type { JobSummary, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
 
@@ -26,7 +26,7 @@ export function decideFailed(state: RendezvousState, from: string, message: Work
     return drop(state, 'wrongRankOrRound', from, now, `Dropped a WorkerFailed from ${describeParticipant(participant)} that names rank ${message.rank}; it is rank ${participant.rank} of round ${state.round}.`, actions)
   }
   const rank = participant?.rank ?? message.rank
-  const who = participant !== undefined ? describeParticipant(participant) : `pid ${waiting!.pid} on ${waiting!.host}`
+  const who = describeWorker((participant ?? waiting)!)
   const reason = `${who} failed: ${message.error.name} [${message.error.code}]: ${message.error.message}`
   failJob(state, { atMs: now, rank, reason, error: message.error }, 1, actions)
 }

@@ -233,22 +233,15 @@ export class ZmqTransport implements BoundZmqTransport {
 
   /** Remembers (and logs, rate-limited) that `peer` refused our handshake: its key differs. */
   private watchHandshakes(dealer: zmq.Dealer, peer: number, address: string): void {
-    dealer.events.on('handshake:error:auth', (event) => {
-      const reason = `rank ${peer} at ${address} refused the handshake of rank ${this.rank} (ZAP status ${event.error.status}): the two ranks hold different job keys`
-      this.refusedBy.set(peer, reason)
-      this.warnings.note(`refused-by-${peer}`, `[rank ${this.rank}] ${reason}.`)
-    })
-    dealer.events.on('handshake:error:protocol', (event) => {
-      const reason = `the handshake of rank ${this.rank} with rank ${peer} at ${address} failed (${event.error.message}): the peer does not hold this job's key or runs without one`
-      this.refusedBy.set(peer, reason)
-      this.warnings.note(`protocol-${peer}`, `[rank ${this.rank}] ${reason}.`)
-    })
-    // A server that cannot open our CURVE HELLO (it holds another key) just closes the connection.
-    dealer.events.on('handshake:error:other', (event) => {
-      const reason = `rank ${peer} at ${address} closed the connection of rank ${this.rank} during the handshake (${event.error.message}): the two ranks hold different job keys`
-      this.refusedBy.set(peer, reason)
-      this.warnings.note(`other-${peer}`, `[rank ${this.rank}] ${reason}.`)
-    })
+    // 'auth': the peer's ZAP refused our key; 'protocol': one side has no key; 'other': a
+    // server that cannot open our CURVE HELLO (another key) just closes the connection.
+    for (const kind of ['handshake:error:auth', 'handshake:error:protocol', 'handshake:error:other'] as const) {
+      dealer.events.on(kind, (event) => {
+        const reason = `the handshake of rank ${this.rank} with rank ${peer} at ${address} failed (${event.error.message}): the two ranks hold different job keys, or one runs without a key`
+        this.refusedBy.set(peer, reason)
+        this.warnings.note(`${kind}-${peer}`, `[rank ${this.rank}] ${reason}.`)
+      })
+    }
   }
 
   private async receiveLoop(router: zmq.Router): Promise<void> {

@@ -128,8 +128,8 @@ export class CoordinatorClient {
       await liveness.close()
       await socket.close({ lingerMs: 0 })
       // A refused handshake also makes the JoinRequest's send time out: the refusal says why.
-      const refusal = await mailbox.next([MessageType.Abort], 0, () => new Error('no refusal')).catch(() => undefined)
-      if (refusal?.type === MessageType.Abort && refusal.error !== undefined && !(error instanceof DistError && error.code === 'E_CONFIG')) throw errorFromWire(refusal.error)
+      const refusal = mailbox.ending(MessageType.Abort)
+      if (refusal?.error !== undefined && !(error instanceof DistError && error.code === 'E_CONFIG')) throw errorFromWire(refusal.error)
       throw error
     }
   }

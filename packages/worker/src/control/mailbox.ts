@@ -67,6 +67,11 @@ export class Mailbox {
     this.log(`${this.prefix()} got a ${messageTypeName(message.type)} from the coordinator, which a worker does not expect; ignored it.`)
   }
 
+  /** The Abort or Shutdown that ended this mailbox, if one came (or was raised locally). */
+  ending<T extends Ending['type']>(type: T): Extract<Ending, { type: T }> | undefined {
+    return this.endings.get(type) as Extract<Ending, { type: T }> | undefined
+  }
+
   /** The next message of one of `types` (one that already arrived unclaimed counts). */
   next(types: number[], timeoutMs: number, timeoutError: () => Error): Promise<ControlMessage> {
     const index = this.unclaimed.findIndex((m) => types.includes(m.type))
