@@ -222,7 +222,15 @@ export class CoordinatorClient {
         if (error === undefined) resolve()
         else reject(error)
       }
-      const timer = setTimeout(() => finish(new CollectiveTimeoutError('E_TIMEOUT', `rank ${this.rank} could not hand its ${messageTypeName(type)} to the coordinator at ${this.endpoint} within ${limitMs} ms (heartbeatIntervalMs × heartbeatMaxMissed); the coordinator is not taking messages. Is it still running?`, { rank: this.rank, expected: `sent within ${limitMs} ms`, got: 'still queued', timeoutMs: limitMs })), limitMs)
+      const timedOut = () => finish(new CollectiveTimeoutError('E_TIMEOUT', `rank ${this.rank} could not hand its ${messageTypeName(type)} to the coordinator at ${this.endpoint} within ${limitMs} ms (heartbeatIntervalMs × heartbeatMaxMissed); the coordinator is not taking messages. Is it still running?`, { rank: this.rank, expected: `sent within ${limitMs} ms`, got: 'still queued', timeoutMs: limitMs }))
+      // "Not taking messages" is only true of a coordinator still heard from. One that is falling
+      // silent (its last keep-alive may have been read late, after this send began) is given
+      // until the watch decides, so that its silence, the real cause, is what this rejects with.
+      let timer = setTimeout(() => {
+        const untilSilentMs = this.watch.msUntilSilent()
+        if (untilSilentMs === undefined || this.watch.heardWithin(2 * this.watch.intervalMs)) timedOut()
+        else timer = setTimeout(timedOut, untilSilentMs + this.watch.checkEveryMs + 50)
+      }, limitMs)
       const unsubscribe = this.watch.whenSilent(finish)
       this.send(type, fields).then(() => finish(), finish)
     })
@@ -237,7 +245,7 @@ class SilenceWatch {
   /** The error of the silence, once it happened. */
   silence: DistError | undefined
   private timer: NodeJS.Timeout | undefined
-  private intervalMs = 0
+  private interval = 0
   private maxMissed = 0
   private readonly listeners = new Set<(error: DistError) => void>()
   /** When the coordinator was last heard elsewhere than in the mailbox (by the liveness thread), 0 if never. */
@@ -247,13 +255,30 @@ class SilenceWatch {
   constructor(private readonly mailbox: Mailbox, private readonly endpoint: string, private readonly jobId: string, public who: string) {}
 
   get limitMs(): number { return this.intervalMs * this.maxMissed }
+  get intervalMs(): number { return this.interval }
+  get checkEveryMs(): number { return Math.max(10, Math.min(1000, this.interval / 4)) }
+
+  /** Whether the coordinator was heard within the last `ms`. */
+  heardWithin(ms: number): boolean {
+    return Date.now() - this.lastHeardAt() <= ms
+  }
+
+  /** How long until the silence limit is passed (≤ 0: passed, the next check reports it); undefined before the watch is armed. */
+  msUntilSilent(): number | undefined {
+    if (this.timer === undefined || this.silence !== undefined) return undefined
+    return Math.max(0, this.lastHeardAt() + this.limitMs - Date.now())
+  }
+
+  private lastHeardAt(): number {
+    return Math.max(this.mailbox.lastHeardAt, this.alsoHeardAt())
+  }
 
   arm(intervalMs: number, maxMissed: number): void {
-    if (this.silence !== undefined || (this.timer !== undefined && intervalMs === this.intervalMs && maxMissed === this.maxMissed)) return
-    this.intervalMs = intervalMs
+    if (this.silence !== undefined || (this.timer !== undefined && intervalMs === this.interval && maxMissed === this.maxMissed)) return
+    this.interval = intervalMs
     this.maxMissed = maxMissed
     clearInterval(this.timer)
-    this.timer = setInterval(() => this.check(), Math.max(10, Math.min(1000, intervalMs / 4)))
+    this.timer = setInterval(() => this.check(), this.checkEveryMs)
     this.timer.unref()
   }
 
@@ -269,13 +294,13 @@ class SilenceWatch {
   }
 
   private check(): void {
-    const silentMs = Date.now() - Math.max(this.mailbox.lastHeardAt, this.alsoHeardAt())
+    const silentMs = Date.now() - this.lastHeardAt()
     if (silentMs <= this.limitMs) return
     this.stop()
     const seconds = (silentMs / 1000).toFixed(1)
-    const missed = Math.floor(silentMs / this.intervalMs)
+    const missed = Math.floor(silentMs / this.interval)
     const reason = `the coordinator at ${this.endpoint} has been silent for ${seconds} s (${missed} keep-alives missed); stopping.`
-    this.silence = new PeerLostError('E_PEER_LOST', `${this.who} heard nothing from the coordinator at ${this.endpoint} for ${seconds} s; it sends a keep-alive every ${this.intervalMs} ms and ${this.maxMissed} missed ones mean it is gone. See the coordinator's log, or raise --heartbeat-max-missed if it is only slow.`, { expected: `a keep-alive every ${this.intervalMs} ms`, got: `nothing for ${silentMs} ms` })
+    this.silence = new PeerLostError('E_PEER_LOST', `${this.who} heard nothing from the coordinator at ${this.endpoint} for ${seconds} s; it sends a keep-alive every ${this.interval} ms and ${this.maxMissed} missed ones mean it is gone. See the coordinator's log, or raise --heartbeat-max-missed if it is only slow.`, { expected: `a keep-alive every ${this.interval} ms`, got: `nothing for ${silentMs} ms` })
     this.mailbox.abortLocally(this.jobId, reason, this.silence.toWire())
     for (const listener of [...this.listeners]) listener(this.silence)
   }
