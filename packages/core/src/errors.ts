@@ -24,6 +24,9 @@ export type ErrorCode =
   | 'E_BACKEND'
   | 'E_DATA'
   | 'E_TASK'
+  | 'E_OUTPUT'
+  | 'E_NONFINITE'
+  | 'E_REPLICA_MISMATCH'
   | 'E_INTERNAL'
 
 export interface ErrorContext {
@@ -76,6 +79,27 @@ export class ConfigError extends DistError {
     super('E_CONFIG', message, context, options)
   }
 }
+/**
+ * A write to the job's output folder failed (ENOSPC, EROFS, EACCES, …): stop the job, keep
+ * what was committed before. `context.path` names the file, `context.got` the errno code.
+ */
+export class OutputWriteError extends DistError {
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super('E_OUTPUT', message, context, options)
+  }
+}
+
+/**
+ * Wraps a failed filesystem call on `path` (`what` says what was being written) as an
+ * `OutputWriteError` whose message names the path and the errno code; other errors pass through.
+ */
+export function outputWriteError(error: unknown, path: string, what: string): unknown {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code
+  if (typeof code !== 'string' || error instanceof DistError) return error
+  const hint = code === 'ENOSPC' ? ' (the disk is full)' : code === 'EROFS' ? ' (the file system is read-only)' : code === 'EACCES' || code === 'EPERM' ? ' (permission denied)' : ''
+  return new OutputWriteError(`could not write ${what} to ${path}: ${code}${hint}. ${(error as Error).message}`, { path, expected: 'a successful write', got: code }, { cause: error })
+}
+
 /** Our bug. */
 export class InternalError extends DistError {
   constructor(message: string, context: ErrorContext = {}) {
@@ -105,6 +129,7 @@ const classesByName: Record<string, new (code: ErrorCode, message: string, conte
   RingAllReduceError,
   LayoutMismatchError,
 }
+const withMessageOnly: Record<string, new (message: string, context: ErrorContext) => DistError> = { OutputWriteError }
 
 /**
  * Rebuilds an error that crossed a process boundary. Matches by `name`, never `instanceof`
@@ -113,6 +138,8 @@ const classesByName: Record<string, new (code: ErrorCode, message: string, conte
 export function errorFromWire(wire: WireError): DistError {
   if (wire.name === 'ConfigError') return new ConfigError(wire.message, wire.context)
   if (wire.name === 'InternalError') return new InternalError(wire.message, wire.context)
+  const ByMessage = withMessageOnly[wire.name]
+  if (ByMessage) return new ByMessage(wire.message, wire.context)
   const Class = classesByName[wire.name] ?? DistError
   const error = new Class(wire.code, wire.message, wire.context)
   if (!(wire.name in classesByName)) error.name = wire.name

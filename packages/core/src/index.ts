@@ -10,6 +10,8 @@ export {
   LayoutMismatchError,
   ConfigError,
   InternalError,
+  OutputWriteError,
+  outputWriteError,
   invariant,
   errorFromWire,
 } from './errors.js'
