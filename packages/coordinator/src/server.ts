@@ -48,8 +48,14 @@ export interface Coordinator {
   readonly done: Promise<CoordinatorResult>
   /** The launcher saw a local worker process end. */
   notifyWorkerExited(pid: number, code: number | null, signal: string | null): void
-  /** Stops the job (Ctrl-C): workers get an Abort; `done` settles with `exitCode` (1 by default). */
+  /** Stops the job at once: workers get an Abort; `done` settles with `exitCode` (1 by default). */
   stop(reason: string, exitCode?: number): Promise<CoordinatorResult>
+  /**
+   * Stops the job gracefully (a first Ctrl-C): the ranks finish the step in flight, rank 0
+   * writes a checkpoint, and `done` settles with the summary (`stopped` set). Before
+   * training started it is `stop`.
+   */
+  requestStop(reason: string): Promise<CoordinatorResult>
 }
 
 export async function startCoordinator(config: JobConfig, options: CoordinatorOptions): Promise<Coordinator> {
@@ -131,6 +137,10 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     notifyWorkerExited: (pid, code, signal) => apply({ kind: 'workerExited', pid, code, signal }),
     stop: (reason, exitCode) => {
       apply({ kind: 'shutdownRequested', reason, exitCode })
+      return done
+    },
+    requestStop: (reason) => {
+      apply({ kind: 'stopRequested', reason })
       return done
     },
   }

@@ -62,3 +62,7 @@ export { hashBytes } from './gradients/hash.js'
 // WebAssembly assembly helpers, shared with the worker's kernels (wasm/encode.ts).
 export { WebAssemblyApi, WASM_HEADER, WASM_PAGE_BYTES, uleb, sleb, wasmSection, wasmVector, wasmName } from './wasm/encode.js'
 export type { WasmMemory } from './wasm/encode.js'
+export {
+  CHECKPOINTS_DIR, CHECKPOINT_FORMAT, MANIFEST_FILE, checkpointDirName, consumedSamples, listCheckpoints, newestCheckpoint, pruneCheckpoints, readManifest,
+} from './checkpoint/manifest.js'
+export type { CheckpointFile, CheckpointManifest, DataPosition, FoundCheckpoint } from './checkpoint/manifest.js'

@@ -1,7 +1,7 @@
 /** `ringtrain coordinator TASK -n N`: only the coordinator, for jobs whose workers start elsewhere. */
 import type { CommandModule } from 'yargs'
 import { generateJobKey, writePrivateKeyFile } from '@ringtrain/core'
-import { checkWorkers, jobConfigFrom, withJobOptions, type JobArgs } from './job-options.js'
+import { checkWorkers, jobConfigFrom, withJobOptions, withResume, type JobArgs } from './job-options.js'
 import { hostOf, insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
 
 export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & { bind: string }> = {
@@ -25,7 +25,7 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
       ownKey = writePrivateKeyFile(key)
       return { mode: 'key', key }
     })
-    const config = jobConfigFrom(argv)
+    const config = await withResume(jobConfigFrom(argv), argv.resume, (line) => process.stderr.write(`[coordinator] ${line}\n`))
     try {
       if (security.mode === 'insecure') process.stderr.write(`[coordinator] ${insecureWarning('coordinator', argv.bind)}\n`)
       const coordinator = await startCoordinator(config, { bind: argv.bind, security, log: (line: string) => process.stderr.write(`${line}\n`) })
@@ -33,11 +33,21 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
       const endpoint = coordinator.endpoint.replace(/^tcp:\/\/(0\.0\.0\.0|\[::\]):/, 'tcp://ADDRESS-OF-THIS-MACHINE:')
       process.stderr.write(`[coordinator] job ${config.jobId} waits for ${config.worldSize} worker(s) on ${coordinator.endpoint}: run \`ringtrain worker --coordinator ${endpoint} --job-id ${config.jobId}${keyFlag}\` on each.\n`)
       if (ownKey) process.stderr.write(`[coordinator] No --secret-file: made a job key for this run at ${ownKey.path} (removed at exit); workers on this machine pass it with --secret-file.\n`)
-      const stop = (signal: string) => coordinator.stop(`the coordinator got ${signal}`)
-      process.once('SIGINT', () => void stop('SIGINT'))
-      process.once('SIGTERM', () => void stop('SIGTERM'))
+      // The first signal stops gracefully (a checkpoint at the next step boundary), a second at once.
+      let interruptedBy: NodeJS.Signals | undefined
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (interruptedBy === undefined) {
+          interruptedBy = signal
+          process.stderr.write(`[coordinator] got ${signal}: stopping at the next step boundary with a checkpoint; ${signal} again stops at once.\n`)
+          void coordinator.requestStop(`the coordinator got ${signal}`)
+        } else {
+          void coordinator.stop(`the coordinator got ${signal} twice`)
+        }
+      }
+      process.on('SIGINT', onSignal)
+      process.on('SIGTERM', onSignal)
       const result = await coordinator.done
-      process.exitCode = result.exitCode
+      process.exitCode = interruptedBy === undefined ? result.exitCode : interruptedBy === 'SIGINT' ? 130 : 143
     } finally {
       ownKey?.remove()
     }

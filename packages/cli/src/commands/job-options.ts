@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
-import { BACKEND_NAMES, ConfigError, resolveJobConfig, type BackendName, type JobConfig } from '@ringtrain/core'
+import { BACKEND_NAMES, ConfigError, newestCheckpoint, resolveJobConfig, type BackendName, type JobConfig } from '@ringtrain/core'
 import { resolveTaskPath } from '../launch/resolve-task.js'
 
 export function withJobOptions<T>(y: Argv<T>) {
@@ -19,6 +19,9 @@ export function withJobOptions<T>(y: Argv<T>) {
     .option('heartbeat-max-missed', { type: 'number', default: 10, describe: 'missed heartbeats before a worker is declared lost' })
     .option('step-timeout-ms', { type: 'number', default: 60_000, describe: 'deadline of every collective wait' })
     .option('join-timeout-ms', { type: 'number', default: 300_000, describe: 'how long the coordinator waits for every worker to join' })
+    .option('checkpoint-every', { type: 'number', describe: 'checkpoint every N optimizer steps into OUT/checkpoints (default: at the end of every epoch; 0: only at the end)' })
+    .option('keep-checkpoints', { type: 'number', default: 3, describe: 'complete checkpoints to keep; older ones are removed' })
+    .option('resume', { type: 'string', describe: 'continue the run in this output folder from its newest complete checkpoint (outputs go there too)' })
     .check((argv) => {
       const positive = (flag: string, value: unknown, integer = true) => {
         if (value === undefined) return
@@ -34,6 +37,11 @@ export function withJobOptions<T>(y: Argv<T>) {
       positive('heartbeat-max-missed', argv['heartbeat-max-missed'])
       positive('step-timeout-ms', argv['step-timeout-ms'])
       positive('join-timeout-ms', argv['join-timeout-ms'])
+      positive('keep-checkpoints', argv['keep-checkpoints'])
+      const every = argv['checkpoint-every']
+      if (every !== undefined && (typeof every !== 'number' || !Number.isInteger(every) || every < 0)) {
+        throw new ConfigError(`--checkpoint-every must be an integer ≥ 0; got ${String(every)}.`, { flag: 'checkpoint-every', got: every })
+      }
       const seed = argv['seed']
       if (!Number.isInteger(seed) || (seed as number) < 0) throw new ConfigError(`--seed must be a non-negative integer; got ${String(seed)}.`, { flag: 'seed', got: seed })
       return true
@@ -55,6 +63,9 @@ export interface JobArgs {
   'heartbeat-max-missed': number
   'step-timeout-ms': number
   'join-timeout-ms': number
+  'checkpoint-every'?: number
+  'keep-checkpoints'?: number
+  resume?: string
 }
 
 /** The JobConfig the coordinator hands to every worker. */
@@ -74,6 +85,8 @@ export function jobConfigFrom(argv: JobArgs): JobConfig {
     heartbeatMaxMissed: argv['heartbeat-max-missed'],
     stepTimeoutMs: argv['step-timeout-ms'],
     joinTimeoutMs: argv['join-timeout-ms'],
+    checkpointEvery: argv['checkpoint-every'],
+    keepCheckpoints: argv['keep-checkpoints'],
     taskOptions: {},
   }
   // Unset flags are left out, not sent as undefined: the task's defaults apply.
@@ -84,4 +97,19 @@ export function checkWorkers(argv: { workers?: unknown }): true {
   const n = argv.workers
   if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) throw new ConfigError(`-n/--workers must be an integer ≥ 1; got ${String(n)}.`, { flag: 'workers', got: n })
   return true
+}
+
+/**
+ * `--resume OUT`: the job writes to OUT and starts from its newest complete checkpoint.
+ * Fails with a ConfigError when OUT holds none (naming the folder it looked in).
+ */
+export async function withResume(config: JobConfig, resumeArg: string | undefined, log: (line: string) => void): Promise<JobConfig> {
+  if (resumeArg === undefined) return config
+  const outDir = resolve(resumeArg)
+  const found = await newestCheckpoint(outDir)
+  if (found === undefined) {
+    throw new ConfigError(`--resume ${resumeArg}: no complete checkpoint in ${resolve(outDir, 'checkpoints')} (a checkpoint is complete once its manifest.json is written).`, { flag: 'resume', expected: 'a folder with checkpoints/step-*/manifest.json', got: outDir })
+  }
+  log(`resuming from ${found.dir} (step ${found.manifest.step}, epoch ${found.manifest.position.epoch}); outputs go to ${outDir}.`)
+  return resolveJobConfig({ ...config, outDir, resumeFrom: found.dir })
 }

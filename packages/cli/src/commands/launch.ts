@@ -1,10 +1,11 @@
 /**
  * `ringtrain launch -n N TASK`: a coordinator in this process and N local workers.
- * Ctrl-C or SIGTERM stops every process it started; the exit code says whether the job
+ * A first Ctrl-C or SIGTERM stops gracefully (the step in flight finishes, rank 0 writes a
+ * checkpoint); a second one stops every process at once. The exit code says whether the job
  * succeeded (0), failed (1), or was interrupted (130 / 143).
  */
 import type { CommandModule } from 'yargs'
-import { checkWorkers, jobConfigFrom, withJobOptions, type JobArgs } from './job-options.js'
+import { checkWorkers, jobConfigFrom, withJobOptions, withResume, type JobArgs } from './job-options.js'
 
 export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': number; quiet: boolean; 'encrypt-local': boolean }> = {
   command: 'launch <task>',
@@ -21,6 +22,7 @@ export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': n
     ) as never,
   handler: async (argv) => {
     const { launch } = await import('../launch/launch.js')
-    process.exitCode = await launch(jobConfigFrom(argv), { gpusPerNode: argv['gpus-per-node'], quiet: argv.quiet, encryptLocal: argv['encrypt-local'] })
+    const config = await withResume(jobConfigFrom(argv), argv.resume, (line) => process.stderr.write(`[launcher] ${line}\n`))
+    process.exitCode = await launch(config, { gpusPerNode: argv['gpus-per-node'], quiet: argv.quiet, encryptLocal: argv['encrypt-local'] })
   },
 }

@@ -50,6 +50,11 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       throw new ConfigError('A worker needs the job\'s key: pass --secret-file FILE with the coordinator\'s key (the file given to the coordinator, or the one it printed when it made its own), or --insecure when the coordinator runs with --insecure.', { flag: 'secret-file', expected: '--secret-file or --insecure', got: 'neither' })
     })
     if (security.mode === 'insecure') process.stderr.write(`[worker pid ${process.pid}] ${insecureWarning('worker', `its data socket on ${argv.host}`)}\n`)
+    // A terminal's Ctrl-C reaches the launcher's whole process group: the launcher turns the
+    // first into a graceful stop through the coordinator, so its workers must not die of it.
+    if (process.env['RINGTRAIN_LAUNCHER_PID'] !== undefined) {
+      process.on('SIGINT', () => process.stderr.write(`[worker pid ${process.pid}] got SIGINT; the launcher (pid ${process.env['RINGTRAIN_LAUNCHER_PID']}) stops the job.\n`))
+    }
     const { runWorker } = await import('@ringtrain/worker')
     process.exitCode = await runWorker({
       coordinator: argv.coordinator,

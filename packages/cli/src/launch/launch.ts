@@ -54,6 +54,7 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
       GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456',
       ...process.env,
       RINGTRAIN_LOCAL_RANK: String(localRank),
+      RINGTRAIN_LAUNCHER_PID: String(process.pid),
     }
     if (cudaVisibleDevicesFor) env['CUDA_VISIBLE_DEVICES'] = cudaVisibleDevicesFor(localRank, options.gpusPerNode)
     const keyArgs = ['--secret-file', keyPath, ...(options.encryptLocal ? ['--encrypt-local'] : [])]
@@ -63,11 +64,20 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
   }
   children.onExit((exit) => coordinator.notifyWorkerExited(exit.pid, exit.code, exit.signal))
 
+  // The first signal stops gracefully: the ranks finish the step in flight and rank 0 writes
+  // a checkpoint (workers started with RINGTRAIN_LAUNCHER_PID ignore a terminal's SIGINT, see commands/worker.ts); a second stops at once.
   let interruptedBy: NodeJS.Signals | undefined
+  let hardStop = false
   const onSignal = (signal: NodeJS.Signals) => {
-    if (interruptedBy) return
-    interruptedBy = signal
-    log(`[launcher] got ${signal}; stopping the coordinator and ${config.worldSize} worker(s).`)
+    if (interruptedBy === undefined) {
+      interruptedBy = signal
+      log(`[launcher] got ${signal}; stopping at the next step boundary with a checkpoint (${signal} again stops at once).`)
+      void coordinator.requestStop(`the launcher got ${signal}`)
+      return
+    }
+    if (hardStop) return
+    hardStop = true
+    log(`[launcher] got ${signal} again; stopping the coordinator and ${config.worldSize} worker(s) now.`)
     void coordinator.stop(`the launcher got ${signal}`)
     void children.stopAll({ killGraceMs: 5_000 })
   }
@@ -78,7 +88,10 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
     progress.finish()
     // Workers exit by themselves after Shutdown or Abort; make sure of it.
     await children.stopAll({ exitGraceMs: result.ok ? 10_000 : 3_000, killGraceMs: 3_000 })
-    if (interruptedBy) return interruptedBy === 'SIGINT' ? 130 : 143
+    if (interruptedBy) {
+      if (result.summary?.checkpoint) log(`[launcher] stopped after step ${result.summary.steps}; checkpoint ${result.summary.checkpoint.dir}. Continue with --resume ${config.outDir}.`)
+      return interruptedBy === 'SIGINT' ? 130 : 143
+    }
     if (result.ok) log(`[launcher] job ${config.jobId} finished: ${JSON.stringify(result.summary)}`)
     else log(`[launcher] job ${config.jobId} failed: ${result.error?.message ?? 'unknown reason'}`)
     return result.exitCode

@@ -46,6 +46,8 @@ export function jobSummary(state: RendezvousState): JobSummary {
     parameterHashes: hashes,
     backends: reports.map((r) => r.backend),
     dropped: { ...state.dropped },
+    ...(state.stopRequested !== undefined ? { stopped: state.stopRequested } : {}),
+    ...(reports[0]?.checkpointDir !== undefined && reports[0].checkpointStep !== undefined ? { checkpoint: { step: reports[0].checkpointStep, dir: reports[0].checkpointDir } } : {}),
   }
 }
 

@@ -45,6 +45,7 @@ export function decide(state: RendezvousState, event: RendezvousEvent, now: numb
     case 'tick': decideTick(next, now, actions); break
     case 'workerExited': decideWorkerExited(next, event, now, actions); break
     case 'shutdownRequested': decideShutdownRequested(next, event, now, actions); break
+    case 'stopRequested': decideStopRequested(next, event, now, actions); break
     case 'invalidMessage': decideInvalidMessage(next, event.from, event.error, now, actions); break
     case 'failed': decideFailed(next, event.from, event.message, now, actions); break
     case 'keepAlive': decideKeepAlive(next, event.from, now, actions); break
@@ -216,6 +217,20 @@ function decideDone(state: RendezvousState, participant: Participant, report: Ex
   state.phase = 'finished'
   actions.push(broadcast(state, controlMessage(MessageType.Shutdown, state.config.jobId, { reason: `job ${JSON.stringify(state.config.jobId)} finished` })))
   actions.push({ kind: 'progress', event: { type: 'done', summary } }, { kind: 'finish', summary })
+}
+
+/**
+ * A graceful stop: while training, every participant hears a StopRequest and the job ends
+ * with their WorkerDone reports as usual (see StopRequest); before the round started there
+ * is nothing to save, so it stops at once.
+ */
+function decideStopRequested(state: RendezvousState, event: Extract<RendezvousEvent, { kind: 'stopRequested' }>, now: number, actions: RendezvousAction[]): void {
+  if (state.phase !== 'running') return decideShutdownRequested(state, { kind: 'shutdownRequested', reason: event.reason }, now, actions)
+  if (state.stopRequested !== undefined) return
+  state.stopRequested = event.reason
+  const to = Object.keys(state.participants)
+  actions.push(log(`Stopping gracefully (${event.reason}): the ranks finish the step in flight, rank 0 writes a checkpoint, then the job ends.`))
+  actions.push({ kind: 'broadcast', to, message: controlMessage(MessageType.StopRequest, state.config.jobId, { reason: event.reason }) })
 }
 
 function describeRank(state: RendezvousState, rank: number): string {

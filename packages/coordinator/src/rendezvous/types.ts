@@ -145,6 +145,8 @@ export interface RendezvousState {
   dropLog: RateGate
   /** Gates the Rejects, keyed by sender. */
   rejects: RateGate
+  /** Why a graceful stop was asked for, once it was (the job then ends at a step boundary). */
+  stopRequested?: string
 }
 
 export type RendezvousEvent =
@@ -164,6 +166,8 @@ export type RendezvousEvent =
   /** The launcher saw a local worker process end. */
   | { kind: 'workerExited'; pid: number; code: number | null; signal: string | null }
   | { kind: 'shutdownRequested'; reason: string; exitCode?: number }
+  /** Stop gracefully: the ranks finish the step in flight, rank 0 checkpoints, the job ends. */
+  | { kind: 'stopRequested'; reason: string }
 
 /** One line of metrics.jsonl: one step aggregated over every rank. */
 export interface MetricsLine {
@@ -205,6 +209,10 @@ export interface JobSummary {
    * worker sent what it should not have.
    */
   dropped: DroppedCounts
+  /** Set when the job was stopped gracefully before its last step: why. */
+  stopped?: string
+  /** The checkpoint rank 0 committed last: where to resume from (`ringtrain launch --resume OUT`). */
+  checkpoint?: { step: number; dir: string }
 }
 
 /** What a progress bar shows after each step. `totalSteps` is 0 until a worker reports it. */

@@ -42,6 +42,15 @@ export interface JobConfig {
   joinTimeoutMs: number
   /** Passed through to the task untouched. */
   taskOptions: Record<string, unknown>
+  /**
+   * A checkpoint every this many optimizer steps; unset = at the end of every epoch; 0 = only
+   * at the end of the job (and on a graceful stop).
+   */
+  checkpointEvery?: number
+  /** Complete checkpoints kept in outDir/checkpoints; older ones are removed. */
+  keepCheckpoints: number
+  /** The checkpoint directory to resume from (set by the coordinator for `--resume`). */
+  resumeFrom?: string
 }
 
 /** What a caller must give; everything else has a default. */
@@ -54,6 +63,7 @@ export const JOB_CONFIG_DEFAULTS = {
   heartbeatMaxMissed: 5,
   stepTimeoutMs: 60_000,
   joinTimeoutMs: 300_000,
+  keepCheckpoints: 3,
 } as const
 
 /** Fills in the defaults and checks every field; throws a `ConfigError` naming the field and the rule. */
@@ -64,7 +74,7 @@ export function resolveJobConfig(input: JobConfigInput): JobConfig {
   return config
 }
 
-const POSITIVE_INTEGERS = ['worldSize', 'heartbeatIntervalMs', 'heartbeatMaxMissed', 'stepTimeoutMs', 'joinTimeoutMs'] as const
+const POSITIVE_INTEGERS = ['worldSize', 'heartbeatIntervalMs', 'heartbeatMaxMissed', 'stepTimeoutMs', 'joinTimeoutMs', 'keepCheckpoints'] as const
 const OPTIONAL_POSITIVE_INTEGERS = ['epochs', 'batchSize', 'maxSteps'] as const
 const STRINGS = ['jobId', 'task', 'backend', 'outDir'] as const
 
@@ -86,6 +96,9 @@ export function jobConfigProblem(value: unknown): string | undefined {
     const x = config[key]
     if (x !== undefined && (!Number.isInteger(x) || (x as number) < 1)) return `${key} must be an integer greater than zero when set, got ${describe(x)}.`
   }
+  const every = config.checkpointEvery
+  if (every !== undefined && (!Number.isInteger(every) || (every as number) < 0)) return `checkpointEvery must be an integer of at least 0 when set, got ${describe(every)}.`
+  if (config.resumeFrom !== undefined && (typeof config.resumeFrom !== 'string' || config.resumeFrom === '')) return `resumeFrom must be a non-empty string when set, got ${describe(config.resumeFrom)}.`
   if (!Number.isInteger(config.seed)) return `seed must be an integer, got ${describe(config.seed)}.`
   if (!(BACKEND_NAMES as readonly unknown[]).includes(config.backend)) return `backend must be one of ${BACKEND_NAMES.join(', ')}, got ${describe(config.backend)}.`
   const rate = config.learningRate

@@ -25,6 +25,7 @@ export const MessageType = {
   Shutdown: 11,
   KeepAlive: 12,
   Alive: 13,
+  StopRequest: 14,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -147,6 +148,11 @@ export interface WorkerDone extends Envelope<typeof MessageType.WorkerDone> {
    */
   evalExamples?: number
   backend: string
+  /** Set when training ended early at a step boundary because a graceful stop was asked for. */
+  stopReason?: string
+  /** Rank 0: the checkpoint it committed last (the one to resume from), and its step. */
+  checkpointDir?: string
+  checkpointStep?: number
 }
 
 /** worker → coordinator: the worker hit an error and stops. `rank` is absent before assignment. */
@@ -192,9 +198,18 @@ export interface Alive extends Envelope<typeof MessageType.Alive> {
   step: number
 }
 
+/**
+ * coordinator → workers: stop gracefully (Ctrl-C, SIGTERM): the ranks agree on a step
+ * boundary (through the gradient all-reduce), rank 0 writes a checkpoint, every rank reports
+ * WorkerDone with `stopReason`, and the coordinator shuts the job down.
+ */
+export interface StopRequest extends Envelope<typeof MessageType.StopRequest> {
+  reason: string
+}
+
 export type ControlMessage =
   | JoinRequest | Assignment | Reject | Heartbeat | BarrierRequest | BarrierRelease
-  | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive | Alive
+  | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive | Alive | StopRequest
 
 /** The fields of a message without its envelope: what a sender fills in. */
 export type MessageFields<M extends ControlMessage> = Omit<M, 'type' | 'version' | 'jobId'>

@@ -35,12 +35,13 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.BarrierRequest]: { rank: 'int', round: 'int', name: 'string' },
   [MessageType.BarrierRelease]: { round: 'int', name: 'string' },
   [MessageType.StepMetrics]: { rank: 'int', round: 'int', step: 'int', epoch: 'int', loss: 'number', learningRate: 'number', samples: 'int', computeMs: 'number', allReduceMs: 'number', bytesSent: 'int', totalSteps: 'int?', epochs: 'int?' },
-  [MessageType.WorkerDone]: { rank: 'int', steps: 'int', epochs: 'int?', parameterHash: 'string', finalLoss: 'number', eval: 'metricSums', evalExamples: 'int?', backend: 'string' },
+  [MessageType.WorkerDone]: { rank: 'int', steps: 'int', epochs: 'int?', parameterHash: 'string', finalLoss: 'number', eval: 'metricSums', evalExamples: 'int?', backend: 'string', stopReason: 'string?', checkpointDir: 'string?', checkpointStep: 'int?' },
   [MessageType.WorkerFailed]: { rank: 'int?', error: 'wireError' },
   [MessageType.Abort]: { reason: 'string', error: 'wireError?' },
   [MessageType.Shutdown]: { reason: 'string' },
   [MessageType.KeepAlive]: { intervalMs: 'int', maxMissed: 'int' },
   [MessageType.Alive]: { token: 'string', step: 'int' },
+  [MessageType.StopRequest]: { reason: 'string' },
 }
 
 /** Decodes and validates one control message; throws a `FrameError` saying what is wrong. */

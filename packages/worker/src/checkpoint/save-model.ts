@@ -10,6 +10,7 @@
 import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
+import { outputWriteError } from '@ringtrain/core'
 
 /** What is saved: a LayersModel (topology and weights), or named weights of a custom model. */
 export type SavedModelSource = { layersModel: tf.LayersModel } | { weights: readonly { name: string; tensor: tf.Tensor }[] }
@@ -25,16 +26,17 @@ export const weightsFile = 'weights.bin'
  */
 export async function saveModel(source: SavedModelSource, dir: string): Promise<void> {
   const target = resolve(dir)
-  await mkdir(dirname(target), { recursive: true })
-  const temp = await mkdtemp(join(dirname(target), `.${basename(target)}.tmp-`))
+  let temp: string | undefined
   try {
+    await mkdir(dirname(target), { recursive: true })
+    temp = await mkdtemp(join(dirname(target), `.${basename(target)}.tmp-`))
     const { modelJson, weightData } = await serialize(source)
     await writeFileSynced(join(temp, weightsFile), new Uint8Array(weightData))
     await writeFileSynced(join(temp, modelJsonFile), new TextEncoder().encode(JSON.stringify(modelJson)))
     await swapIntoPlace(temp, target)
   } catch (error) {
-    await rm(temp, { recursive: true, force: true })
-    throw error
+    if (temp !== undefined) await rm(temp, { recursive: true, force: true }).catch(() => undefined)
+    throw outputWriteError(error, target, 'the trained model')
   }
 }
 
@@ -57,6 +59,17 @@ async function serialize(source: SavedModelSource): Promise<{ modelJson: object;
   )
   if (saved === undefined) throw new Error('tf.LayersModel.save did not call the save handler')
   return saved
+}
+
+/**
+ * model.json of `source` without its weightsManifest: the topology (and training config) of
+ * a LayersModel, or the raw-variables header. A checkpoint adds the manifest of the weights
+ * it snapshotted; the weights read here are discarded.
+ */
+export async function modelJsonWithoutWeights(source: SavedModelSource): Promise<Record<string, unknown>> {
+  const { modelJson } = await serialize(source)
+  const { weightsManifest: _ignored, ...rest } = modelJson as Record<string, unknown>
+  return rest
 }
 
 function withoutUndefined(record: Record<string, unknown>): Record<string, unknown> {

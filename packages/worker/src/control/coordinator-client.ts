@@ -193,6 +193,14 @@ export class CoordinatorClient {
     return this.mailbox.on(MessageType.Abort, (m) => callback(m.reason, errorFromWire(m.error ?? closedError(m.reason))))
   }
 
+  /** Calls `callback` when the coordinator asks for a graceful stop (Ctrl-C or SIGTERM to the launcher). */
+  onStopRequest(callback: (reason: string) => void): void {
+    this.mailbox.onStopRequest = (reason) => {
+      this.mailbox.log(`${this.mailbox.prefix()} the coordinator asks to stop: ${reason}; stopping at the next step boundary.`)
+      callback(reason)
+    }
+  }
+
   /** Calls `callback` when the coordinator ends the job normally (at once if it already did). */
   onShutdown(callback: (reason: string) => void): () => void {
     return this.mailbox.on(MessageType.Shutdown, (m) => callback(m.reason))

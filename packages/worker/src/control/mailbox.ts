@@ -26,6 +26,8 @@ export class Mailbox {
   lastHeardAt = Date.now()
   /** Called on each KeepAlive from the coordinator. */
   onKeepAlive: (message: KeepAlive) => void = () => {}
+  /** Called when the coordinator asks for a graceful stop. */
+  onStopRequest: (reason: string) => void = () => {}
 
   constructor(readonly log: (line: string) => void, public prefix: () => string) {}
 
@@ -41,6 +43,7 @@ export class Mailbox {
       clearTimeout(release.timer)
       return release.resolve()
     }
+    if (message.type === MessageType.StopRequest) return this.onStopRequest(message.reason)
     if (message.type === MessageType.Abort || message.type === MessageType.Shutdown) this.end(message)
     this.deliver(message)
   }

@@ -23,6 +23,8 @@ import { Replica } from '../train/replica.js'
 import { checkSameSetup } from './check-same-setup.js'
 import { evaluateShard } from './evaluate-shard.js'
 import { trainLoop } from './train-loop.js'
+import { Checkpointer } from '../checkpoint/checkpointer.js'
+import { resumeHint, restoreCheckpoint } from './resume.js'
 import { WorkerLog } from './worker-log.js'
 
 export interface WorkerOptions {
@@ -53,6 +55,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   log.info(`listens for its ring peers on ${[transport.endpoints.tcp, transport.endpoints.ipc].filter(Boolean).join(' and ')}, ${how}.`)
   let client: CoordinatorClient | undefined
   let aborted: string | undefined
+  let checkpointer: Checkpointer | undefined
+  let outDir: string | undefined
   try {
     client = await CoordinatorClient.join(
       options.coordinator,
@@ -61,6 +65,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       { timeoutMs: options.joinTimeoutMs ?? 330_000, security: options.security },
     )
     const { rank, worldSize, round, peers, config } = client.assignment
+    outDir = config.outDir
     Object.assign(log, { rank, worldSize, round })
     client.onAbort((reason) => {
       // The client has logged the reason; closing the transport ends any wait in the ring.
@@ -68,6 +73,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       void transport.close()
     })
     client.startHeartbeats(() => log.step)
+    let stopReason: string | undefined
+    client.onStopRequest((reason) => { stopReason = reason })
     await transport.connect(peers.map((addresses, r) => endpointsFromWire(r, addresses)), { rank, worldSize })
 
     const backend = await selectBackend(options.backend ?? config.backend)
@@ -80,23 +87,39 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     // Every collective of this round goes through the group, which numbers them in call order.
     const group = new ProcessGroup(transport, { round, timeoutMs: config.stepTimeoutMs })
     await checkSameSetup(group, replica.layout, backend.name)
+    // A resumed job: rank 0 loads the checkpoint, and every rank takes its state below.
+    const start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log)
     const weights = replica.readWeights()
-    await group.broadcast(weights, { step: 0 })
+    await group.broadcast(weights, { step: start?.step ?? 0 })
     if (rank !== 0) replica.writeWeights(weights)
-    log.info(`has rank 0's initial weights (${weights.length} floats, layout hash ${replica.layout.hash}).`)
+    log.info(`has rank 0's ${start ? `weights of step ${start.step}` : 'initial weights'} (${weights.length} floats, layout hash ${replica.layout.hash}).`)
 
-    const result = await trainLoop({ group, replica, task, config, client, log })
-    const evalSums = await evaluateShard(replica, task, { rank, worldSize })
-    if (rank === 0) await replica.saveModel(join(config.outDir, 'model'))
-    await client.done({ ...result, parameterHash: replica.parameterHash(), ...evalSums, backend: backend.name })
+    if (rank === 0) {
+      checkpointer = new Checkpointer(config.outDir, config.keepCheckpoints, (line) => log.info(line))
+      await checkpointer.removeIncomplete()
+    }
+    const result = await trainLoop({ group, replica, task, config, client, log, start, checkpointer, stopRequested: () => stopReason !== undefined })
+    // A stopped job ends with its checkpoint; evaluation and the model are for a finished one.
+    const evalSums = result.stopped ? { eval: {} } : await evaluateShard(replica, task, { rank, worldSize })
+    if (rank === 0 && !result.stopped) await replica.saveModel(join(config.outDir, 'model'))
+    const { position: _position, stopped, ...report } = result
+    const checkpoint = checkpointer?.lastCommitted
+    await client.done({
+      ...report, parameterHash: replica.parameterHash(), ...evalSums, backend: backend.name,
+      ...(stopped ? { stopReason: stopReason ?? 'asked to stop' } : {}),
+      ...(checkpoint ? { checkpointDir: checkpoint.dir, checkpointStep: checkpoint.step } : {}),
+    })
     await waitForShutdown(client, config.stepTimeoutMs)
-    if (aborted) return 1
+    if (aborted) {
+      log.error(`stopped after training: ${aborted} ${await resumeHint(config.outDir, checkpointer?.lastCommitted)}`)
+      return 1
+    }
     log.info('finished; shutting down.')
     return 0
   } catch (error) {
     if (aborted) {
       // Not this worker's failure: the job was stopped (the reason is logged above).
-      log.error(`stopped: ${aborted}`)
+      log.error(`stopped: ${aborted}${outDir === undefined ? '' : ` ${await resumeHint(outDir, checkpointer?.lastCommitted)}`}`)
       return 1
     }
     log.error(describeFailure(error))

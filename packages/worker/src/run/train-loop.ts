@@ -8,20 +8,45 @@
  * `step` is the optimizer step being computed, 0-based, everywhere: in the tags of its
  * collectives, in log prefixes and heartbeats, in its metrics line and in error messages.
  */
-import { batchIndices, distributedSampler, stepsPerEpoch, type JobConfig, type ProcessGroup } from '@ringtrain/core'
+import { consumedSamples, distributedSampler, stepsPerEpoch, batchIndices, type DataPosition, type JobConfig, type ProcessGroup } from '@ringtrain/core'
+import type { Checkpointer } from '../checkpoint/checkpointer.js'
+import type { CheckpointSnapshot } from '../checkpoint/checkpoint-files.js'
 import type { CoordinatorClient } from '../control/coordinator-client.js'
 import type { Task } from '../task/define-task.js'
 import type { Replica } from '../train/replica.js'
 import { checkSamePlan } from './check-same-setup.js'
 import { yieldToEventLoop } from './yield-to-event-loop.js'
 import type { WorkerLog } from './worker-log.js'
+import { RINGTRAIN_VERSION } from './version.js'
 
 export interface TrainResult {
   steps: number
   epochs: number
   finalLoss: number
   samples: number
+  /** Training ended early at a step boundary because a graceful stop was asked for. */
+  stopped: boolean
+  /** Where the data stands after the last step (what a checkpoint of the end records). */
+  position: DataPosition
 }
+
+/** Where training starts: step 0 of epoch 0, or a checkpoint's step and data position. */
+export interface StartPoint {
+  step: number
+  position: DataPosition
+}
+
+/*
+ * Note [Control slots]
+ * ~~~~~~~~~~~~~~~~~~~~
+ * Ranks must agree on decisions that change the collective schedule (stop after this step),
+ * yet a decision taken by one rank alone (it heard the coordinator's StopRequest first) would
+ * make it leave the ring while the others wait. So the gradient buffer carries CONTROL_SLOTS
+ * floats after the gradients, all-reduced with them at no extra message: a rank writes 1 into
+ * slot STOP_SLOT when it wants to stop; after the average every rank holds the same bytes, so
+ * all of them see a value > 0 at the same step and stop after it, together.
+ */
+const STOP_SLOT = 0
 
 export async function trainLoop(context: {
   group: ProcessGroup
@@ -30,26 +55,64 @@ export async function trainLoop(context: {
   config: JobConfig
   client: CoordinatorClient
   log: WorkerLog
+  /** Where to start (a resumed job); step 0 of epoch 0 by default. */
+  start?: StartPoint
+  /** Rank 0's checkpoint writer; absent on other ranks. */
+  checkpointer?: Checkpointer
+  /** True once this rank was asked to stop gracefully (see Note [Control slots]). */
+  stopRequested?: () => boolean
 }): Promise<TrainResult> {
-  const { group, replica, task, config, client, log } = context
+  const { group, replica, task, config, client, log, checkpointer } = context
+  const stopRequested = context.stopRequested ?? (() => false)
   const { rank, worldSize } = group
   const train = await task.data.train()
   const batchSize = config.batchSize ?? task.batchSize
   const epochs = config.epochs ?? task.epochs
   const dropLast = task.dropLast
-  const perEpoch = stepsPerEpoch({ length: train.length, worldSize, batchSize, dropLast })
-  const totalSteps = Math.min(perEpoch * epochs, config.maxSteps ?? Number.POSITIVE_INFINITY)
+  const fullEpoch = stepsPerEpoch({ length: train.length, worldSize, batchSize, dropLast })
+
+  // The epoch in progress is sharded from `startSample`; the same world and batch continue
+  // the same shards at batch `first` (bitwise the uninterrupted run), another world size
+  // shards what is left of the epoch's order (every sample once).
+  let epoch = 0
+  let startSample = 0
+  let first = 0
+  let step = context.start?.step ?? 0
+  if (context.start) {
+    const p = context.start.position
+    epoch = p.epoch
+    if (p.shardWorldSize === worldSize && p.batchSize === batchSize) {
+      startSample = p.startSample
+      first = p.batch
+    } else {
+      startSample = consumedSamples(p, train.length)
+      log.info(`resumes epoch ${epoch} with ${worldSize} rank(s) × batch ${batchSize} where ${p.shardWorldSize} × ${p.batchSize} left it: from sample ${startSample} of ${train.length} of its order.`)
+    }
+  }
+  const stepsOf = (e: number) => (e === epoch ? stepsPerEpoch({ length: train.length, worldSize, batchSize, dropLast, startSample }) - first : fullEpoch)
+  let planned = step
+  for (let e = epoch; e < epochs; e++) planned += stepsOf(e)
+  const totalSteps = Math.min(planned, config.maxSteps ?? Number.POSITIVE_INFINITY)
   await checkSamePlan(group, { samples: train.length, batchSize, epochs, dropLast, totalSteps })
-  log.info(`trains ${epochs} epoch(s) of ${perEpoch} step(s) on ${train.length} samples, batch ${batchSize} per rank.`)
+  log.info(`trains ${epochs} epoch(s) of ${fullEpoch} step(s) on ${train.length} samples, batch ${batchSize} per rank${step > 0 ? `, from step ${step} (epoch ${epoch})` : ''}.`)
 
   const hasBuffers = worldSize > 1 && replica.buffersLayout.length > 0
-  let step = 0
+  const wire = replica.reduceBuffer
+  const stopAt = replica.layout.length + STOP_SLOT
   let finalLoss = Number.NaN
   let samples = 0
-  let epoch = 0
-  for (; epoch < epochs && step < totalSteps; epoch++) {
-    const shard = distributedSampler({ length: train.length, rank, worldSize, seed: config.seed, epoch, dropLast })
-    for (let b = 0; b < perEpoch && step < totalSteps; b++) {
+  let stopped = false
+  let position: DataPosition = { epoch, startSample, shardWorldSize: worldSize, batchSize, batch: first }
+  const snapshot = async (): Promise<CheckpointSnapshot> => ({
+    ...(await replica.snapshot()),
+    jobId: config.jobId, ringtrainVersion: RINGTRAIN_VERSION, step, position, seed: config.seed, worldSize,
+    learningRate: replica.learningRateAt(step), layoutHash: replica.weightsLayout.hash, optimizerName: replica.optimizerName,
+  })
+  let lastCheckpointStep = step
+  for (; epoch < epochs && step < totalSteps && !stopped; epoch++, startSample = 0, first = 0) {
+    const shard = distributedSampler({ length: train.length, rank, worldSize, seed: config.seed, epoch, dropLast, startSample })
+    const batches = stepsPerEpoch({ length: train.length, worldSize, batchSize, dropLast, startSample })
+    for (let b = first; b < batches && step < totalSteps; b++) {
       log.step = step
       client.setStep(step)
       // Compute is synchronous, and with one rank nothing else awaits I/O: give heartbeat
@@ -60,8 +123,10 @@ export async function trainLoop(context: {
       const batch = train.batch(indices)
       const { loss, gradients } = replica.computeGradients(batch)
       disposeBatch(batch)
+      wire.fill(0, replica.layout.length)
+      if (stopRequested()) wire[stopAt] = 1
       const computed = performance.now()
-      await group.allReduce(gradients, { step, average: true })
+      await group.allReduce(wire, { step, average: true })
       const reduced = performance.now()
       const learningRate = replica.applyGradients(gradients, step)
       if (hasBuffers) await syncBuffers(group, replica, step)
@@ -77,16 +142,31 @@ export async function trainLoop(context: {
         // Local work: the batch, forward and backward, and the optimizer step.
         computeMs: computed - started + (applied - reduced),
         allReduceMs: reduced - computed,
-        bytesSent: worldSize > 1 ? Math.round((2 * (worldSize - 1) * gradients.byteLength) / worldSize) : 0,
+        bytesSent: worldSize > 1 ? Math.round((2 * (worldSize - 1) * wire.byteLength) / worldSize) : 0,
       })
       step++
       finalLoss = loss
       samples += indices.length
+      const endOfEpoch = b === batches - 1
+      position = endOfEpoch
+        ? { epoch: epoch + 1, startSample: 0, shardWorldSize: worldSize, batchSize, batch: 0 }
+        : { epoch, startSample, shardWorldSize: worldSize, batchSize, batch: b + 1 }
+      stopped = wire[stopAt]! > 0
+      if (stopped) log.info(`stops after step ${step - 1} as asked; every rank stops here.`)
+      const due = config.checkpointEvery === undefined ? endOfEpoch : config.checkpointEvery > 0 && step % config.checkpointEvery === 0
+      if (checkpointer && due && !stopped && step < totalSteps) {
+        await checkpointer.take(snapshot)
+        lastCheckpointStep = step
+      }
+      if (stopped) break
     }
   }
+  // The end of the job (or a graceful stop) is always checkpointed, unless the last step just was.
+  if (checkpointer && step !== lastCheckpointStep) await checkpointer.take(snapshot)
+  await checkpointer?.flush()
   log.step = step
   client.setStep(step)
-  return { steps: step, epochs: epoch, finalLoss, samples }
+  return { steps: step, epochs: stopped ? position.epoch : epoch, finalLoss, samples, stopped, position }
 }
 
 /**

@@ -16,7 +16,7 @@ import type { Task } from '../task/define-task.js'
 import type { LearningRateSchedule, LossFunction } from '../task/task-spec.js'
 import { requireNumber } from '../task/spec-rules.js'
 import { assignVariablesFromFlat, readVariablesInto, scalarValue, tensorsFromFlat, writeTensorsInto } from '../tfjs-adapter.js'
-import { saveModel } from '../checkpoint/save-model.js'
+import { modelJsonWithoutWeights, saveModel, type SavedModelSource } from '../checkpoint/save-model.js'
 import { createOptimizer, setLearningRate } from './create-optimizer.js'
 import { learningRateAt, withBaseLearningRate } from './learning-rate-at.js'
 import { resolveLoss } from './losses.js'
@@ -26,6 +26,9 @@ import { wrapModel, type ModelHandle } from './model-handle.js'
 import { regularizationLoss } from './regularization-loss.js'
 import { withSeededRandom } from './with-seeded-random.js'
 import { useFusedAdam } from '../backends/fused-adam.js'
+
+/** Floats after the gradients in `reduceBuffer`. */
+export const CONTROL_SLOTS = 1
 
 export interface ReplicaOptions {
   /**
@@ -49,6 +52,12 @@ export class Replica {
   readonly buffersLayout: GradientLayout
   private readonly bufferVariables: tf.Variable[]
   private readonly gradients: Float32Array
+  /**
+   * What the ring all-reduces each step: the gradients (`gradients` is a view of its start)
+   * and, after them, CONTROL_SLOTS floats the training loop uses to agree on decisions
+   * without another collective (see train-loop.ts, Note [Control slots]).
+   */
+  readonly reduceBuffer: Float32Array
   private readonly trainableVariables: tf.Variable[]
   private readonly allVariables: tf.Variable[]
   private readonly loss: LossFunction
@@ -68,7 +77,8 @@ export class Replica {
     this.bufferVariables = model.nonTrainable.map((w) => w.variable)
     this.trainableVariables = model.trainable.map((w) => w.variable)
     this.allVariables = all.map((w) => w.variable)
-    this.gradients = new Float32Array(this.layout.length)
+    this.reduceBuffer = new Float32Array(this.layout.length + CONTROL_SLOTS)
+    this.gradients = this.reduceBuffer.subarray(0, this.layout.length)
     this.loss = resolveLoss(task.name, task.loss)
     // Adam on wasm with the kernel pack: one SIMD pass per variable instead of 13 kernels,
     // bit for bit tfjs's numbers. Installed on this optimizer only; dispose() removes it.
@@ -201,10 +211,33 @@ export class Replica {
 
   /** Writes the model to `dir` atomically (see `saveModel`). */
   async saveModel(dir: string): Promise<void> {
+    return saveModel(this.savedModelSource(), dir)
+  }
+
+  /**
+   * A copy of everything a checkpoint needs, taken now (the caller writes it in the
+   * background): all weights in `weightsLayout` order, the optimizer's state, and model.json
+   * without weights (made once per replica).
+   */
+  async snapshot(): Promise<{ weights: Float32Array; optimizer: OptimizerState; modelJson: Record<string, unknown>; weightSpecs: { name: string; shape: number[] }[] }> {
+    this.modelJsonTemplate ??= modelJsonWithoutWeights(this.savedModelSource())
+    const weights = this.readWeights()
+    const optimizer = await this.readOptimizerState()
+    const weightSpecs = this.weightsLayout.entries.map((e) => ({ name: e.name, shape: [...e.shape] }))
+    return { weights, optimizer, modelJson: await this.modelJsonTemplate, weightSpecs }
+  }
+
+  /** The optimizer's name in the task (sgd, momentum, adam, …), for checkpoints. */
+  get optimizerName(): string {
+    return this.task.optimizer.name
+  }
+
+  private modelJsonTemplate: Promise<Record<string, unknown>> | undefined
+
+  private savedModelSource(): SavedModelSource {
     const { layersModel } = this.model
-    if (layersModel) return saveModel({ layersModel }, dir)
-    const weights = [...this.model.trainable, ...this.model.nonTrainable].map((w) => ({ name: w.name, tensor: w.variable }))
-    return saveModel({ weights }, dir)
+    if (layersModel) return { layersModel }
+    return { weights: [...this.model.trainable, ...this.model.nonTrainable].map((w) => ({ name: w.name, tensor: w.variable })) }
   }
 
   /** Releases the optimizer's slots and the model's weights. */

@@ -1,0 +1,72 @@
+/**
+ * Resuming from a checkpoint (`ringtrain launch --resume OUT`): rank 0 reads the checkpoint
+ * the coordinator chose (`config.resumeFrom`), checks it against the task, and every rank
+ * takes its step, data position and optimizer state by broadcast; the weights follow in the
+ * usual broadcast of rank 0's initial weights (run-worker.ts).
+ */
+import { ConfigError, LayoutMismatchError, createLayout, formatShape, newestCheckpoint, type DataPosition, type JobConfig, type ProcessGroup } from '@ringtrain/core'
+import { readCheckpoint } from '../checkpoint/checkpoint-files.js'
+import type { CommittedCheckpoint } from '../checkpoint/checkpointer.js'
+import type { Replica } from '../train/replica.js'
+import type { StartPoint } from './train-loop.js'
+import type { WorkerLog } from './worker-log.js'
+
+interface ResumeHeader {
+  step: number
+  position: DataPosition
+  optimizer: { name: string; shape: number[] }[]
+}
+
+/** Loads `config.resumeFrom` into every rank's replica (rank 0's weights only; see above) and returns where training continues. */
+export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, config: JobConfig, log: WorkerLog): Promise<StartPoint> {
+  const dir = config.resumeFrom!
+  let header: ResumeHeader | undefined
+  let optimizerValues: Float32Array | undefined
+  if (group.rank === 0) {
+    const loaded = await readCheckpoint(dir)
+    const { manifest } = loaded
+    checkSameWeights(dir, manifest.weights, replica)
+    if (manifest.seed !== config.seed) {
+      throw new ConfigError(`checkpoint ${dir} was trained with --seed ${manifest.seed}, this job has --seed ${config.seed}: the data order would not continue where it stopped. Resume with --seed ${manifest.seed}.`, { path: dir, field: 'seed', expected: manifest.seed, got: config.seed })
+    }
+    if (manifest.optimizer.name !== replica.optimizerName) {
+      throw new ConfigError(`checkpoint ${dir} holds the state of optimizer '${manifest.optimizer.name}', the task uses '${replica.optimizerName}'.`, { path: dir, field: 'optimizer', expected: manifest.optimizer.name, got: replica.optimizerName })
+    }
+    replica.writeWeights(loaded.weights)
+    header = { step: manifest.step, position: manifest.position, optimizer: manifest.optimizer.state }
+    optimizerValues = loaded.optimizer.values
+    log.info(`resumes from ${dir}: step ${manifest.step}, epoch ${manifest.position.epoch}, written by ${manifest.worldSize} rank(s) with ringtrain ${manifest.ringtrainVersion}.`)
+  }
+  const agreed = await group.broadcastValue(header, { step: 0 })
+  if (agreed === undefined) throw new ConfigError(`rank ${group.rank} got no resume header from rank 0.`, { rank: group.rank })
+  const layout = createLayout(agreed.optimizer)
+  const values = optimizerValues ?? new Float32Array(layout.length)
+  await group.broadcast(values, { step: 0 })
+  await replica.writeOptimizerState({ layout, values })
+  return { step: agreed.step, position: agreed.position }
+}
+
+/** Fails before step 0, naming the first tensor where the checkpoint's weights and the task's model differ. */
+function checkSameWeights(dir: string, saved: readonly { name: string; shape: number[] }[], replica: Replica): void {
+  const model = replica.weightsLayout.entries
+  const count = Math.max(saved.length, model.length)
+  for (let i = 0; i < count; i++) {
+    const a = saved[i]
+    const b = model[i]
+    if (a !== undefined && b !== undefined && a.name === b.name && formatShape(a.shape) === formatShape(b.shape)) continue
+    const ours = b === undefined ? 'nothing' : `'${b.name}' ${formatShape(b.shape)}`
+    const theirs = a === undefined ? 'nothing' : `'${a.name}' ${formatShape(a.shape)}`
+    throw new LayoutMismatchError('E_LAYOUT_MISMATCH', `checkpoint ${dir} does not fit the task's model: at weight #${i} the checkpoint has ${theirs}, the model has ${ours}. Resume with the task (and options) that wrote it.`, { path: dir, tensor: a?.name ?? b?.name, expected: a?.shape, got: b?.shape })
+  }
+}
+
+/**
+ * What a worker that lost its coordinator tells the user: the newest checkpoint it knows of
+ * (rank 0's last commit, else the newest complete one in `outDir` as this machine sees it)
+ * and the command that resumes from it.
+ */
+export async function resumeHint(outDir: string, committed: CommittedCheckpoint | undefined): Promise<string> {
+  const found = committed ?? await newestCheckpoint(outDir).then((c) => (c ? { dir: c.dir, step: c.manifest.step } : undefined), () => undefined)
+  if (found === undefined) return `No checkpoint of this job is in ${outDir} on this machine (if the coordinator ran elsewhere, look in its --out); a rerun starts from step 0.`
+  return `The newest checkpoint is ${found.dir} (step ${found.step}); continue with: ringtrain launch --resume ${outDir} <the same task and options> (or coordinator --resume ${outDir}).`
+}
