@@ -122,6 +122,11 @@ export interface StepMetrics extends Envelope<typeof MessageType.StepMetrics> {
   totalSteps?: number
   /** Epochs of the whole job, for progress bars; optional. */
   epochs?: number
+  /**
+   * Optimizer steps skipped so far (this one included) because a gradient held NaN or Inf
+   * (`--on-nonfinite skip`); the same on every rank. Absent from older workers.
+   */
+  skippedSteps?: number
 }
 
 /** A metric summed over a rank's share of the evaluation set; the job's value is Σsum / Σcount. */
@@ -147,6 +152,8 @@ export interface WorkerDone extends Envelope<typeof MessageType.WorkerDone> {
    */
   evalExamples?: number
   backend: string
+  /** Optimizer steps skipped for a non-finite gradient (`--on-nonfinite skip`). Absent from older workers. */
+  skippedSteps?: number
 }
 
 /** worker → coordinator: the worker hit an error and stops. `rank` is absent before assignment. */
