@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
-import { BACKEND_NAMES, ConfigError, resolveJobConfig, type BackendName, type JobConfig } from '@ringtrain/core'
+import { BACKEND_NAMES, ConfigError, ON_NONFINITE_MODES, resolveJobConfig, type BackendName, type JobConfig, type OnNonFinite } from '@ringtrain/core'
 import { resolveTaskPath } from '../launch/resolve-task.js'
 
 export function withJobOptions<T>(y: Argv<T>) {
@@ -19,6 +19,8 @@ export function withJobOptions<T>(y: Argv<T>) {
     .option('heartbeat-max-missed', { type: 'number', default: 10, describe: 'missed heartbeats before a worker is declared lost' })
     .option('step-timeout-ms', { type: 'number', default: 60_000, describe: 'deadline of every collective wait' })
     .option('join-timeout-ms', { type: 'number', default: 300_000, describe: 'how long the coordinator waits for every worker to join' })
+    .option('on-nonfinite', { choices: ON_NONFINITE_MODES, default: 'stop' as const, describe: 'a step whose gradient holds NaN or Inf: stop the job naming the step and ranks, or skip that step on every rank' })
+    .option('check-replicas-every', { type: 'number', default: 500, describe: 'compare parameter hashes across ranks every this many steps (0: never)' })
     .check((argv) => {
       const positive = (flag: string, value: unknown, integer = true) => {
         if (value === undefined) return
@@ -34,6 +36,10 @@ export function withJobOptions<T>(y: Argv<T>) {
       positive('heartbeat-max-missed', argv['heartbeat-max-missed'])
       positive('step-timeout-ms', argv['step-timeout-ms'])
       positive('join-timeout-ms', argv['join-timeout-ms'])
+      const every = argv['check-replicas-every']
+      if (every !== undefined && (!Number.isSafeInteger(every) || (every as number) < 0)) {
+        throw new ConfigError(`--check-replicas-every must be a non-negative integer (0 turns the check off); got ${String(every)}.`, { flag: 'check-replicas-every', got: every })
+      }
       const seed = argv['seed']
       if (!Number.isInteger(seed) || (seed as number) < 0) throw new ConfigError(`--seed must be a non-negative integer; got ${String(seed)}.`, { flag: 'seed', got: seed })
       return true
@@ -55,6 +61,8 @@ export interface JobArgs {
   'heartbeat-max-missed': number
   'step-timeout-ms': number
   'join-timeout-ms': number
+  'on-nonfinite'?: OnNonFinite
+  'check-replicas-every'?: number
 }
 
 /** The JobConfig the coordinator hands to every worker. */
@@ -74,6 +82,8 @@ export function jobConfigFrom(argv: JobArgs): JobConfig {
     heartbeatMaxMissed: argv['heartbeat-max-missed'],
     stepTimeoutMs: argv['step-timeout-ms'],
     joinTimeoutMs: argv['join-timeout-ms'],
+    onNonFinite: argv['on-nonfinite'],
+    checkReplicasEvery: argv['check-replicas-every'],
     taskOptions: {},
   }
   // Unset flags are left out, not sent as undefined: the task's defaults apply.
