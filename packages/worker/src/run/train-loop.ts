@@ -13,6 +13,8 @@ import type { CoordinatorClient } from '../control/coordinator-client.js'
 import type { Task } from '../task/define-task.js'
 import type { Replica } from '../train/replica.js'
 import { checkSamePlan } from './check-same-setup.js'
+import { NonFiniteGuard } from './nonfinite-guard.js'
+import { checkReplicas, replicaCheckDue } from './replica-check.js'
 import { yieldToEventLoop } from './yield-to-event-loop.js'
 import type { WorkerLog } from './worker-log.js'
 
@@ -21,6 +23,8 @@ export interface TrainResult {
   epochs: number
   finalLoss: number
   samples: number
+  /** Optimizer steps skipped for a non-finite gradient (`--on-nonfinite skip`). */
+  skippedSteps: number
 }
 
 export async function trainLoop(context: {
@@ -43,6 +47,7 @@ export async function trainLoop(context: {
   log.info(`trains ${epochs} epoch(s) of ${perEpoch} step(s) on ${train.length} samples, batch ${batchSize} per rank.`)
 
   const hasBuffers = worldSize > 1 && replica.buffersLayout.length > 0
+  const nonFinite = new NonFiniteGuard(group, replica.layout, config.onNonFinite, log)
   let step = 0
   let finalLoss = Number.NaN
   let samples = 0
@@ -61,10 +66,11 @@ export async function trainLoop(context: {
       const { loss, gradients } = replica.computeGradients(batch)
       disposeBatch(batch)
       const computed = performance.now()
-      await group.allReduce(gradients, { step, average: true })
+      const skip = await nonFinite.allReduce(gradients, step)
       const reduced = performance.now()
-      const learningRate = replica.applyGradients(gradients, step)
+      const learningRate = skip ? replica.learningRateAt(step) : replica.applyGradients(gradients, step)
       if (hasBuffers) await syncBuffers(group, replica, step)
+      if (replicaCheckDue(config, step)) await checkReplicas(group, replica, step)
       const applied = performance.now()
       void client.sendMetrics({
         step,
@@ -78,6 +84,7 @@ export async function trainLoop(context: {
         computeMs: computed - started + (applied - reduced),
         allReduceMs: reduced - computed,
         bytesSent: worldSize > 1 ? Math.round((2 * (worldSize - 1) * gradients.byteLength) / worldSize) : 0,
+        skippedSteps: nonFinite.skippedSteps,
       })
       step++
       finalLoss = loss
@@ -86,7 +93,7 @@ export async function trainLoop(context: {
   }
   log.step = step
   client.setStep(step)
-  return { steps: step, epochs: epoch, finalLoss, samples }
+  return { steps: step, epochs: epoch, finalLoss, samples, skippedSteps: nonFinite.skippedSteps }
 }
 
 /**
