@@ -261,7 +261,7 @@ describe('finishing', () => {
     expect(state.phase).toBe('finished')
     expect(only(actions, 'finish')[0]!.summary).toEqual({
       jobId: 'job-1', workers: 3, steps: 4, epochs: 1, samplesPerSecond: 960, finalLoss: 1, eval: { accuracy: 21 / 30 },
-      replicasIdentical: true, parameterHashes: ['h', 'h', 'h'], backends: ['cpu', 'cpu', 'cpu'], dropped: noDrops,
+      replicasIdentical: true, skippedSteps: 0, parameterHashes: ['h', 'h', 'h'], backends: ['cpu', 'cpu', 'cpu'], dropped: noDrops,
     })
     expect(only(actions, 'broadcast').at(-1)!.message.type).toBe(MessageType.Shutdown)
   })

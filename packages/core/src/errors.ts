@@ -90,6 +90,29 @@ export class OutputWriteError extends DistError {
 }
 
 /**
+ * A gradient held NaN or Inf at optimizer step `context.step` and the job runs with
+ * `--on-nonfinite stop`. `context.ranks` lists the ranks whose local gradient (before the
+ * all-reduce) was non-finite (empty when only the average overflowed); `context.tensor`
+ * names the first such tensor on the rank that threw, when it had one.
+ */
+export class NonFiniteGradientError extends DistError {
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super('E_NONFINITE', message, context, options)
+  }
+}
+
+/**
+ * The periodic replica check (`--check-replicas-every`) found parameters that differ from
+ * rank 0's after optimizer step `context.step`. `context.ranks` lists the differing ranks,
+ * `context.tensor` the first differing tensor (in weights order) on the lowest of them.
+ */
+export class ReplicaMismatchError extends DistError {
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super('E_REPLICA_MISMATCH', message, context, options)
+  }
+}
+
+/**
  * Wraps a failed filesystem call on `path` (`what` says what was being written) as an
  * `OutputWriteError` whose message names the path and the errno code; other errors pass through.
  */
@@ -129,7 +152,11 @@ const classesByName: Record<string, new (code: ErrorCode, message: string, conte
   RingAllReduceError,
   LayoutMismatchError,
 }
-const withMessageOnly: Record<string, new (message: string, context: ErrorContext) => DistError> = { OutputWriteError }
+const withMessageOnly: Record<string, new (message: string, context: ErrorContext) => DistError> = {
+  OutputWriteError,
+  NonFiniteGradientError,
+  ReplicaMismatchError,
+}
 
 /**
  * Rebuilds an error that crossed a process boundary. Matches by `name`, never `instanceof`

@@ -12,6 +12,8 @@ export {
   InternalError,
   OutputWriteError,
   outputWriteError,
+  NonFiniteGradientError,
+  ReplicaMismatchError,
   invariant,
   errorFromWire,
 } from './errors.js'
@@ -35,8 +37,8 @@ export type {
   BarrierRelease, StepMetrics, MetricSum, WorkerDone, WorkerFailed, Abort, Shutdown,
 } from './protocol/messages.js'
 export { MAX_CONTROL_MESSAGE_BYTES } from './protocol/validate.js'
-export { resolveJobConfig, JOB_CONFIG_DEFAULTS, BACKEND_NAMES } from './protocol/job-config.js'
-export type { JobConfig, JobConfigInput, BackendName } from './protocol/job-config.js'
+export { resolveJobConfig, JOB_CONFIG_DEFAULTS, BACKEND_NAMES, ON_NONFINITE_MODES } from './protocol/job-config.js'
+export type { JobConfig, JobConfigInput, BackendName, OnNonFinite } from './protocol/job-config.js'
 export { openControlServer, connectControlClient } from './transport/control-socket.js'
 // Job security: keys, and how sockets use them (Note [Job security]).
 export { generateJobKey, readJobKeyFile, writeJobKeyFile, writePrivateKeyFile } from './security/job-key.js'
@@ -58,6 +60,7 @@ export { createLayout, hashLayout, formatShape } from './gradients/layout.js'
 export type { GradientLayout, GradientLayoutEntry, GradientLayoutInput } from './gradients/layout.js'
 export { compareLayouts } from './gradients/compare-layouts.js'
 export { clipByGlobalNorm } from './gradients/clip-by-global-norm.js'
+export { allFinite, firstNonFinite } from './gradients/non-finite.js'
 export { hashBytes } from './gradients/hash.js'
 // WebAssembly assembly helpers, shared with the worker's kernels (wasm/encode.ts).
 export { WebAssemblyApi, WASM_HEADER, WASM_PAGE_BYTES, uleb, sleb, wasmSection, wasmVector, wasmName } from './wasm/encode.js'

@@ -19,3 +19,7 @@ export { assignVariablesFromFlat, tensorsFromFlat, writeTensorsInto } from './tf
 export { swapOperands } from './backends/kernels/batch-mat-mul.js'
 export { CoordinatorClient } from './control/coordinator-client.js'
 export type { JoinFields, JoinOptions, StepReport, DoneReport } from './control/coordinator-client.js'
+export { NonFiniteGuard, describeNonFinite, locateNonFinite, ranksFlagged } from './run/nonfinite-guard.js'
+export type { LocalNonFinite } from './run/nonfinite-guard.js'
+export { checkReplicas, describeReplicaMismatch, floatsToHash, hashToFloats, replicaCheckDue } from './run/replica-check.js'
+export type { ReplicaWeights } from './run/replica-check.js'

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
-import { BACKEND_NAMES, ConfigError, newestCheckpoint, resolveJobConfig, type BackendName, type JobConfig } from '@ringtrain/core'
+import { BACKEND_NAMES, ConfigError, ON_NONFINITE_MODES, newestCheckpoint, resolveJobConfig, type BackendName, type JobConfig, type OnNonFinite } from '@ringtrain/core'
 import { resolveTaskPath } from '../launch/resolve-task.js'
 
 export function withJobOptions<T>(y: Argv<T>) {
@@ -22,6 +22,8 @@ export function withJobOptions<T>(y: Argv<T>) {
     .option('checkpoint-every', { type: 'number', describe: 'checkpoint every N optimizer steps into OUT/checkpoints (default: at the end of every epoch; 0: only at the end)' })
     .option('keep-checkpoints', { type: 'number', default: 3, describe: 'complete checkpoints to keep; older ones are removed' })
     .option('resume', { type: 'string', describe: 'continue the run in this output folder from its newest complete checkpoint (outputs go there too)' })
+    .option('on-nonfinite', { choices: ON_NONFINITE_MODES, default: 'stop' as const, describe: 'a step whose gradient holds NaN or Inf: stop the job naming the step and ranks, or skip that step on every rank' })
+    .option('check-replicas-every', { type: 'number', default: 500, describe: 'compare parameter hashes across ranks every this many steps (0: never)' })
     .check((argv) => {
       const positive = (flag: string, value: unknown, integer = true) => {
         if (value === undefined) return
@@ -38,9 +40,13 @@ export function withJobOptions<T>(y: Argv<T>) {
       positive('step-timeout-ms', argv['step-timeout-ms'])
       positive('join-timeout-ms', argv['join-timeout-ms'])
       positive('keep-checkpoints', argv['keep-checkpoints'])
-      const every = argv['checkpoint-every']
-      if (every !== undefined && (typeof every !== 'number' || !Number.isInteger(every) || every < 0)) {
-        throw new ConfigError(`--checkpoint-every must be an integer ≥ 0; got ${String(every)}.`, { flag: 'checkpoint-every', got: every })
+      const checkpointEvery = argv['checkpoint-every']
+      if (checkpointEvery !== undefined && (typeof checkpointEvery !== 'number' || !Number.isInteger(checkpointEvery) || checkpointEvery < 0)) {
+        throw new ConfigError(`--checkpoint-every must be an integer ≥ 0; got ${String(checkpointEvery)}.`, { flag: 'checkpoint-every', got: checkpointEvery })
+      }
+      const every = argv['check-replicas-every']
+      if (every !== undefined && (!Number.isSafeInteger(every) || (every as number) < 0)) {
+        throw new ConfigError(`--check-replicas-every must be a non-negative integer (0 turns the check off); got ${String(every)}.`, { flag: 'check-replicas-every', got: every })
       }
       const seed = argv['seed']
       if (!Number.isInteger(seed) || (seed as number) < 0) throw new ConfigError(`--seed must be a non-negative integer; got ${String(seed)}.`, { flag: 'seed', got: seed })
@@ -66,6 +72,8 @@ export interface JobArgs {
   'checkpoint-every'?: number
   'keep-checkpoints'?: number
   resume?: string
+  'on-nonfinite'?: OnNonFinite
+  'check-replicas-every'?: number
 }
 
 /** The JobConfig the coordinator hands to every worker. */
@@ -87,6 +95,8 @@ export function jobConfigFrom(argv: JobArgs): JobConfig {
     joinTimeoutMs: argv['join-timeout-ms'],
     checkpointEvery: argv['checkpoint-every'],
     keepCheckpoints: argv['keep-checkpoints'],
+    onNonFinite: argv['on-nonfinite'],
+    checkReplicasEvery: argv['check-replicas-every'],
     taskOptions: {},
   }
   // Unset flags are left out, not sent as undefined: the task's defaults apply.

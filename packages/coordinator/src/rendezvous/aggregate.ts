@@ -10,6 +10,7 @@ export function metricsLine(reports: readonly StepMetrics[]): MetricsLine {
   const first = reports[0]!
   const samples = sum(reports.map((r) => r.samples))
   const slowestStepMs = Math.max(...reports.map((r) => r.computeMs + r.allReduceMs))
+  const skipped = reports.filter((r) => r.skippedSteps !== undefined).map((r) => r.skippedSteps!)
   return {
     step: first.step,
     epoch: Math.max(...reports.map((r) => r.epoch)),
@@ -19,6 +20,8 @@ export function metricsLine(reports: readonly StepMetrics[]): MetricsLine {
     computeMs: Math.max(...reports.map((r) => r.computeMs)),
     allReduceMs: Math.max(...reports.map((r) => r.allReduceMs)),
     bytesSent: sum(reports.map((r) => r.bytesSent)),
+    // The same on every rank (they skip together); max, should an old worker leave it out.
+    ...(skipped.length > 0 ? { skippedSteps: Math.max(...skipped) } : {}),
   }
 }
 
@@ -43,6 +46,7 @@ export function jobSummary(state: RendezvousState): JobSummary {
     finalLoss: sum(reports.map((r) => r.finalLoss)) / reports.length,
     eval: evalMeans(reports),
     replicasIdentical: hashes.every((h) => h === hashes[0]),
+    skippedSteps: Math.max(0, ...reports.map((r) => r.skippedSteps ?? 0)),
     parameterHashes: hashes,
     backends: reports.map((r) => r.backend),
     dropped: { ...state.dropped },

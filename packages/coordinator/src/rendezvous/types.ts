@@ -185,6 +185,8 @@ export interface MetricsLine {
   allReduceMs: number
   /** Sum over ranks. */
   bytesSent: number
+  /** Optimizer steps skipped so far for a non-finite gradient (`--on-nonfinite skip`); absent when no rank reported it. */
+  skippedSteps?: number
 }
 
 export interface JobSummary {
@@ -199,6 +201,8 @@ export interface JobSummary {
   /** Metric → Σsum / Σcount over ranks. */
   eval: Record<string, number>
   replicasIdentical: boolean
+  /** Optimizer steps every rank skipped because a gradient held NaN or Inf (`--on-nonfinite skip`). */
+  skippedSteps: number
   /** By rank. */
   parameterHashes: string[]
   /** By rank. */

@@ -61,6 +61,8 @@ export interface CheckpointManifest {
   optimizer: { name: string; state: { name: string; shape: number[] }[] }
   /** The learning rate the next step uses (its schedule position is `step`). */
   learningRate: number
+  /** Optimizer steps skipped for non-finite gradients before `step` (`--on-nonfinite skip`). */
+  skippedSteps?: number
   /** The parameter hash of the saved weights (FNV-1a 64 of weights.bin). */
   parameterHash: string
   files: CheckpointFile[]

@@ -40,6 +40,14 @@ export interface JobConfig {
   stepTimeoutMs: number
   /** How long the coordinator waits for all `worldSize` workers to join before it gives up. */
   joinTimeoutMs: number
+  /**
+   * What a step whose gradient holds NaN or Inf does (docs/design.md, "Non-finite gradients
+   * and replica checks"): `stop` fails the job naming the step and the ranks, `skip` skips
+   * that optimizer step on every rank and counts it.
+   */
+  onNonFinite: OnNonFinite
+  /** Every this many optimizer steps the ranks compare parameter hashes; 0 = never. */
+  checkReplicasEvery: number
   /** Passed through to the task untouched. */
   taskOptions: Record<string, unknown>
   /**
@@ -53,6 +61,10 @@ export interface JobConfig {
   resumeFrom?: string
 }
 
+/** The values of `JobConfig.onNonFinite` (and of `--on-nonfinite`). */
+export const ON_NONFINITE_MODES = ['stop', 'skip'] as const
+export type OnNonFinite = (typeof ON_NONFINITE_MODES)[number]
+
 /** What a caller must give; everything else has a default. */
 export type JobConfigInput = Pick<JobConfig, 'jobId' | 'worldSize' | 'task' | 'outDir'> & Partial<JobConfig>
 
@@ -64,6 +76,8 @@ export const JOB_CONFIG_DEFAULTS = {
   stepTimeoutMs: 60_000,
   joinTimeoutMs: 300_000,
   keepCheckpoints: 3,
+  onNonFinite: 'stop',
+  checkReplicasEvery: 500,
 } as const
 
 /** Fills in the defaults and checks every field; throws a `ConfigError` naming the field and the rule. */
@@ -96,11 +110,14 @@ export function jobConfigProblem(value: unknown): string | undefined {
     const x = config[key]
     if (x !== undefined && (!Number.isInteger(x) || (x as number) < 1)) return `${key} must be an integer greater than zero when set, got ${describe(x)}.`
   }
-  const every = config.checkpointEvery
-  if (every !== undefined && (!Number.isInteger(every) || (every as number) < 0)) return `checkpointEvery must be an integer of at least 0 when set, got ${describe(every)}.`
+  const checkpointEvery = config.checkpointEvery
+  if (checkpointEvery !== undefined && (!Number.isInteger(checkpointEvery) || (checkpointEvery as number) < 0)) return `checkpointEvery must be an integer of at least 0 when set, got ${describe(checkpointEvery)}.`
   if (config.resumeFrom !== undefined && (typeof config.resumeFrom !== 'string' || config.resumeFrom === '')) return `resumeFrom must be a non-empty string when set, got ${describe(config.resumeFrom)}.`
   if (!Number.isInteger(config.seed)) return `seed must be an integer, got ${describe(config.seed)}.`
   if (!(BACKEND_NAMES as readonly unknown[]).includes(config.backend)) return `backend must be one of ${BACKEND_NAMES.join(', ')}, got ${describe(config.backend)}.`
+  if (!(ON_NONFINITE_MODES as readonly unknown[]).includes(config.onNonFinite)) return `onNonFinite must be one of ${ON_NONFINITE_MODES.join(', ')}, got ${describe(config.onNonFinite)}.`
+  const every = config.checkReplicasEvery
+  if (!Number.isSafeInteger(every) || (every as number) < 0) return `checkReplicasEvery must be an integer of at least zero (0 turns the check off), got ${describe(every)}.`
   const rate = config.learningRate
   if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) {
     return `learningRate must be a finite number greater than zero when set, got ${describe(rate)}.`

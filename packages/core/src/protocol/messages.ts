@@ -123,6 +123,11 @@ export interface StepMetrics extends Envelope<typeof MessageType.StepMetrics> {
   totalSteps?: number
   /** Epochs of the whole job, for progress bars; optional. */
   epochs?: number
+  /**
+   * Optimizer steps skipped so far (this one included) because a gradient held NaN or Inf
+   * (`--on-nonfinite skip`); the same on every rank. Absent from older workers.
+   */
+  skippedSteps?: number
 }
 
 /** A metric summed over a rank's share of the evaluation set; the job's value is Σsum / Σcount. */
@@ -153,6 +158,8 @@ export interface WorkerDone extends Envelope<typeof MessageType.WorkerDone> {
   /** Rank 0: the checkpoint it committed last (the one to resume from), and its step. */
   checkpointDir?: string
   checkpointStep?: number
+  /** Optimizer steps skipped for a non-finite gradient (`--on-nonfinite skip`). Absent from older workers. */
+  skippedSteps?: number
 }
 
 /** worker → coordinator: the worker hit an error and stops. `rank` is absent before assignment. */

@@ -10,5 +10,7 @@
  *    every socket authenticates with the job key (Note [Job security]).
  * 5: Alive (a worker's liveness thread → coordinator) and JoinRequest.livenessToken: liveness
  *    no longer depends on the compute thread.
+ * 6: StopRequest (graceful stop), JobConfig's checkpoint, resume, non-finite and replica-check
+ *    fields, WorkerDone's stopReason/checkpoint/skippedSteps, StepMetrics.skippedSteps.
  */
-export const PROTOCOL_VERSION = 5
+export const PROTOCOL_VERSION = 6

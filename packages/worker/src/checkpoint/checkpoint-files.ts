@@ -43,6 +43,8 @@ export interface CheckpointSnapshot {
   modelJson: Record<string, unknown>
   optimizerName: string
   optimizer: OptimizerState
+  /** Steps skipped for non-finite gradients so far. */
+  skippedSteps: number
 }
 
 /** Commits `snapshot` as `outDir/checkpoints/step-NNNNNNN`; returns that directory. Errors name the path (`OutputWriteError`). */
@@ -85,6 +87,7 @@ export async function writeCheckpoint(outDir: string, snapshot: CheckpointSnapsh
       weights: snapshot.weightSpecs,
       optimizer: { name: snapshot.optimizerName, state: snapshot.optimizer.layout.entries.map((e) => ({ name: e.name, shape: [...e.shape] })) },
       learningRate: snapshot.learningRate,
+      skippedSteps: snapshot.skippedSteps,
       parameterHash: hashBytes(snapshot.weights),
       files: files.map(([file, bytes]) => ({ name: file, bytes: bytes.byteLength })),
       createdAt: new Date().toISOString(),

@@ -13,6 +13,7 @@ import type { WorkerLog } from './worker-log.js'
 
 interface ResumeHeader {
   step: number
+  skippedSteps: number
   position: DataPosition
   optimizer: { name: string; shape: number[] }[]
 }
@@ -33,7 +34,7 @@ export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, c
       throw new ConfigError(`checkpoint ${dir} holds the state of optimizer '${manifest.optimizer.name}', the task uses '${replica.optimizerName}'.`, { path: dir, field: 'optimizer', expected: manifest.optimizer.name, got: replica.optimizerName })
     }
     replica.writeWeights(loaded.weights)
-    header = { step: manifest.step, position: manifest.position, optimizer: manifest.optimizer.state }
+    header = { step: manifest.step, skippedSteps: manifest.skippedSteps ?? 0, position: manifest.position, optimizer: manifest.optimizer.state }
     optimizerValues = loaded.optimizer.values
     log.info(`resumes from ${dir}: step ${manifest.step}, epoch ${manifest.position.epoch}, written by ${manifest.worldSize} rank(s) with ringtrain ${manifest.ringtrainVersion}.`)
   }
@@ -43,7 +44,7 @@ export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, c
   const values = optimizerValues ?? new Float32Array(layout.length)
   await group.broadcast(values, { step: 0 })
   await replica.writeOptimizerState({ layout, values })
-  return { step: agreed.step, position: agreed.position }
+  return { step: agreed.step, position: agreed.position, skippedSteps: agreed.skippedSteps }
 }
 
 /** Fails before step 0, naming the first tensor where the checkpoint's weights and the task's model differ. */

@@ -15,6 +15,8 @@ import type { CoordinatorClient } from '../control/coordinator-client.js'
 import type { Task } from '../task/define-task.js'
 import type { Replica } from '../train/replica.js'
 import { checkSamePlan } from './check-same-setup.js'
+import { NonFiniteGuard } from './nonfinite-guard.js'
+import { checkReplicas, replicaCheckDue } from './replica-check.js'
 import { yieldToEventLoop } from './yield-to-event-loop.js'
 import type { WorkerLog } from './worker-log.js'
 import { RINGTRAIN_VERSION } from './version.js'
@@ -28,12 +30,16 @@ export interface TrainResult {
   stopped: boolean
   /** Where the data stands after the last step (what a checkpoint of the end records). */
   position: DataPosition
+  /** Optimizer steps skipped for a non-finite gradient (`--on-nonfinite skip`). */
+  skippedSteps: number
 }
 
 /** Where training starts: step 0 of epoch 0, or a checkpoint's step and data position. */
 export interface StartPoint {
   step: number
   position: DataPosition
+  /** Steps skipped for non-finite gradients before it. */
+  skippedSteps?: number
 }
 
 /*
@@ -99,6 +105,8 @@ export async function trainLoop(context: {
   const hasBuffers = worldSize > 1 && replica.buffersLayout.length > 0
   const wire = replica.reduceBuffer
   const stopAt = replica.layout.length + STOP_SLOT
+  const nonFinite = new NonFiniteGuard(group, replica.layout, config.onNonFinite, log)
+  nonFinite.skippedSteps = context.start?.skippedSteps ?? 0
   let finalLoss = Number.NaN
   let samples = 0
   let stopped = false
@@ -107,6 +115,7 @@ export async function trainLoop(context: {
     ...(await replica.snapshot()),
     jobId: config.jobId, ringtrainVersion: RINGTRAIN_VERSION, step, position, seed: config.seed, worldSize,
     learningRate: replica.learningRateAt(step), layoutHash: replica.weightsLayout.hash, optimizerName: replica.optimizerName,
+    skippedSteps: nonFinite.skippedSteps,
   })
   let lastCheckpointStep = step
   for (; epoch < epochs && step < totalSteps && !stopped; epoch++, startSample = 0, first = 0) {
@@ -126,10 +135,12 @@ export async function trainLoop(context: {
       wire.fill(0, replica.layout.length)
       if (stopRequested()) wire[stopAt] = 1
       const computed = performance.now()
-      await group.allReduce(wire, { step, average: true })
+      // The guard all-reduces the whole buffer, control slots included, and checks it.
+      const skip = await nonFinite.allReduce(wire, step)
       const reduced = performance.now()
-      const learningRate = replica.applyGradients(gradients, step)
+      const learningRate = skip ? replica.learningRateAt(step) : replica.applyGradients(gradients, step)
       if (hasBuffers) await syncBuffers(group, replica, step)
+      if (replicaCheckDue(config, step)) await checkReplicas(group, replica, step)
       const applied = performance.now()
       void client.sendMetrics({
         step,
@@ -143,6 +154,7 @@ export async function trainLoop(context: {
         computeMs: computed - started + (applied - reduced),
         allReduceMs: reduced - computed,
         bytesSent: worldSize > 1 ? Math.round((2 * (worldSize - 1) * wire.byteLength) / worldSize) : 0,
+        skippedSteps: nonFinite.skippedSteps,
       })
       step++
       finalLoss = loss
@@ -166,7 +178,7 @@ export async function trainLoop(context: {
   await checkpointer?.flush()
   log.step = step
   client.setStep(step)
-  return { steps: step, epochs: stopped ? position.epoch : epoch, finalLoss, samples, stopped, position }
+  return { steps: step, epochs: stopped ? position.epoch : epoch, finalLoss, samples, stopped, position, skippedSteps: nonFinite.skippedSteps }
 }
 
 /**
