@@ -26,7 +26,7 @@ describe('control messages', () => {
   test('keep their wire type numbers (never renumber: they are the protocol)', () => {
     expect(MessageType).toEqual({
       JoinRequest: 1, Assignment: 2, Reject: 3, Heartbeat: 4, BarrierRequest: 5, BarrierRelease: 6,
-      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12, Alive: 13,
+      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12, Alive: 13, StopRequest: 14,
     })
   })
 
@@ -47,6 +47,8 @@ describe('control messages', () => {
       controlMessage(MessageType.Shutdown, jobId, { reason: 'done' }),
       controlMessage(MessageType.KeepAlive, jobId, { intervalMs: 1000, maxMissed: 10 }),
       controlMessage(MessageType.Alive, jobId, { token: 'a1b2', step: 3 }),
+      controlMessage(MessageType.StopRequest, jobId, { reason: 'the launcher got SIGINT' }),
+      controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 40, parameterHash: 'abc', finalLoss: 0.1, eval: {}, backend: 'cpu', stopReason: 'SIGINT', checkpointDir: '/out/checkpoints/step-0000040', checkpointStep: 40, skippedSteps: 1 }),
     ]
     for (const message of messages) expect(roundTrip(message)).toEqual(message)
   })
