@@ -23,3 +23,6 @@ export { NonFiniteGuard, describeNonFinite, locateNonFinite, ranksFlagged } from
 export type { LocalNonFinite } from './run/nonfinite-guard.js'
 export { checkReplicas, describeReplicaMismatch, floatsToHash, hashToFloats, replicaCheckDue } from './run/replica-check.js'
 export type { ReplicaWeights } from './run/replica-check.js'
+export { readCheckpoint, writeCheckpoint } from './checkpoint/checkpoint-files.js'
+export type { CheckpointSnapshot, LoadedCheckpoint } from './checkpoint/checkpoint-files.js'
+export { Checkpointer } from './checkpoint/checkpointer.js'

@@ -117,7 +117,7 @@ export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const manifest = await readManifest(dir)
   for (const file of manifest.files) {
     const size = await stat(join(dir, file.name)).then((s) => s.size, () => -1)
-    if (size !== file.bytes) throw new ConfigError(`checkpoint ${dir}: ${file.name} holds ${size < 0 ? 'nothing (missing)' : `${size} bytes`}; its manifest says ${file.bytes}. The checkpoint is damaged; resume from an older one (move this one away).`, { path: join(dir, file.name), expected: file.bytes, got: size })
+    if (size !== file.bytes) throw new ConfigError(`checkpoint ${dir}: ${join(dir, file.name)} holds ${size < 0 ? 'nothing (missing)' : `${size} bytes`}; its manifest says ${file.bytes}. The checkpoint is damaged; resume from an older one (move this one away).`, { path: join(dir, file.name), expected: file.bytes, got: size })
   }
   const weights = floatsOf(await readFile(join(dir, weightsFile)))
   const optimizerLayout = createLayout(manifest.optimizer.state)
