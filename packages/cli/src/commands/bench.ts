@@ -3,11 +3,11 @@ import type { CommandModule } from 'yargs'
 
 export const benchCommand: CommandModule = {
   command: 'bench <kind> [task]',
-  describe: 'Run a benchmark: allreduce (ring all-reduce over ZeroMQ), compute (ms per training step per backend), scaling (samples/s against worker count)',
+  describe: 'Run a benchmark: allreduce (ring all-reduce over ZeroMQ), compute (ms per training step per backend), scaling (samples/s against worker count), recovery (checkpoint stall)',
   builder: (y) =>
     y
-      .positional('kind', { choices: ['allreduce', 'compute', 'scaling'] as const, demandOption: true })
-      .positional('task', { type: 'string', describe: 'task module (scaling only)' })
+      .positional('kind', { choices: ['allreduce', 'compute', 'scaling', 'recovery'] as const, demandOption: true })
+      .positional('task', { type: 'string', describe: 'task module (scaling); recovery: mnist-cnn or mlp-25m only' })
       .option('workers', { type: 'string', default: '2,4', describe: 'comma-separated worker counts' })
       .option('sizes', { type: 'string', default: '1MiB,16MiB,64MiB', describe: 'comma-separated buffer sizes (allreduce)' })
       .option('iterations', { type: 'number', default: 20, describe: 'timed iterations per case, after warm-up (at least 10)' })
@@ -21,6 +21,7 @@ export const benchCommand: CommandModule = {
     const module =
       kind === 'allreduce' ? await import('../bench/allreduce.js')
       : kind === 'compute' ? await import('../bench/compute.js')
+      : kind === 'recovery' ? await import('../bench/recovery.js')
       : await import('../bench/scaling.js')
     await module.run(argv as Record<string, unknown>)
   },

@@ -63,6 +63,8 @@ export interface CheckpointManifest {
   learningRate: number
   /** Optimizer steps skipped for non-finite gradients before `step` (`--on-nonfinite skip`). */
   skippedSteps?: number
+  /** How long training waited at the step boundary for this checkpoint (the in-memory copy), ms. */
+  stallMs?: number
   /** The parameter hash of the saved weights (FNV-1a 64 of weights.bin). */
   parameterHash: string
   files: CheckpointFile[]

@@ -45,6 +45,8 @@ export interface CheckpointSnapshot {
   optimizer: OptimizerState
   /** Steps skipped for non-finite gradients so far. */
   skippedSteps: number
+  /** How long training waited for this checkpoint (set by the Checkpointer). */
+  stallMs?: number
 }
 
 /** Commits `snapshot` as `outDir/checkpoints/step-NNNNNNN`; returns that directory. Errors name the path (`OutputWriteError`). */
@@ -88,6 +90,7 @@ export async function writeCheckpoint(outDir: string, snapshot: CheckpointSnapsh
       optimizer: { name: snapshot.optimizerName, state: snapshot.optimizer.layout.entries.map((e) => ({ name: e.name, shape: [...e.shape] })) },
       learningRate: snapshot.learningRate,
       skippedSteps: snapshot.skippedSteps,
+      ...(snapshot.stallMs !== undefined ? { stallMs: Math.round(snapshot.stallMs * 10) / 10 } : {}),
       parameterHash: hashBytes(snapshot.weights),
       files: files.map(([file, bytes]) => ({ name: file, bytes: bytes.byteLength })),
       createdAt: new Date().toISOString(),

@@ -39,6 +39,7 @@ export class Checkpointer {
     await this.flush()
     const state = await snapshot()
     this.lastStallMs = performance.now() - started
+    state.stallMs = this.lastStallMs
     this.inFlight = this.write(state).finally(() => { this.inFlight = undefined })
   }
 
