@@ -164,6 +164,8 @@ export type RendezvousEvent =
   /** The launcher saw a local worker process end. */
   | { kind: 'workerExited'; pid: number; code: number | null; signal: string | null }
   | { kind: 'shutdownRequested'; reason: string; exitCode?: number }
+  /** A write to the job's output folder failed (an `OutputWriteError`): the job stops. */
+  | { kind: 'outputFailed'; error: WireError }
 
 /** One line of metrics.jsonl: one step aggregated over every rank. */
 export interface MetricsLine {
