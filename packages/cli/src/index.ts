@@ -1,1 +1,3 @@
-export {}
+// What tests and embedders may use of @ringtrain/cli; the commands themselves are run through main.ts.
+export { createRunDir, runStamp, safeName, type RunDirOptions } from './commands/out-dir.js'
+export { jobConfigWithOutDir, type JobArgs } from './commands/job-options.js'

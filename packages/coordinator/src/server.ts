@@ -1,7 +1,9 @@
 /**
  * The coordinator's I/O: the ROUTER socket, the tick timer, metrics.jsonl and summary.json.
- * It decides nothing itself: every received message, tick, exit notice or stop request
- * becomes an event for `decide`, and the actions that come back are carried out here.
+ * It decides nothing itself: every received message, tick, exit notice, stop request or
+ * failed write of metrics.jsonl becomes an event for `decide`, and the actions that come
+ * back are carried out here. A failed write of metrics.jsonl or summary.json fails the job
+ * with an `OutputWriteError` (docs/design.md, "Output files and write errors").
  */
 import { ConfigError, openControlServer, errorFromWire, type DistError, type JobConfig, type JobSecurity } from '@ringtrain/core'
 import { eventFromReceipt } from './rendezvous/events.js'
@@ -77,7 +79,8 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     onReceive: (receipt) => (files === undefined ? early.push(eventFromReceipt(receipt)) : apply(eventFromReceipt(receipt))),
   }).catch((error: unknown) => { throw bindError(bind, error) })
   try {
-    files = await JobFiles.open(config.outDir)
+    // A failed line stops the job: its workers hear an Abort naming the path and the error.
+    files = await JobFiles.open(config.outDir, { onError: (error) => apply({ kind: 'outputFailed', error: error.toWire() }) })
   } catch (error) {
     await server.close({ lingerMs: 0 })
     throw error
@@ -119,16 +122,42 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     if (settled) return
     settled = true
     clearInterval(timer)
+    // metrics.jsonl is complete and on disk before summary.json, which commits the run, is written.
     try {
-      if (result.summary !== undefined) await jobFiles.writeSummary(result.summary)
+      await jobFiles.closeMetrics()
     } catch (error) {
-      log(`Could not write ${jobFiles.summaryPath}: ${(error as Error).message}`)
+      result = withOutputFailure(result, error as DistError)
+    }
+    let summaryWritten = false
+    try {
+      if (result.summary !== undefined) {
+        await jobFiles.writeSummary(result.summary)
+        summaryWritten = true
+      }
+    } catch (error) {
+      result = withOutputFailure(result, error as DistError)
     }
     await server.close({ lingerMs: 1000 })
-    await jobFiles.close()
-    const summaryIn = result.summary !== undefined ? `; the summary is in ${jobFiles.summaryPath}` : ''
+    const summaryIn = summaryWritten ? `; the summary is in ${jobFiles.summaryPath}` : ''
     log(result.ok ? `Job ${JSON.stringify(config.jobId)} finished${summaryIn}.` : `Job ${JSON.stringify(config.jobId)} failed with exit code ${result.exitCode}${summaryIn}.`)
     resolveDone(result)
+  }
+
+  /**
+   * Folds a write error found while settling (the last metrics lines, summary.json) into the
+   * result: a job that finished fails with it as its cause (exit code 1); a job that failed
+   * already keeps its root cause and lists this one under it. The workers have already been
+   * told to stop, so only the exit code and the message change.
+   */
+  function withOutputFailure(result: CoordinatorResult, error: DistError): CoordinatorResult {
+    const failures = result.failures ?? []
+    const wire = error.toWire()
+    if (failures.some((f) => f.error.code === wire.code && f.error.message === wire.message)) return result
+    log(error.message)
+    const failure = { atMs: Date.now(), reason: error.message, error: wire }
+    if (!result.ok) return { ...result, failures: [...failures, failure] }
+    emit({ type: 'failed', reason: error.message, exitCode: 1 })
+    return { ...result, ok: false, exitCode: 1, error, failures: [failure] }
   }
 
   return {

@@ -1,7 +1,7 @@
 /** `ringtrain coordinator TASK -n N`: only the coordinator, for jobs whose workers start elsewhere. */
 import type { CommandModule } from 'yargs'
 import { generateJobKey, writePrivateKeyFile } from '@ringtrain/core'
-import { checkWorkers, jobConfigFrom, withJobOptions, withResume, type JobArgs } from './job-options.js'
+import { checkWorkers, jobConfigWithOutDir, withJobOptions, type JobArgs } from './job-options.js'
 import { hostOf, insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
 
 export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & { bind: string }> = {
@@ -25,8 +25,9 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
       ownKey = writePrivateKeyFile(key)
       return { mode: 'key', key }
     })
-    const config = await withResume(jobConfigFrom(argv), argv.resume, (line) => process.stderr.write(`[coordinator] ${line}\n`))
     try {
+      // Inside the try: a run folder that cannot be made still removes the key file.
+      const config = await jobConfigWithOutDir(argv, (line) => process.stderr.write(`[coordinator] ${line}\n`))
       if (security.mode === 'insecure') process.stderr.write(`[coordinator] ${insecureWarning('coordinator', argv.bind)}\n`)
       const coordinator = await startCoordinator(config, { bind: argv.bind, security, log: (line: string) => process.stderr.write(`${line}\n`) })
       const keyFlag = security.mode === 'insecure' ? ' --insecure' : ` --secret-file ${ownKey?.path ?? argv['secret-file']}`

@@ -4,6 +4,7 @@ import { resolve } from 'node:path'
 import type { Argv } from 'yargs'
 import { BACKEND_NAMES, ConfigError, ON_NONFINITE_MODES, newestCheckpoint, resolveJobConfig, type BackendName, type JobConfig, type OnNonFinite } from '@ringtrain/core'
 import { resolveTaskPath } from '../launch/resolve-task.js'
+import { createRunDir } from './out-dir.js'
 
 export function withJobOptions<T>(y: Argv<T>) {
   return y
@@ -13,7 +14,7 @@ export function withJobOptions<T>(y: Argv<T>) {
     .option('max-steps', { type: 'number', describe: 'stop after this many optimizer steps (default: all epochs)' })
     .option('seed', { type: 'number', default: 42, describe: 'seed for shuffling and initialization' })
     .option('backend', { choices: BACKEND_NAMES, default: 'auto' as const, describe: 'tfjs backend of every worker' })
-    .option('out', { type: 'string', default: 'runs/latest', describe: 'output folder: metrics.jsonl, summary.json, model/' })
+    .option('out', { type: 'string', describe: 'output folder: metrics.jsonl, summary.json, model/ (default: a fresh runs/<UTC time>-<job id>, linked from runs/latest)' })
     .option('job-id', { type: 'string', describe: 'job id that workers must present (default: random)' })
     .option('heartbeat-interval-ms', { type: 'number', default: 1000, describe: 'how often workers report they are alive' })
     .option('heartbeat-max-missed', { type: 'number', default: 10, describe: 'missed heartbeats before a worker is declared lost' })
@@ -63,7 +64,8 @@ export interface JobArgs {
   lr?: number
   seed: number
   backend: BackendName
-  out: string
+  /** Unset: a fresh run folder (see `jobConfigWithOutDir`). */
+  out?: string
   'job-id'?: string
   'heartbeat-interval-ms': number
   'heartbeat-max-missed': number
@@ -76,7 +78,10 @@ export interface JobArgs {
   'check-replicas-every'?: number
 }
 
-/** The JobConfig the coordinator hands to every worker. */
+/**
+ * The JobConfig the coordinator hands to every worker. Its `outDir` is `--out`; without it,
+ * runs/latest, for callers that make no run folder (`jobConfigWithOutDir` makes one).
+ */
 export function jobConfigFrom(argv: JobArgs): JobConfig {
   const input = {
     jobId: argv['job-id'] ?? randomBytes(6).toString('hex'),
@@ -88,7 +93,7 @@ export function jobConfigFrom(argv: JobArgs): JobConfig {
     learningRate: argv.lr,
     seed: argv.seed,
     backend: argv.backend,
-    outDir: resolve(argv.out),
+    outDir: resolve(argv.out ?? 'runs/latest'),
     heartbeatIntervalMs: argv['heartbeat-interval-ms'],
     heartbeatMaxMissed: argv['heartbeat-max-missed'],
     stepTimeoutMs: argv['step-timeout-ms'],
@@ -122,4 +127,23 @@ export async function withResume(config: JobConfig, resumeArg: string | undefine
   }
   log(`resuming from ${found.dir} (step ${found.manifest.step}, epoch ${found.manifest.position.epoch}); outputs go to ${outDir}.`)
   return resolveJobConfig({ ...config, outDir, resumeFrom: found.dir })
+}
+
+/**
+ * `jobConfigFrom`, with the output folder settled: `--out` as given, or else a fresh
+ * `runs/<UTC time>-<job id>` with `runs/latest` repointed at it (out-dir.ts). Made only after
+ * the flags and the task checked out, so a run that cannot start makes no folder. Says
+ * where the outputs go through `log`. Throws an `OutputWriteError` when the folder cannot be made.
+ */
+export async function jobConfigWithOutDir(argv: JobArgs, log: (line: string) => void, runsDir = resolve('runs')): Promise<JobConfig> {
+  const config = jobConfigFrom(argv)
+  // A resumed run continues in the folder it resumes (no new run folder).
+  if (argv.resume !== undefined) return withResume(config, argv.resume, log)
+  if (argv.out !== undefined) {
+    log(`Outputs go to ${config.outDir} (--out).`)
+    return config
+  }
+  const { runDir, latest } = await createRunDir(config.jobId, { runsDir, log })
+  log(`Outputs go to ${runDir}${latest !== undefined ? `; ${latest} links to it` : ''}.`)
+  return { ...config, outDir: runDir }
 }

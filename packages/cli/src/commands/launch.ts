@@ -5,7 +5,7 @@
  * succeeded (0), failed (1), or was interrupted (130 / 143).
  */
 import type { CommandModule } from 'yargs'
-import { checkWorkers, jobConfigFrom, withJobOptions, withResume, type JobArgs } from './job-options.js'
+import { checkWorkers, jobConfigWithOutDir, withJobOptions, type JobArgs } from './job-options.js'
 
 export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': number; quiet: boolean; 'encrypt-local': boolean }> = {
   command: 'launch <task>',
@@ -22,7 +22,7 @@ export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': n
     ) as never,
   handler: async (argv) => {
     const { launch } = await import('../launch/launch.js')
-    const config = await withResume(jobConfigFrom(argv), argv.resume, (line) => process.stderr.write(`[launcher] ${line}\n`))
+    const config = await jobConfigWithOutDir(argv, (line) => process.stderr.write(`[launcher] ${line}\n`))
     process.exitCode = await launch(config, { gpusPerNode: argv['gpus-per-node'], quiet: argv.quiet, encryptLocal: argv['encrypt-local'] })
   },
 }

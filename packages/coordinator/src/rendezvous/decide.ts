@@ -11,7 +11,7 @@ import { addToTotals, jobSummary, metricsLine } from './aggregate.js'
 import { broadcast, log } from './actions.js'
 import { assignRanks, describeParticipant, describeWorker, localWorldSizes } from './assign-ranks.js'
 import { DEFAULT_DROP_LIMITS, drop, emptyGate, noDrops, quietLog, sendReject } from './drops.js'
-import { decideFailed, decideInvalidMessage, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
+import { decideFailed, decideInvalidMessage, decideOutputFailed, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
 import { differingReplicas, implausibleEval } from './final-checks.js'
 import type { Decision, DropLimits, Participant, RendezvousAction, RendezvousEvent, RendezvousState, WaitingWorker } from './types.js'
 
@@ -46,6 +46,7 @@ export function decide(state: RendezvousState, event: RendezvousEvent, now: numb
     case 'workerExited': decideWorkerExited(next, event, now, actions); break
     case 'shutdownRequested': decideShutdownRequested(next, event, now, actions); break
     case 'stopRequested': decideStopRequested(next, event, now, actions); break
+    case 'outputFailed': decideOutputFailed(next, event, now, actions); break
     case 'invalidMessage': decideInvalidMessage(next, event.from, event.error, now, actions); break
     case 'failed': decideFailed(next, event.from, event.message, now, actions); break
     case 'keepAlive': decideKeepAlive(next, event.from, now, actions); break

@@ -151,6 +151,16 @@ export function decideShutdownRequested(state: RendezvousState, event: Extract<R
 }
 
 /**
+ * The coordinator could not write to the output folder (metrics.jsonl on a full or read-only
+ * disk): the job stops like on any other failure, so no worker trains on while its record is
+ * lost. The workers' Abort carries the error, which names the path and the errno code.
+ */
+export function decideOutputFailed(state: RendezvousState, event: Extract<RendezvousEvent, { kind: 'outputFailed' }>, now: number, actions: RendezvousAction[]): void {
+  const reason = `The coordinator stops the job: ${event.error.message}`
+  failJob(state, { atMs: now, reason, error: event.error }, 1, actions)
+}
+
+/**
  * A message refused at the edge (or a type only the coordinator sends): counted and logged
  * (at most once per sender per interval). A sender that is not a participant (a worker
  * joining with a malformed JoinRequest, another version, another job) hears why in a Reject,

@@ -168,6 +168,8 @@ export type RendezvousEvent =
   | { kind: 'shutdownRequested'; reason: string; exitCode?: number }
   /** Stop gracefully: the ranks finish the step in flight, rank 0 checkpoints, the job ends. */
   | { kind: 'stopRequested'; reason: string }
+  /** A write to the job's output folder failed (an `OutputWriteError`): the job stops. */
+  | { kind: 'outputFailed'; error: WireError }
 
 /** One line of metrics.jsonl: one step aggregated over every rank. */
 export interface MetricsLine {
