@@ -142,7 +142,7 @@ describe('ringtrain coordinator without --out', () => {
   test('puts each run in a fresh runs/<UTC time>-<job id>, repoints runs/latest, and says where; the first run\'s folder stays', async () => {
     const cwd = await scratch()
     const first = await coordinatorIn(cwd)
-    expect(first.code, first.output).toBe(1)
+    expect(first.code, first.output).toBe(143)
     const firstDir = /\[coordinator\] Outputs go to (\S+); \S+ links to it\./.exec(first.output)?.[1]
     expect(firstDir, first.output).toMatch(new RegExp(`^${join(cwd, 'runs')}/\\d{8}T\\d{6}Z-cli-out$`))
     expect(await readdir(firstDir!), 'the coordinator wrote its metrics there').toContain('metrics.jsonl')

@@ -25,31 +25,42 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
       ownKey = writePrivateKeyFile(key)
       return { mode: 'key', key }
     })
+    // The first signal stops gracefully (a checkpoint at the next step boundary), a second at
+    // once. Listening from the start: a signal that comes while the coordinator starts is kept.
+    let coordinator: Awaited<ReturnType<typeof startCoordinator>> | undefined
+    let interruptedBy: NodeJS.Signals | undefined
+    let signals = 0
+    const act = () => {
+      if (coordinator === undefined || interruptedBy === undefined) return
+      if (signals === 1) void coordinator.requestStop(`the coordinator got ${interruptedBy}`)
+      else void coordinator.stop(`the coordinator got ${interruptedBy} twice`)
+    }
+    const onSignal = (signal: NodeJS.Signals) => {
+      interruptedBy ??= signal
+      signals++
+      process.stderr.write(signals === 1
+        ? `[coordinator] got ${signal}: stopping at the next step boundary with a checkpoint; ${signal} again stops at once.\n`
+        : `[coordinator] got ${signal} again: stopping now.\n`)
+      if (coordinator === undefined && signals > 1) process.exit(interruptedBy === 'SIGINT' ? 130 : 143)
+      act()
+    }
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
     try {
       // Inside the try: a run folder that cannot be made still removes the key file.
       const config = await jobConfigWithOutDir(argv, (line) => process.stderr.write(`[coordinator] ${line}\n`))
       if (security.mode === 'insecure') process.stderr.write(`[coordinator] ${insecureWarning('coordinator', argv.bind)}\n`)
-      const coordinator = await startCoordinator(config, { bind: argv.bind, security, log: (line: string) => process.stderr.write(`${line}\n`) })
+      coordinator = await startCoordinator(config, { bind: argv.bind, security, log: (line: string) => process.stderr.write(`${line}\n`) })
       const keyFlag = security.mode === 'insecure' ? ' --insecure' : ` --secret-file ${ownKey?.path ?? argv['secret-file']}`
       const endpoint = coordinator.endpoint.replace(/^tcp:\/\/(0\.0\.0\.0|\[::\]):/, 'tcp://ADDRESS-OF-THIS-MACHINE:')
       process.stderr.write(`[coordinator] job ${config.jobId} waits for ${config.worldSize} worker(s) on ${coordinator.endpoint}: run \`ringtrain worker --coordinator ${endpoint} --job-id ${config.jobId}${keyFlag}\` on each.\n`)
       if (ownKey) process.stderr.write(`[coordinator] No --secret-file: made a job key for this run at ${ownKey.path} (removed at exit); workers on this machine pass it with --secret-file.\n`)
-      // The first signal stops gracefully (a checkpoint at the next step boundary), a second at once.
-      let interruptedBy: NodeJS.Signals | undefined
-      const onSignal = (signal: NodeJS.Signals) => {
-        if (interruptedBy === undefined) {
-          interruptedBy = signal
-          process.stderr.write(`[coordinator] got ${signal}: stopping at the next step boundary with a checkpoint; ${signal} again stops at once.\n`)
-          void coordinator.requestStop(`the coordinator got ${signal}`)
-        } else {
-          void coordinator.stop(`the coordinator got ${signal} twice`)
-        }
-      }
-      process.on('SIGINT', onSignal)
-      process.on('SIGTERM', onSignal)
+      act()
       const result = await coordinator.done
       process.exitCode = interruptedBy === undefined ? result.exitCode : interruptedBy === 'SIGINT' ? 130 : 143
     } finally {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
       ownKey?.remove()
     }
   },
