@@ -1,18 +1,20 @@
 /**
  * The coordinator's output files in `outDir`: metrics.jsonl (one JSON line per step, in
- * the order steps complete) and summary.json, written atomically (temp file + rename) so a
- * reader never sees half a summary.
+ * the order steps complete), summary.json and stall-reports.json, both written atomically
+ * (temp file + rename) so a reader never sees half of one.
  */
 import { createWriteStream, type WriteStream } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { JobSummary, MetricsLine } from './rendezvous/types.js'
+import type { JobSummary, MetricsLine, StallReport } from './rendezvous/types.js'
 
 export class JobFiles {
   private constructor(
     readonly metricsPath: string,
     readonly summaryPath: string,
     private readonly metrics: WriteStream,
+    /** The latest stall reports (stall.ts), rewritten at each: a failed job has no summary.json, and a hung one none yet. */
+    readonly stallReportsPath: string,
   ) {}
 
   /**
@@ -23,10 +25,11 @@ export class JobFiles {
   static async open(outDir: string): Promise<JobFiles> {
     await mkdir(outDir, { recursive: true })
     await rm(join(outDir, 'summary.json'), { force: true })
+    await rm(join(outDir, 'stall-reports.json'), { force: true })
     const metricsPath = join(outDir, 'metrics.jsonl')
     const metrics = createWriteStream(metricsPath, { flags: 'w' })
     await new Promise<void>((resolve, reject) => metrics.once('open', () => resolve()).once('error', reject))
-    return new JobFiles(metricsPath, join(outDir, 'summary.json'), metrics)
+    return new JobFiles(metricsPath, join(outDir, 'summary.json'), metrics, join(outDir, 'stall-reports.json'))
   }
 
   writeMetricsLine(line: MetricsLine): void {
@@ -34,13 +37,26 @@ export class JobFiles {
   }
 
   async writeSummary(summary: JobSummary): Promise<void> {
-    const temporary = `${this.summaryPath}.${process.pid}.tmp`
-    await writeFile(temporary, `${JSON.stringify(summary, null, 2)}\n`)
-    await rename(temporary, this.summaryPath)
+    await writeAtomically(this.summaryPath, summary)
   }
 
-  /** Flushes and closes metrics.jsonl. */
-  close(): Promise<void> {
-    return new Promise((resolve) => this.metrics.end(() => resolve()))
+  /** Replaces stall-reports.json with `reports`; reports written in quick succession land in order. */
+  writeStallReports(reports: StallReport[]): Promise<void> {
+    this.stallWrites = this.stallWrites.catch(() => undefined).then(() => writeAtomically(this.stallReportsPath, reports))
+    return this.stallWrites
   }
+
+  private stallWrites: Promise<void> = Promise.resolve()
+
+  /** Flushes and closes metrics.jsonl, once stall-reports.json is written. */
+  async close(): Promise<void> {
+    await this.stallWrites.catch(() => undefined)
+    await new Promise<void>((resolve) => this.metrics.end(() => resolve()))
+  }
+}
+
+async function writeAtomically(path: string, value: unknown): Promise<void> {
+  const temporary = `${path}.${process.pid}.tmp`
+  await writeFile(temporary, `${JSON.stringify(value, null, 2)}\n`)
+  await rename(temporary, path)
 }

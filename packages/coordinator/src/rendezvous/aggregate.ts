@@ -46,6 +46,7 @@ export function jobSummary(state: RendezvousState): JobSummary {
     parameterHashes: hashes,
     backends: reports.map((r) => r.backend),
     dropped: { ...state.dropped },
+    ...(state.stallReports.length > 0 ? { stallReports: state.stallReports } : {}),
   }
 }
 
