@@ -44,6 +44,12 @@ function stalled(): RendezvousState {
   return state
 }
 
+/** Ranks 0 and 2 say again, at T0 + t, that they still wait where they did. */
+const stillWaiting = (t: number): RendezvousEvent[] => [
+  alive(0, { step: 3, op: 7, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 2, from rank 2', waitingFor: 2, inPhaseMs: t }),
+  alive(2, { step: 3, op: 7, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 2, from rank 1', waitingFor: 1, inPhaseMs: t }),
+]
+
 describe('the stall report', () => {
   test('comes once a collective has waited for half the step timeout, before it times out, naming for every rank its step, collective and phase, and the ranks that have not arrived', () => {
     let { state, actions } = run(stalled(), [tick], T0 + 4_999)
@@ -75,17 +81,34 @@ describe('the stall report', () => {
   })
 
   test('is not repeated on every tick: the same positions again only after another half step timeout, changed ones at once', () => {
-    let { state, actions } = run(stalled(), [tick], T0 + 5_000)
+    let { state, actions } = run(stalled(), [...stillWaiting(5_000), tick], T0 + 5_000)
     expect(reports(actions)).toHaveLength(1)
-    ;({ state, actions } = run(state, [tick, tick], T0 + 9_999))
+    ;({ state, actions } = run(state, [...stillWaiting(7_000), tick, tick], T0 + 7_000))
+    ;({ state, actions } = run(state, [...stillWaiting(9_999), tick, tick], T0 + 9_999))
     expect(reports(actions)).toEqual([])
-    ;({ state, actions } = run(state, [tick], T0 + 10_000))
+    ;({ state, actions } = run(state, [...stillWaiting(10_000), tick], T0 + 10_000))
     expect(reports(actions)).toHaveLength(1)
     // Rank 1 arrives and waits too: a new situation, reported at the next tick.
     ;({ state, actions } = run(state, [alive(1, { step: 3, op: 7, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 2, from rank 0', waitingFor: 0, inPhaseMs: 0 }), tick], T0 + 10_001))
     expect(reports(actions)).toHaveLength(1)
     expect(reports(actions)[0]).toMatch(/ranks that have not arrived at step 3 allReduce op 7: \[\]; ranks waited for: \[0, 1, 2\]/)
     expect(state.stallReports.map((r) => r.atMs)).toEqual([T0 + 5_000, T0 + 10_000, T0 + 10_001])
+  })
+
+  test('a silent rank\'s last position does not make a stall by itself: the report comes once a rank still heard has waited half the step timeout, and names the silent one', () => {
+    let { state } = run(initialState(config), ids.map((id, rank) => join(id, rank)), T0)
+    // Rank 1's last word: in broadcastValue op 2; it moved on (or not) and went silent.
+    ;({ state } = run(state, [alive(1, { step: 0, op: 2, collective: 'broadcastValue', phase: 'the length, from root 0 via rank 0', waitingFor: 0, inPhaseMs: 0 })], T0))
+    const waiting = (t: number) => [
+      alive(0, { step: 0, op: 3, collective: 'allReduce', phase: 'reduce-scatter, ring step 2 of 2, from rank 2', waitingFor: 2, inPhaseMs: t - 2_000 }),
+      alive(2, { step: 0, op: 3, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 2, from rank 1', waitingFor: 1, inPhaseMs: t - 2_000 }),
+    ]
+    let actions: RendezvousAction[]
+    ;({ state, actions } = run(state, [...waiting(6_999), tick], T0 + 6_999))
+    expect(reports(actions)).toEqual([])
+    ;({ state, actions } = run(state, [...waiting(7_000), tick], T0 + 7_000))
+    expect(reports(actions)[0]).toMatch(/^Stall report \(rank 0 \(pid 100 on host-a\) has waited in allReduce op 3 at step 0 for 5\.0 s; collectives time out after 10\.0 s\): ranks that have not arrived at step 0 allReduce op 3: \[1\]; ranks waited for: \[0, 1, 2\]; ranks not heard for over 2\.0 s: \[1\]\./)
+    expect(reports(actions)[0]).toMatch(/\n {2}rank 1 \(pid 101 on host-a\): step 0, broadcastValue op 2, the length, from root 0 via rank 0, waiting for rank 0, for 7\.0 s; last heard 7\.0 s ago\n/)
   })
 
   test('nothing is reported while ranks only compute, however long, nor while collectives make progress', () => {
@@ -129,7 +152,7 @@ describe('the stall report', () => {
       alive(0, { step: 0, op: 2, collective: 'broadcast', phase: 'the 1 segment(s) from root 0 via rank 2', waitingFor: 2, inPhaseMs: 0 }),
       alive(1, { step: 0 }),
     ], T0))
-    const { actions } = run(state, [tick], T0 + 5_000)
+    const { actions } = run(state, [alive(0, { step: 0, op: 2, collective: 'broadcast', phase: 'the 1 segment(s) from root 0 via rank 2', waitingFor: 2, inPhaseMs: 5_000 }), tick], T0 + 5_000)
     const [report] = reports(actions)
     expect(report).toMatch(/ranks that have not arrived at step 0 broadcast op 2: \[1, 2\]/)
     expect(report).toMatch(/rank 1 \(pid 101 on host-a\): step 0, before its first collective, for 5\.0 s/)
@@ -137,7 +160,7 @@ describe('the stall report', () => {
   })
 
   test('summary.json of a job that finished after a stall lists the reports', () => {
-    let { state, actions } = run(stalled(), [tick], T0 + 5_000)
+    let { state, actions } = run(stalled(), [...stillWaiting(5_000), tick], T0 + 5_000)
     for (const [rank, id] of ids.entries()) {
       ;({ state, actions } = run(state, [{ kind: 'done', from: id!, message: controlMessage(MessageType.WorkerDone, 'job-1', { rank, steps: 4, parameterHash: 'h', finalLoss: 1, eval: {}, backend: 'cpu' }) }], T0 + 6_000))
     }

@@ -22,6 +22,11 @@ export function stallAfterMs(state: RendezvousState): number {
   return state.config.stepTimeoutMs / 2
 }
 
+/** A rank not heard for longer (two heartbeat intervals) is silent: stopped, hung or cut off, or about to be declared lost. */
+function silentAfterMs(state: RendezvousState): number {
+  return 2 * state.keepAliveIntervalMs
+}
+
 /** Keeps what a participant's Alive says about where it stands; the phase keeps its start while it stays the same. */
 export function recordPosition(participant: Participant, message: Alive, now: number): void {
   const { step, op, collective, phase, waitingFor, inPhaseMs } = message
@@ -43,6 +48,8 @@ export function decideStall(state: RendezvousState, now: number, actions: Rendez
   const limit = stallAfterMs(state)
   let longest: Participant | undefined
   for (const p of live(state)) {
+    // A silent rank's position is only its last word (it may have moved on before it stopped): only ranks heard lately count.
+    if (now - p.lastHeartbeatAt > silentAfterMs(state)) continue
     if (p.position?.collective === undefined || now - p.position.sinceMs < limit) continue
     if (longest === undefined || p.position.sinceMs < longest.position!.sinceMs) longest = p
   }
@@ -86,7 +93,7 @@ function buildReport(state: RendezvousState, ranks: Participant[], trigger: Stal
   }
   const notArrived = frontier === undefined ? [] : ranks.filter((p) => entered(p) < furthest).map((p) => p.rank)
   const waitedOn = [...new Set(ranks.flatMap((p) => (p.position?.collective !== undefined && p.position.waitingFor !== undefined ? [p.position.waitingFor] : [])))].sort((a, b) => a - b)
-  const silentMs = 2 * state.keepAliveIntervalMs
+  const silentMs = silentAfterMs(state)
   const silent = ranks.filter((p) => now - p.lastHeartbeatAt > silentMs).map((p) => p.rank)
   const rows: StallReport['ranks'] = ranks.map((p) => {
     const at = p.position
