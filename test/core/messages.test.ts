@@ -49,6 +49,7 @@ describe('control messages', () => {
       controlMessage(MessageType.Alive, jobId, { token: 'a1b2', step: 3 }),
       controlMessage(MessageType.StopRequest, jobId, { reason: 'the launcher got SIGINT' }),
       controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 40, parameterHash: 'abc', finalLoss: 0.1, eval: {}, backend: 'cpu', stopReason: 'SIGINT', checkpointDir: '/out/checkpoints/step-0000040', checkpointStep: 40, skippedSteps: 1 }),
+      controlMessage(MessageType.Alive, jobId, { token: 'a1b2', step: 3, op: 12, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 2, from rank 0', waitingFor: 0, inPhaseMs: 4200 }),
     ]
     for (const message of messages) expect(roundTrip(message)).toEqual(message)
   })
@@ -131,6 +132,11 @@ describe('validation at the edge', () => {
     const error = rejection(encode(message))
     expect(error.code).toBe('E_BAD_FRAME')
     expect(error.message).toBe('the coordinator got a KeepAlive from worker 3f2a whose maxMissed is wrong: expected a non-negative integer, got nothing. Dropped it.')
+  })
+
+  test('refuses an Alive whose position names a rank that is not a non-negative integer, naming the field', () => {
+    const message = controlMessage(MessageType.Alive, config.jobId, { token: 'a1b2', step: 3, op: 1, waitingFor: -1 })
+    expect(rejection(encode(message)).message).toBe('the coordinator got a Alive from worker 3f2a whose waitingFor is wrong: expected a non-negative integer, got -1. Dropped it.')
   })
 
   test('refuses an Assignment whose job config breaks a rule, naming the field', () => {

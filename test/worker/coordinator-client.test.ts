@@ -309,3 +309,32 @@ describe('CoordinatorClient and the job key', () => {
     expect((error2 as DistError).message).toContain('the coordinator holds another job\'s key, or runs without one (--insecure)')
   })
 })
+
+describe('the liveness thread reports where the worker stands', () => {
+  const config = resolveJobConfig({ jobId: 'client-test', worldSize: 1, task: 'none', outDir: 'unused', heartbeatIntervalMs, heartbeatMaxMissed })
+
+  test('each Alive carries the latest position the main thread published: the collective it waits in, then the step it computes outside collectives', async () => {
+    const coordinator = await fakeCoordinator(config, { assign: true })
+    const client = await joinAs(coordinator.endpoint, 1)
+    const alives = () => coordinator.heard.filter((m): m is Extract<ControlMessage, { type: typeof MessageType.Alive }> => m.type === MessageType.Alive)
+    const heard = condition()
+    const timer = setInterval(heard.changed, 10)
+    cleanup.push(async () => clearInterval(timer))
+    client.setStep(4)
+    client.setPosition({ step: 4, op: 9, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 1, from rank 1', waitingFor: 1, sinceMs: Date.now() - 1000 })
+    await heard.until('an Alive in allReduce op 9', () => alives().some((m) => m.op === 9))
+    const inCall = alives().find((m) => m.op === 9)!
+    expect(inCall).toMatchObject({ step: 4, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 1, from rank 1', waitingFor: 1 })
+    expect(inCall.inPhaseMs).toBeGreaterThanOrEqual(1000)
+    // The call ended at step 4; the main thread moved on to step 5 and computes.
+    client.setPosition({ step: 4, op: 10, phase: 'between collectives', sinceMs: Date.now() - 5000 })
+    client.setStep(5)
+    await heard.until('an Alive between collectives at step 5', () => alives().some((m) => m.op === 10 && m.step === 5))
+    const between = alives().find((m) => m.op === 10 && m.step === 5)!
+    expect(between).toMatchObject({ phase: 'between collectives' })
+    expect(between.collective).toBeUndefined()
+    expect(between.waitingFor).toBeUndefined()
+    // Since the step began (just now), not since the call ended 5 s ago.
+    expect(between.inPhaseMs).toBeLessThan(4000)
+  })
+})

@@ -2,5 +2,5 @@
 export { startCoordinator } from './server.js'
 export type { Coordinator, CoordinatorOptions, CoordinatorResult } from './server.js'
 export type {
-  CoordinatorEvent, Failure, JobSummary, MetricsLine, Participant, Phase, ProgressSample, WaitingWorker,
+  CoordinatorEvent, Failure, JobSummary, MetricsLine, Participant, Phase, ProgressSample, RankPosition, StallReport, WaitingWorker,
 } from './rendezvous/types.js'

@@ -13,10 +13,10 @@
  * old summary.json stays until this run's summary replaces it, and an old metrics.jsonl is
  * moved to metrics.previous.jsonl (replacing the one before) rather than truncated.
  */
-import { open, mkdir, rename, rm, stat, type FileHandle } from 'node:fs/promises'
+import { open, mkdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { OutputWriteError, outputWriteError } from '@ringtrain/core'
-import type { JobSummary, MetricsLine } from './rendezvous/types.js'
+import type { JobSummary, MetricsLine, StallReport } from './rendezvous/types.js'
 
 export interface JobFilesOptions {
   /** When the run started (ISO 8601, UTC), written into summary.json beside the jobId; now by default. */
@@ -40,7 +40,26 @@ export class JobFiles {
     readonly startedAt: string,
     private readonly metrics: FileHandle,
     private readonly onError: (error: OutputWriteError) => void,
+    /** The latest stall reports (stall.ts), rewritten at each: a failed job has no summary.json, and a hung one none yet. */
+    readonly stallReportsPath: string,
   ) {}
+
+  private stallWrites: Promise<void> = Promise.resolve()
+
+  /** Replaces stall-reports.json with `reports` (temp file + rename); reports written in quick succession land in order. */
+  writeStallReports(reports: StallReport[]): Promise<void> {
+    this.stallWrites = this.stallWrites.catch(() => undefined).then(async () => {
+      const temporary = `${this.stallReportsPath}.${process.pid}.tmp`
+      try {
+        await writeFile(temporary, `${JSON.stringify(reports, null, 2)}\n`)
+        await rename(temporary, this.stallReportsPath)
+      } catch (error) {
+        await rm(temporary, { force: true }).catch(() => {})
+        throw asOutputError(error, this.stallReportsPath, 'the stall reports')
+      }
+    })
+    return this.stallWrites
+  }
 
   /**
    * Creates `outDir` and starts this run's metrics.jsonl. A metrics.jsonl of an earlier run is
@@ -68,7 +87,7 @@ export class JobFiles {
       throw asOutputError(error, metricsPath, 'metrics')
     }
     const startedAt = options.startedAt ?? new Date().toISOString()
-    return new JobFiles(metricsPath, join(outDir, 'summary.json'), startedAt, handle, options.onError ?? (() => {}))
+    return new JobFiles(metricsPath, join(outDir, 'summary.json'), startedAt, handle, options.onError ?? (() => {}), join(outDir, 'stall-reports.json'))
   }
 
   /** The first failed write of metrics.jsonl, once it happened. */
@@ -116,6 +135,7 @@ export class JobFiles {
    */
   closeMetrics(): Promise<void> {
     this.closed ??= (async () => {
+      await this.stallWrites.catch(() => undefined)
       await this.pending
       if (this.failure === undefined) {
         try {

@@ -104,6 +104,7 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
       case 'broadcast': for (const to of action.to) void server.send(to, action.message); break
       case 'writeMetricsLine': jobFiles.writeMetricsLine(action.line); break
       case 'log': log(action.line); break
+      case 'writeStallReports': void jobFiles.writeStallReports(action.reports).catch((error: unknown) => log(`Could not write ${jobFiles.stallReportsPath}: ${(error as Error).message}`)); break
       case 'progress': emit(action.event); break
       case 'finish': void settle({ ok: true, exitCode: 0, summary: action.summary }); break
       case 'fail': void settle({ ok: false, exitCode: action.exitCode, error: errorFromWire(action.error), failures: action.failures, ...(action.summary !== undefined ? { summary: action.summary } : {}) }); break

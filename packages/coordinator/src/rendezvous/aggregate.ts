@@ -52,6 +52,7 @@ export function jobSummary(state: RendezvousState): JobSummary {
     dropped: { ...state.dropped },
     ...(state.stopRequested !== undefined ? { stopped: state.stopRequested } : {}),
     ...(reports[0]?.checkpointDir !== undefined && reports[0].checkpointStep !== undefined ? { checkpoint: { step: reports[0].checkpointStep, dir: reports[0].checkpointDir } } : {}),
+    ...(state.stallReports.length > 0 ? { stallReports: state.stallReports } : {}),
   }
 }
 

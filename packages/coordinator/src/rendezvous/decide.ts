@@ -13,6 +13,7 @@ import { assignRanks, describeParticipant, describeWorker, localWorldSizes } fro
 import { DEFAULT_DROP_LIMITS, drop, emptyGate, noDrops, quietLog, sendReject } from './drops.js'
 import { decideFailed, decideInvalidMessage, decideOutputFailed, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
 import { differingReplicas, implausibleEval } from './final-checks.js'
+import { recordPosition } from './stall.js'
 import type { Decision, DropLimits, Participant, RendezvousAction, RendezvousEvent, RendezvousState, WaitingWorker } from './types.js'
 
 export function initialState(config: JobConfig, options: { exitGraceMs?: number; dropLimits?: Partial<DropLimits> } = {}): RendezvousState {
@@ -34,6 +35,8 @@ export function initialState(config: JobConfig, options: { exitGraceMs?: number;
     dropLimits: { ...DEFAULT_DROP_LIMITS, ...options.dropLimits },
     dropLog: emptyGate(),
     rejects: emptyGate(),
+    stall: {},
+    stallReports: [],
   }
 }
 
@@ -153,6 +156,7 @@ function decideAlive(state: RendezvousState, from: string, message: Extract<Rend
     actions.push(log(`${describeWorker(owner)} reports its liveness from a thread of its own (connection ${from.slice(0, 8)}); long steps no longer silence it.`))
   }
   owner.lastHeartbeatAt = now
+  if (state.participants[owner.identity] === owner) recordPosition(owner as Participant, message, now)
 }
 
 /** The world is full: assign ranks, send each worker its Assignment, and start running. */

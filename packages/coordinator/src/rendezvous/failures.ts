@@ -8,6 +8,7 @@ import { MessageType, controlMessage, type WireError, type WorkerFailed } from '
 import { broadcast, log } from './actions.js'
 import { describeParticipant, describeWorker } from './assign-ranks.js'
 import { drop, edgeErrorForSender, flushDropLog, rejectMessage, sendReject } from './drops.js'
+import { decideStall, reportStall } from './stall.js'
 import type { JobSummary, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
 
 /**
@@ -28,6 +29,10 @@ export function decideFailed(state: RendezvousState, from: string, message: Work
   const rank = participant?.rank ?? message.rank
   const who = describeWorker((participant ?? waiting)!)
   const reason = `${who} failed: ${message.error.name} [${message.error.code}]: ${message.error.message}`
+  // A collective timed out: where every rank stood says which one the others waited for.
+  if (participant !== undefined && state.phase === 'running' && message.error.code === 'E_TIMEOUT') {
+    reportStall(state, 'timeout', `${who} timed out`, now, actions)
+  }
   failJob(state, { atMs: now, rank, reason, error: message.error }, 1, actions)
 }
 
@@ -59,6 +64,7 @@ export function decideTick(state: RendezvousState, now: number, actions: Rendezv
   } else if (state.phase === 'running') {
     decideLost(state, now, actions)
     failExited(state, now, actions)
+    if (state.phase === 'running') decideStall(state, now, actions)
   }
   if (state.phase === 'waiting' || state.phase === 'running') sendKeepAlive(state, now, actions)
   flushDropLog(state, now, actions)
@@ -76,6 +82,7 @@ function decideLost(state: RendezvousState, now: number, actions: RendezvousActi
     const reason = participant.livenessIdentity !== undefined
       ? `${last} Neither its liveness thread nor its main thread was heard: the process is stopped, hung or unreachable.`
       : `${last} If its steps take longer than ${deadlineMs / 1000} s (slow backend, large batch), raise --heartbeat-max-missed.`
+    if (state.phase === 'running') reportStall(state, 'lost', `${describeParticipant(participant)} is declared lost`, now, actions)
     // Fail first, so the Abort reaches this participant too: it may be stalled, not gone.
     failJob(state, lostError(participant, reason, now, { expected: `a heartbeat every ${state.keepAliveIntervalMs} ms`, got: `none for ${silentMs} ms` }), 1, actions)
     delete state.participants[participant.identity]

@@ -47,6 +47,42 @@ export interface Participant extends Omit<WaitingWorker, 'localRank'> {
   step: number
   /** Set when the launcher saw the process exit. */
   exited?: { code: number | null; signal: string | null; atMs: number }
+  /** Where it last said it stands in its collectives (its liveness thread's Alive); absent until the first. */
+  position?: RankPosition
+}
+
+/** Where a participant stands in the round's collectives, as its last Alive said (stall.ts). */
+export interface RankPosition {
+  step: number
+  /** The op id of its collective in flight; between collectives, the op id its next one gets. Absent before its first collective. */
+  op?: number
+  /** Absent between collectives. */
+  collective?: string
+  phase?: string
+  waitingFor?: number
+  /** When it entered this phase, on the coordinator's clock (the Alive's arrival minus its inPhaseMs). */
+  sinceMs: number
+}
+
+/**
+ * One stall report (stall.ts): where every rank stands when a collective has waited for
+ * half the step timeout, a rank is declared lost, or a rank timed out in a collective.
+ */
+export interface StallReport {
+  atMs: number
+  trigger: 'stalled' | 'lost' | 'timeout'
+  /** The furthest collective any rank has entered. */
+  frontier?: { step: number; op: number; collective?: string }
+  /** Ranks that have not entered the frontier's op (or whose position is unknown). */
+  notArrived: number[]
+  /** Ranks that some rank's collective waits for. */
+  waitedOn: number[]
+  /** Ranks not heard from for more than two heartbeat intervals. */
+  silent: number[]
+  /** Every rank not yet done, by rank. */
+  ranks: Array<{ rank: number; step?: number; op?: number; collective?: string; phase?: string; waitingFor?: number; inPhaseMs?: number; lastHeardMsAgo: number }>
+  /** The report as logged. */
+  text: string
 }
 
 /** One failure reported or detected; the first one by time is the root cause. */
@@ -147,6 +183,10 @@ export interface RendezvousState {
   rejects: RateGate
   /** Why a graceful stop was asked for, once it was (the job then ends at a step boundary). */
   stopRequested?: string
+  /** The last stall report's time and the positions it described (stall.ts). */
+  stall: { lastReportAtMs?: number; lastSignature?: string }
+  /** The latest stall reports, oldest first (at most MAX_STALL_REPORTS). */
+  stallReports: StallReport[]
 }
 
 export type RendezvousEvent =
@@ -219,6 +259,8 @@ export interface JobSummary {
   stopped?: string
   /** The checkpoint rank 0 committed last: where to resume from (`ringtrain launch --resume OUT`). */
   checkpoint?: { step: number; dir: string }
+  /** The job's latest stall reports (stall.ts), when it had any. */
+  stallReports?: StallReport[]
 }
 
 /** What a progress bar shows after each step. `totalSteps` is 0 until a worker reports it. */
@@ -246,6 +288,8 @@ export type RendezvousAction =
   | { kind: 'broadcast'; to: string[]; message: ControlMessage }
   | { kind: 'writeMetricsLine'; line: MetricsLine }
   | { kind: 'log'; line: string }
+  /** The job's latest stall reports, to write to stall-reports.json. */
+  | { kind: 'writeStallReports'; reports: StallReport[] }
   | { kind: 'progress'; event: CoordinatorEvent }
   | { kind: 'finish'; summary: JobSummary }
   /** `summary` is set when every rank finished but the job failed anyway (the replicas differ). */

@@ -36,6 +36,7 @@ export async function allGather(transport: Transport, data: Float32Array, option
   for (let g = 0; g < steps; g++) {
     const current = next
     if (g + 1 < steps) next = call.receive(leftPeer, g + 1, 0, () => `ring step ${g + 2} of ${steps}`)
+    call.waitingIn(`ring step ${g}`, leftPeer, () => `ring step ${g + 1} of ${steps}, from rank ${leftPeer}`)
     const received = await current
     const owner = mod(rank - g - 1, worldSize)
     call.checkByteLength(received, received.byteLength - (received.byteLength % 4), leftPeer, `the block of rank ${owner}`,

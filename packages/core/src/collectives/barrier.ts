@@ -25,7 +25,9 @@ export async function barrier(transport: Transport, options: CollectiveOptions):
     const distance = 2 ** i
     const from = mod(rank - distance, worldSize)
     call.send(mod(rank + distance, worldSize), i, 0, empty)
-    const received = await call.receive(from, i, 0, () => `round ${i + 1} of ${rounds}`)
+    const phase = () => `round ${i + 1} of ${rounds}`
+    call.waitingIn(`round ${i}`, from, phase)
+    const received = await call.receive(from, i, 0, phase)
     call.checkByteLength(received, 0, from, `round ${i + 1}`, 'Barrier messages are empty: the ranks run different collectives.', FrameError)
   }
   await call.finish()

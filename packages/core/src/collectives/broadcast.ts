@@ -76,6 +76,7 @@ export async function broadcastBytes(
     await chain.call.finish()
     return copy
   }
+  chain.call.waitingIn('length', chain.leftPeer, () => `the length, from root ${chain.root} via rank ${chain.leftPeer}`)
   const length = await chain.call.receive(chain.leftPeer, 0, 0, () => `the length, from root ${chain.root}`)
   chain.call.checkByteLength(length, 4, chain.leftPeer, 'the length', `The ranks run different collectives as op ${options.op}.`, FrameError)
   const byteLength = new DataView(length.buffer, length.byteOffset, 4).getUint32(0, true)
@@ -144,6 +145,7 @@ class Chain {
     for (let segment = 0; segment < count; segment++) {
       const current = next
       if (segment + 1 < count) next = call.receive(this.leftPeer, ringStep, segment + 1, phase(segment + 1))
+      call.waitingIn('segments', this.leftPeer, () => `the ${count} segment(s) from root ${root} via rank ${this.leftPeer}`)
       const received = await current
       const slice = this.segmentOf(target, segment)
       const what = count > 1 ? `segment ${segment} of ${count}` : 'the buffer'

@@ -18,6 +18,12 @@ export interface CollectiveOptions {
   op: number
   /** Deadline for the whole call, in milliseconds from its start. */
   timeoutMs: number
+  /**
+   * Told each time the call starts waiting in a new phase (`reduce-scatter, ring step 2 of 3`,
+   * and the peer it waits for, if one): once per ring step, never per segment or byte.
+   * `ProcessGroup` turns it into its `position` (Note [Where a rank stands]).
+   */
+  onPhase?: (phase: string, waitingFor: number | undefined) => void
 }
 
 export class CollectiveCall {
@@ -29,6 +35,8 @@ export class CollectiveCall {
   /** Sends per peer that the transport has not yet taken. */
   private readonly unsent = new Map<number, number>()
   private sendError: unknown
+  /** The phase last told to `onPhase`, so that each segment of one ring step does not tell it again. */
+  private phaseKey: string | undefined
 
   constructor(
     readonly transport: Transport,
@@ -78,6 +86,20 @@ export class CollectiveCall {
     return receiving
   }
 
+  /**
+   * Says that the call now waits for `peer` (or only for its own sends, when undefined) in
+   * the phase `key` names; `phase()` is built and told to `onPhase` only when `key` or
+   * `peer` changed since the last time. Calls it before awaiting a receive.
+   */
+  waitingIn(key: string, peer: number | undefined, phase: () => string): void {
+    const onPhase = this.options.onPhase
+    if (onPhase === undefined) return
+    const full = `${key}/${peer ?? ''}`
+    if (full === this.phaseKey) return
+    this.phaseKey = full
+    onPhase(phase(), peer)
+  }
+
   /** Hands a received message back to the transport: we read it and did not send it on. */
   release(bytes: Uint8Array): void {
     this.transport.release?.(bytes)
@@ -100,6 +122,9 @@ export class CollectiveCall {
    * otherwise wait on it for ever.
    */
   async finish(): Promise<void> {
+    if ([...this.unsent.values()].some((count) => count > 0)) {
+      this.waitingIn('sending', undefined, () => 'waiting for its sends to leave')
+    }
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(this.sendTimeoutError()), Math.max(0, this.deadlineAt - performance.now()))

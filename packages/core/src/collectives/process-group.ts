@@ -9,10 +9,20 @@
  *
  * A new round (a new membership) gets a new group over its new transport, whose op ids
  * start again at 0.
+ *
+ * Note [Where a rank stands]
+ * The group keeps `position`: the collective in flight (name, op, step), the phase it waits
+ * in and for which peer, and since when; between calls, the op the next call gets and since
+ * when none is in flight. It changes when a call starts and ends and once per phase (ring
+ * step, barrier round), never per segment, and `onPosition` hears each change. A worker
+ * publishes it to its liveness thread, so the coordinator's stall report can say where every
+ * rank is even when a rank's main thread is stuck in synchronous compute (its last position,
+ * `between collectives` since then, tells as much).
  */
-import { ConfigError, FrameError, InternalError } from '../errors.js'
+import { ConfigError, DistError, FrameError, InternalError } from '../errors.js'
 import { decode, encode } from '../protocol/codec.js'
 import type { Transport } from '../transport/transport.js'
+import type { CollectiveOptions } from './collective-call.js'
 import { allGather } from './all-gather.js'
 import { barrier } from './barrier.js'
 import { broadcast, broadcastBytes } from './broadcast.js'
@@ -25,6 +35,24 @@ export interface ProcessGroupOptions {
   timeoutMs: number
   /** Bytes per transport message for all-reduce and broadcast (a multiple of 4). Tests make it tiny. */
   segmentBytes?: number
+  /** Hears every change of `position` (see Note [Where a rank stands]); must be cheap and must not throw. */
+  onPosition?: (position: CollectivePosition) => void
+}
+
+/** Where this rank stands in the round's collective schedule (Note [Where a rank stands]). */
+export interface CollectivePosition {
+  /** The step of the call in flight, or of the last call (0 before any). */
+  step: number
+  /** The op id of the call in flight; between calls, the op id the next call will get. */
+  op: number
+  /** The collective in flight (`allReduce`, `broadcast`, `broadcastValue`, `allGather`, `barrier`); absent between calls. */
+  collective?: string
+  /** `starting`, `reduce-scatter, ring step 2 of 3, from rank 1`, `waiting for its sends to leave`; `between collectives`, or `failed: E_TIMEOUT` after a failed call. */
+  phase: string
+  /** The peer whose message the call waits for, if it waits for one. */
+  waitingFor?: number
+  /** When this phase began (Date.now(), ms). */
+  sinceMs: number
 }
 
 /** Where a call stands: the optimizer step being computed (0 before training starts). */
@@ -38,11 +66,17 @@ export class ProcessGroup {
   private nextOp = 0
   private inFlight: string | undefined
   private failure: Error | undefined
+  private where: CollectivePosition = { step: 0, op: 0, phase: 'between collectives', sinceMs: Date.now() }
 
   constructor(
     readonly transport: Transport,
     private readonly options: ProcessGroupOptions,
   ) {}
+
+  /** Where this rank stands now (Note [Where a rank stands]); a fresh copy. */
+  get position(): CollectivePosition {
+    return { ...this.where }
+  }
 
   get rank(): number {
     return this.transport.rank
@@ -107,21 +141,34 @@ export class ProcessGroup {
    * the round's transport unusable: later calls reject with the same error, and the caller
    * moves to a new round.
    */
-  private async run<T>(name: string, at: CallAt, call: (options: { round: number; step: number; op: number; timeoutMs: number }) => Promise<T>): Promise<T> {
+  private async run<T>(name: string, at: CallAt, call: (options: Required<Omit<CollectiveOptions, 'onPhase'>> & Pick<CollectiveOptions, 'onPhase'>) => Promise<T>): Promise<T> {
     const op = this.nextOp++
     if (this.failure !== undefined) throw this.failure
     if (this.inFlight !== undefined) {
       throw new InternalError(`rank ${this.rank} called ${name} as op ${op} at step ${at.step} while ${this.inFlight} was still in flight; collectives of one group run one at a time.`, { rank: this.rank, op, step: at.step })
     }
     this.inFlight = `${name} op ${op}`
+    const step = at.step
+    this.moveTo({ step, op, collective: name, phase: 'starting', sinceMs: Date.now() })
+    const onPhase = (phase: string, waitingFor: number | undefined) => {
+      this.moveTo({ step, op, collective: name, phase, ...(waitingFor !== undefined ? { waitingFor } : {}), sinceMs: Date.now() })
+    }
+    let ended = 'between collectives'
     try {
-      return await call({ round: this.options.round, step: at.step, op, timeoutMs: at.timeoutMs ?? this.options.timeoutMs })
+      return await call({ round: this.options.round, step, op, timeoutMs: at.timeoutMs ?? this.options.timeoutMs, onPhase })
     } catch (error) {
       // Bad options fail before anything is sent; anything else may leave frames behind.
       if (!(error instanceof ConfigError)) this.failure = error instanceof Error ? error : new InternalError(`${name} op ${op} failed with a non-error: ${String(error)}`)
+      ended = `failed in ${name} op ${op}${error instanceof DistError ? `: ${error.code}` : ''}`
       throw error
     } finally {
       this.inFlight = undefined
+      this.moveTo({ step, op: this.nextOp, phase: ended, sinceMs: Date.now() })
     }
+  }
+
+  private moveTo(position: CollectivePosition): void {
+    this.where = position
+    this.options.onPosition?.({ ...position })
   }
 }

@@ -25,6 +25,7 @@ export class RingReceiver {
     this.posted = undefined
     const next = segment + 1 < this.chunks.segmentCount(chunk) ? { g, segment: segment + 1 } : { g: g + 1, segment: 0 }
     if (next.g <= this.lastStep) this.posted = { ...next, bytes: this.post(next.g, next.segment) }
+    this.call.waitingIn(`ring step ${g}`, this.leftPeer, () => `${this.phase(g)}, from rank ${this.leftPeer}`)
     const bytes = await current
     const expected = this.chunks.segmentLengthOf(chunk, segment) * 4
     const count = this.chunks.segmentCount(chunk)

@@ -203,6 +203,21 @@ export interface Alive extends Envelope<typeof MessageType.Alive> {
   token: string
   /** The step the main thread last published (informational; progress is timed by stepTimeoutMs). */
   step: number
+  /*
+   * Where the worker stands in its round's collective schedule, for the coordinator's stall
+   * report (Note [Where a rank stands]); all absent before the first collective. In a call,
+   * `step` is the call's.
+   */
+  /** The op id of the collective in flight; between collectives, the op id the next one gets. */
+  op?: number
+  /** The collective in flight (`allReduce`, `broadcast`, …); absent between collectives. */
+  collective?: string
+  /** `reduce-scatter, ring step 2 of 3, from rank 1`, `between collectives`, … */
+  phase?: string
+  /** The rank whose message the collective waits for. */
+  waitingFor?: number
+  /** How long (ms) the worker has been in this phase when it sent the message (not a timestamp: hosts' clocks differ). */
+  inPhaseMs?: number
 }
 
 /**

@@ -40,8 +40,8 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.Abort]: { reason: 'string', error: 'wireError?' },
   [MessageType.Shutdown]: { reason: 'string' },
   [MessageType.KeepAlive]: { intervalMs: 'int', maxMissed: 'int' },
-  [MessageType.Alive]: { token: 'string', step: 'int' },
   [MessageType.StopRequest]: { reason: 'string' },
+  [MessageType.Alive]: { token: 'string', step: 'int', op: 'int?', collective: 'string?', phase: 'string?', waitingFor: 'int?', inPhaseMs: 'int?' },
 }
 
 /** Decodes and validates one control message; throws a `FrameError` saying what is wrong. */

@@ -20,7 +20,7 @@
 import {
   CollectiveAbortedError, CollectiveTimeoutError, DistError, MessageType, PeerLostError, connectControlClient, controlMessage, errorFromWire, type JobSecurity,
   messageTypeName, type Assignment, type ControlClient, type ControlMessage, type ControlReceipt, type JoinRequest, type MessageFields,
-  type StepMetrics, type WireError, type WorkerDone,
+  type StepMetrics, type WireError, type WorkerDone, type CollectivePosition,
 } from '@ringtrain/core'
 import { randomBytes } from 'node:crypto'
 import { LivenessThread } from './liveness.js'
@@ -158,6 +158,11 @@ export class CoordinatorClient {
   /** Publishes the step this worker computes to the liveness thread (for its Alive messages). */
   setStep(step: number): void {
     this.liveness.setStep(step)
+  }
+
+  /** Publishes where this worker stands in its collectives to the liveness thread; pass it as a ProcessGroup's `onPosition`. */
+  setPosition(position: CollectivePosition): void {
+    this.liveness.setPosition(position)
   }
 
   /** Resolves when every rank reached barrier `name`; rejects on timeout (naming the barrier) or on Abort. */

@@ -7,12 +7,14 @@
  * Shared memory with the main thread (`shared`): Int32 at byte 0 is the step the main thread
  * last published, Int32 at byte 4 the interval between Alive messages (ms; 0 = paused, until
  * the main thread hears a KeepAlive or the Assignment, which tell the job's rate); BigInt64 at byte 8 is
- * when this thread last heard the coordinator (ms).
+ * when this thread last heard the coordinator (ms); Float64 at byte 16 when the step last changed (ms).
+ * The main thread posts `{ kind: 'position', position }` whenever its ProcessGroup's position
+ * changes (once per call and per ring step); each Alive carries the latest (see `where`).
  * It ends on the message 'close': it closes its socket first (zeromq must not be torn down
  * with an open socket), answers 'closed' and lets the thread end.
  */
 import { parentPort, workerData } from 'node:worker_threads'
-import { MessageType, connectControlClient, controlMessage, type JobSecurity } from '@ringtrain/core'
+import { MessageType, connectControlClient, controlMessage, type Alive, type CollectivePosition, type JobSecurity, type MessageFields } from '@ringtrain/core'
 
 export interface LivenessThreadData {
   endpoint: string
@@ -32,6 +34,8 @@ const data = workerData as LivenessThreadData
 const step = new Int32Array(data.shared, 0, 1)
 const interval = new Int32Array(data.shared, 4, 1)
 const heardAt = new BigInt64Array(data.shared, 8, 1)
+const stepSince = new Float64Array(data.shared, 16, 1)
+let position: CollectivePosition | undefined
 const report = (message: LivenessThreadReport) => port.postMessage(message)
 
 let closing = false
@@ -45,7 +49,24 @@ const socket = await connectControlClient(data.endpoint, () => `the liveness thr
 // Dropped while the queue is backed up; silence is for the coordinator to judge.
 const beat = () => {
   if (closing) return
-  void socket.send(controlMessage(MessageType.Alive, data.jobId, { token: data.token, step: Atomics.load(step, 0) }), { droppable: true }).catch(() => undefined)
+  void socket.send(controlMessage(MessageType.Alive, data.jobId, { token: data.token, ...where(Date.now()) }), { droppable: true }).catch(() => undefined)
+}
+
+/**
+ * The step and position an Alive reports. In a collective: the collective's. Between
+ * collectives: the step the main thread last published, and since when it has been outside
+ * any collective (the later of the call's end and the step's start), which is all a main
+ * thread stuck in synchronous compute can say.
+ */
+function where(now: number): Omit<MessageFields<Alive>, 'token'> {
+  const published = Atomics.load(step, 0)
+  if (position === undefined) return { step: published }
+  const { collective, op, phase, waitingFor, sinceMs } = position
+  if (collective !== undefined) {
+    return { step: position.step, op, collective, phase, ...(waitingFor !== undefined ? { waitingFor } : {}), inPhaseMs: Math.max(0, Math.round(now - sinceMs)) }
+  }
+  const since = Math.max(sinceMs, stepSince[0] ?? 0)
+  return { step: published, op, phase, inPhaseMs: Math.max(0, Math.round(now - since)) }
 }
 let timer: NodeJS.Timeout | undefined
 // Paused (interval 0) until the coordinator knows this worker's token: an Alive before the
@@ -57,6 +78,10 @@ const loop = () => {
 }
 loop()
 port.on('message', (message: unknown) => {
+  if (typeof message === 'object' && message !== null && (message as { kind?: unknown }).kind === 'position') {
+    position = (message as { position: CollectivePosition }).position
+    return
+  }
   if (message !== 'close' || closing) return
   closing = true
   clearTimeout(timer)

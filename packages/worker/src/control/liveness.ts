@@ -5,6 +5,7 @@
  *   const liveness = LivenessThread.start({ endpoint, jobId, token, intervalMs, security, who })
  *   liveness.setInterval(ms)    // the job's heartbeat interval, once known
  *   liveness.setStep(step)      // Atomics.store into shared memory; the thread reads it
+ *   liveness.setPosition(p)     // the ProcessGroup's position, posted to the thread (per phase)
  *   liveness.lastHeardAt        // ms, 0 until the thread heard the coordinator
  *   await liveness.close()      // the thread closes its socket, then ends
  *
@@ -15,6 +16,7 @@
 import { createRequire } from 'node:module'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import type { CollectivePosition } from '@ringtrain/core'
 import type { LivenessThreadData, LivenessThreadReport } from './liveness-thread.js'
 
 export type LivenessOptions = Omit<LivenessThreadData, 'shared'> & {
@@ -28,6 +30,7 @@ export class LivenessThread {
   private readonly step: Int32Array
   private readonly interval: Int32Array
   private readonly heardAt: BigInt64Array
+  private readonly stepSince: Float64Array
   private readonly ended: Promise<void>
   /** Settles once the thread has loaded and opened its socket, or failed. */
   readonly ready: Promise<void>
@@ -37,6 +40,7 @@ export class LivenessThread {
     this.step = new Int32Array(shared, 0, 1)
     this.interval = new Int32Array(shared, 4, 1)
     this.heardAt = new BigInt64Array(shared, 8, 1)
+    this.stepSince = new Float64Array(shared, 16, 1)
     let resolveReady!: () => void
     this.ready = new Promise((resolve) => { resolveReady = resolve })
     worker.on('message', (message: LivenessThreadReport) => {
@@ -53,7 +57,7 @@ export class LivenessThread {
 
   static start(options: LivenessOptions): LivenessThread {
     const { log, intervalMs, ...rest } = options
-    const shared = new SharedArrayBuffer(16)
+    const shared = new SharedArrayBuffer(24)
     Atomics.store(new Int32Array(shared, 4, 1), 0, intervalMs)
     const workerData: LivenessThreadData = { ...rest, shared }
     return new LivenessThread(newThread(workerData), shared, log)
@@ -65,7 +69,16 @@ export class LivenessThread {
   }
 
   setStep(step: number): void {
-    Atomics.store(this.step, 0, step)
+    if (Atomics.exchange(this.step, 0, step) !== step) this.stepSince[0] = Date.now()
+  }
+
+  /**
+   * Where the main thread stands in its collectives (Note [Where a rank stands] in
+   * @ringtrain/core), for the Alive messages: posted to the thread, which keeps the latest,
+   * so a main thread that then computes for a minute still has it reported.
+   */
+  setPosition(position: CollectivePosition): void {
+    if (!this.closed) this.worker.postMessage({ kind: 'position', position })
   }
 
   /** When the thread last heard the coordinator (ms since the epoch), 0 before it did. */

@@ -85,7 +85,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     const task = await loadTask(config.task)
     const replica = await Replica.create(task, { baseLearningRate: config.learningRate, seed: config.seed })
     // Every collective of this round goes through the group, which numbers them in call order.
-    const group = new ProcessGroup(transport, { round, timeoutMs: config.stepTimeoutMs })
+    const group = new ProcessGroup(transport, { round, timeoutMs: config.stepTimeoutMs, onPosition: client.setPosition.bind(client) })
     await checkSameSetup(group, replica.layout, backend.name)
     // A resumed job: rank 0 loads the checkpoint, and every rank takes its state below.
     const start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log)
