@@ -7,6 +7,9 @@
  * where a step's time is its slowest rank's compute + all-reduce (the other rank waits for
  * rank 0 inside the all-reduce). Target: stall ≤ 2 steps of the 25 M-parameter MLP.
  *
+ * snapshotMs is what rank 0 measured itself at the boundary (manifest `stallMs`): the copy
+ * (`copyMs`) plus any wait for the previous checkpoint's background write to finish.
+ *
  * Kill -9 → next step needs elastic rounds, which are not built yet: reported as null.
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
@@ -21,7 +24,7 @@ interface Case { name: string; task: string; steps: number; every: number }
 
 const CASES: Case[] = [
   { name: 'mnist-cnn', task: fileURLToPath(new URL('../../../../examples/mnist-cnn/index.ts', import.meta.url)), steps: 120, every: 20 },
-  { name: 'mlp-25m', task: fileURLToPath(new URL('./tasks/wide-mlp.ts', import.meta.url)), steps: 36, every: 6 },
+  { name: 'mlp-25m', task: fileURLToPath(new URL('./tasks/wide-mlp.ts', import.meta.url)), steps: 60, every: 12 },
 ]
 
 type Line = { step: number; computeMs: number; allReduceMs: number }
@@ -54,11 +57,12 @@ export async function run(argv: Record<string, unknown>): Promise<void> {
       const stallMs = median(stalls)
       // What rank 0 measured itself: the in-memory copy (all but the first, which also builds model.json).
       const manifests = readdirSync(join(out, 'checkpoints')).filter((n) => n.startsWith('step-')).sort()
-        .map((n) => JSON.parse(readFileSync(join(out, 'checkpoints', n, 'manifest.json'), 'utf8')) as { step: number; stallMs?: number; weights: { shape: number[] }[] })
+        .map((n) => JSON.parse(readFileSync(join(out, 'checkpoints', n, 'manifest.json'), 'utf8')) as { step: number; stallMs?: number; copyMs?: number; weights: { shape: number[] }[] })
       const parameters = manifests[0]!.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0)
       const snapshotMs = median(manifests.slice(1).map((m) => m.stallMs ?? Number.NaN))
+      const copyMs = median(manifests.slice(1).map((m) => m.copyMs ?? Number.NaN))
       const result = {
-        model: c.name, parameters, stepMs: round(normal), stallMs: round(stallMs), stallInSteps: round(stallMs / normal), snapshotMs: round(snapshotMs), checkpoints: stalls.length,
+        model: c.name, parameters, stepMs: round(normal), stallMs: round(stallMs), stallInSteps: round(stallMs / normal), snapshotMs: round(snapshotMs), copyMs: round(copyMs), checkpoints: stalls.length,
         killToNextStepMs: null, killToNextStep: 'elastic rounds are not built yet',
       }
       if (json) console.log(JSON.stringify(result))

@@ -65,6 +65,8 @@ export interface CheckpointManifest {
   skippedSteps?: number
   /** How long training waited at the step boundary for this checkpoint (the in-memory copy), ms. */
   stallMs?: number
+  /** Of `stallMs`, the in-memory copy; the rest waited for the previous checkpoint's write. */
+  copyMs?: number
   /** The parameter hash of the saved weights (FNV-1a 64 of weights.bin). */
   parameterHash: string
   files: CheckpointFile[]

@@ -47,6 +47,8 @@ export interface CheckpointSnapshot {
   skippedSteps: number
   /** How long training waited for this checkpoint (set by the Checkpointer). */
   stallMs?: number
+  /** Of `stallMs`, the in-memory copy (the rest waited for the previous write to finish). */
+  copyMs?: number
 }
 
 /** Commits `snapshot` as `outDir/checkpoints/step-NNNNNNN`; returns that directory. Errors name the path (`OutputWriteError`). */
@@ -91,6 +93,7 @@ export async function writeCheckpoint(outDir: string, snapshot: CheckpointSnapsh
       learningRate: snapshot.learningRate,
       skippedSteps: snapshot.skippedSteps,
       ...(snapshot.stallMs !== undefined ? { stallMs: Math.round(snapshot.stallMs * 10) / 10 } : {}),
+      ...(snapshot.copyMs !== undefined ? { copyMs: Math.round(snapshot.copyMs * 10) / 10 } : {}),
       parameterHash: hashBytes(snapshot.weights),
       files: files.map(([file, bytes]) => ({ name: file, bytes: bytes.byteLength })),
       createdAt: new Date().toISOString(),

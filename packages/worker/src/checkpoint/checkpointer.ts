@@ -37,9 +37,11 @@ export class Checkpointer {
   async take(snapshot: () => Promise<CheckpointSnapshot>): Promise<void> {
     const started = performance.now()
     await this.flush()
+    const copying = performance.now()
     const state = await snapshot()
     this.lastStallMs = performance.now() - started
     state.stallMs = this.lastStallMs
+    state.copyMs = performance.now() - copying
     this.inFlight = this.write(state).finally(() => { this.inFlight = undefined })
   }
 
