@@ -21,7 +21,7 @@ import {
   type CheckpointManifest, type DataPosition,
 } from '@ringtrain/core'
 import type { OptimizerState } from '../train/optimizer-state.js'
-import { modelJsonFile, weightsFile } from './save-model.js'
+import { modelJsonFile, weightsFile, writeFileSynced } from './save-model.js'
 
 export const optimizerFile = 'optimizer.bin'
 
@@ -143,16 +143,6 @@ function floatsOf(bytes: Buffer): Float32Array {
   const out = new Float32Array(bytes.byteLength / 4)
   new Uint8Array(out.buffer).set(bytes.subarray(0, out.byteLength))
   return out
-}
-
-async function writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
-  const file = await open(path, 'w')
-  try {
-    await file.writeFile(bytes)
-    await file.sync()
-  } finally {
-    await file.close()
-  }
 }
 
 /** fsyncs a directory, so a rename inside it survives a crash. */

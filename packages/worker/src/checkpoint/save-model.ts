@@ -76,7 +76,8 @@ function withoutUndefined(record: Record<string, unknown>): Record<string, unkno
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined))
 }
 
-async function writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
+/** Writes `bytes` to `path` and fsyncs the file before it resolves. */
+export async function writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
   const file = await open(path, 'w')
   try {
     await file.writeFile(bytes)
