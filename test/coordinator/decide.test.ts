@@ -86,7 +86,7 @@ describe('joining', () => {
     const { state, actions } = run(running(), [join('d4')])
     const [reject] = sends(actions)
     expect(reject).toMatchObject({ to: 'd4', message: { type: MessageType.Reject, jobId: '', error: { name: 'ConfigError', code: 'E_CONFIG' } } })
-    expect(rejectOf(reject)!.error.message).toBe('The coordinator refused the join of pid 212 on host-a: it admits no more workers. Recovery and elastic joins are not enabled.')
+    expect(rejectOf(reject)!.error.message).toBe('The coordinator refused the join of pid 212 on host-a: it admits no more workers. Elastic joins are off (--min-workers).')
     expect(state.dropped).toEqual({ ...noDrops, lateJoin: 1 })
     // The coordinator's own log may say more than the sender hears.
     expect(only(actions, 'log').map((a) => a.line)).toEqual([`${rejectOf(reject)!.error.message} (the job is running, round 0, with 3 workers)`])
@@ -186,7 +186,7 @@ describe('running', () => {
     expect(Object.keys(state.participants).sort()).toEqual(['a1', 'c3'])
     expect(state.phase).toBe('failed')
     const [fail] = only(actions, 'fail')
-    expect(fail!.reason).toBe('rank 1 (pid 178 on host-a) missed 5 heartbeats (last one 5.2 s ago); stopping the job. Recovery is not enabled. If its steps take longer than 5 s (slow backend, large batch), raise --heartbeat-max-missed.')
+    expect(fail!.reason).toBe('rank 1 (pid 178 on host-a) missed 5 heartbeats (last one 5.2 s ago); stopping the job. Elastic mode is off (--min-workers). If its steps take longer than 5 s (slow backend, large batch), raise --heartbeat-max-missed.')
     expect(fail!.exitCode).not.toBe(0)
   })
 
@@ -221,7 +221,7 @@ describe('running', () => {
     const exited = run(running(), [{ kind: 'workerExited', pid: 0xb2, code: 3, signal: null }])
     expect(only(exited.actions, 'fail')).toEqual([])
     const { actions } = run(exited.state, [{ kind: 'tick' }], T0 + 1000)
-    expect(only(actions, 'fail')[0]!.reason).toBe('rank 1 (pid 178 on host-a) exited with code 3 before reporting done; stopping the job. Recovery is not enabled.')
+    expect(only(actions, 'fail')[0]!.reason).toBe('rank 1 (pid 178 on host-a) exited with code 3 before reporting done; stopping the job. Elastic mode is off (--min-workers).')
   })
 
   test('does not fail the job when a clean exit is seen before that worker\'s WorkerDone arrives', () => {
@@ -236,7 +236,7 @@ describe('running', () => {
   test('fails the job when a clean exit is seen and no WorkerDone arrives within the grace', () => {
     const exited = run(running(), [{ kind: 'workerExited', pid: 0xb2, code: 0, signal: null }], T0)
     const { actions } = run(exited.state, [{ kind: 'tick' }], T0 + 1000)
-    expect(only(actions, 'fail')[0]!.reason).toBe('rank 1 (pid 178 on host-a) exited with code 0 before reporting done; stopping the job. Recovery is not enabled.')
+    expect(only(actions, 'fail')[0]!.reason).toBe('rank 1 (pid 178 on host-a) exited with code 0 before reporting done; stopping the job. Elastic mode is off (--min-workers).')
   })
 
   test('stops the job on a shutdown request with the given exit code', () => {
@@ -262,6 +262,7 @@ describe('finishing', () => {
     expect(only(actions, 'finish')[0]!.summary).toEqual({
       jobId: 'job-1', workers: 3, steps: 4, epochs: 1, samplesPerSecond: 960, finalLoss: 1, eval: { accuracy: 21 / 30 },
       replicasIdentical: true, skippedSteps: 0, parameterHashes: ['h', 'h', 'h'], backends: ['cpu', 'cpu', 'cpu'], dropped: noDrops,
+      rounds: [{ round: 0, worldSize: 3, firstStep: 0, why: 'the job started', members: ['rank 0 (pid 161 on host-a)', 'rank 1 (pid 178 on host-a)', 'rank 2 (pid 195 on host-a)'] }],
     })
     expect(only(actions, 'broadcast').at(-1)!.message.type).toBe(MessageType.Shutdown)
   })
@@ -529,7 +530,7 @@ describe('liveness from a thread of its own (Alive)', () => {
     ;({ state } = run(state, [alive('f1', 'tok-a'), alive('f3', 'tok-c')], T0 + 5000))
     const { state: after, actions } = lost(state, T0 + 5200)
     expect(after.phase).toBe('failed')
-    expect(only(actions, 'fail')[0]!.reason).toBe('rank 1 (pid 178 on host-a) missed 5 heartbeats (last one 5.1 s ago); stopping the job. Recovery is not enabled. Neither its liveness thread nor its main thread was heard: the process is stopped, hung or unreachable.')
+    expect(only(actions, 'fail')[0]!.reason).toBe('rank 1 (pid 178 on host-a) missed 5 heartbeats (last one 5.1 s ago); stopping the job. Elastic mode is off (--min-workers). Neither its liveness thread nor its main thread was heard: the process is stopped, hung or unreachable.')
   })
 
   test('sends the coordinator\'s KeepAlive to bound liveness connections too', () => {

@@ -128,7 +128,7 @@ describe('the coordinator with worker processes', () => {
     // either way neither connection is heard, and the message says which case it was.
     const limitS = escapeRegExp(String((heartbeatIntervalMs * heartbeatMaxMissed) / 1000))
     const why = `(Neither its liveness thread nor its main thread was heard: the process is stopped, hung or unreachable\\.|If its steps take longer than ${limitS} s \\(slow backend, large batch\\), raise --heartbeat-max-missed\\.)`
-    expect(result.error!.message).toMatch(new RegExp(`^rank [01] \\(pid ${silent.pid} on fake-host\\) missed \\d+ heartbeats \\(last one \\d+\\.\\d s ago\\); stopping the job\\. Recovery is not enabled\\. ${why}$`))
+    expect(result.error!.message).toMatch(new RegExp(`^rank [01] \\(pid ${silent.pid} on fake-host\\) missed \\d+ heartbeats \\(last one \\d+\\.\\d s ago\\); stopping the job\\. Elastic mode is off \\(--min-workers\\)\\. ${why}$`))
     const { output } = await healthy.exited
     expect(output).toMatch(/abort: rank [01] \(pid \d+ on fake-host\) missed/)
   }, processTestTimeout)

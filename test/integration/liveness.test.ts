@@ -45,5 +45,5 @@ test('a SIGSTOPped worker is still declared lost: the job fails naming its rank'
   process.kill(pids[1]!, 'SIGCONT')
   const exit = await waitForExit(run)
   expect(exit.code, run.output()).toBe(1)
-  expect(run.output()).toMatch(new RegExp(`rank 1 \\(pid ${pids[1]} on [^)]+\\) missed \\d+ heartbeats \\(last one \\d+\\.\\d s ago\\); stopping the job\\. Recovery is not enabled\\. Neither its liveness thread nor its main thread was heard`))
+  expect(run.output()).toMatch(new RegExp(`rank 1 \\(pid ${pids[1]} on [^)]+\\) missed \\d+ heartbeats \\(last one \\d+\\.\\d s ago\\); stopping the job\\. Elastic mode is off \\(--min-workers\\)\\. Neither its liveness thread nor its main thread was heard`))
 }, cliTestTimeout())

@@ -21,7 +21,7 @@ test('SIGKILL of rank 1 mid-training fails the job naming rank 1, and leaves no 
   process.kill(pids[1]!, 'SIGKILL')
   const exit = await waitForExit(run)
   expect(exit.code, run.output()).toBe(1)
-  expect(run.output()).toMatch(new RegExp(`rank 1 \\(pid ${pids[1]} on [^)]+\\) was killed by SIGKILL before reporting done; stopping the job\\. Recovery is not enabled\\.`))
+  expect(run.output()).toMatch(new RegExp(`rank 1 \\(pid ${pids[1]} on [^)]+\\) was killed by SIGKILL before reporting done; stopping the job\\. Elastic mode is off \\(--min-workers\\)\\.`))
   expect(run.output()).toContain('[worker 0] [rank 0/2')
   expect(run.output()).toMatch(/\[worker 0\].*stopped: rank 1 \(pid \d+ on [^)]+\) was killed by SIGKILL before reporting done/)
   for (const pid of pids) expect(isAlive(pid), `pid ${pid} is gone`).toBe(false)

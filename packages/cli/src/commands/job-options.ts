@@ -22,6 +22,9 @@ export function withJobOptions<T>(y: Argv<T>) {
     .option('join-timeout-ms', { type: 'number', default: 300_000, describe: 'how long the coordinator waits for every worker to join' })
     .option('checkpoint-every', { type: 'number', describe: 'checkpoint every N optimizer steps into OUT/checkpoints (default: at the end of every epoch; 0: only at the end)' })
     .option('keep-checkpoints', { type: 'number', default: 3, describe: 'complete checkpoints to keep; older ones are removed' })
+    .option('min-workers', { type: 'number', describe: 'elastic mode: a lost worker does not stop the job while at least this many are left; the others go on in a new round' })
+    .option('max-workers', { type: 'number', describe: 'elastic mode: the most workers a round takes; later workers join at the next step boundary (default: -n)' })
+    .option('elastic-timeout-ms', { type: 'number', default: 60_000, describe: 'elastic mode: how long a job below --min-workers waits for workers before it stops' })
     .option('resume', { type: 'string', describe: 'continue the run in this output folder from its newest complete checkpoint (outputs go there too)' })
     .option('on-nonfinite', { choices: ON_NONFINITE_MODES, default: 'stop' as const, describe: 'a step whose gradient holds NaN or Inf: stop the job naming the step and ranks, or skip that step on every rank' })
     .option('check-replicas-every', { type: 'number', default: 500, describe: 'compare parameter hashes across ranks every this many steps (0: never)' })
@@ -41,6 +44,16 @@ export function withJobOptions<T>(y: Argv<T>) {
       positive('step-timeout-ms', argv['step-timeout-ms'])
       positive('join-timeout-ms', argv['join-timeout-ms'])
       positive('keep-checkpoints', argv['keep-checkpoints'])
+      positive('min-workers', argv['min-workers'])
+      positive('max-workers', argv['max-workers'])
+      positive('elastic-timeout-ms', argv['elastic-timeout-ms'])
+      if (argv['max-workers'] !== undefined && argv['min-workers'] === undefined) {
+        throw new ConfigError('--max-workers is for elastic jobs: give --min-workers too.', { flag: 'max-workers', got: argv['max-workers'] })
+      }
+      const most = (argv['max-workers'] as number | undefined) ?? (argv['workers'] as number | undefined)
+      if (argv['min-workers'] !== undefined && most !== undefined && (argv['min-workers'] as number) > most) {
+        throw new ConfigError(`--min-workers (${String(argv['min-workers'])}) must be at most --max-workers or -n (${most}).`, { flag: 'min-workers', expected: `≤ ${most}`, got: argv['min-workers'] })
+      }
       const checkpointEvery = argv['checkpoint-every']
       if (checkpointEvery !== undefined && (typeof checkpointEvery !== 'number' || !Number.isInteger(checkpointEvery) || checkpointEvery < 0)) {
         throw new ConfigError(`--checkpoint-every must be an integer ≥ 0; got ${String(checkpointEvery)}.`, { flag: 'checkpoint-every', got: checkpointEvery })
@@ -74,6 +87,9 @@ export interface JobArgs {
   'checkpoint-every'?: number
   'keep-checkpoints'?: number
   resume?: string
+  'min-workers'?: number
+  'max-workers'?: number
+  'elastic-timeout-ms'?: number
   'on-nonfinite'?: OnNonFinite
   'check-replicas-every'?: number
 }
@@ -100,6 +116,9 @@ export function jobConfigFrom(argv: JobArgs): JobConfig {
     joinTimeoutMs: argv['join-timeout-ms'],
     checkpointEvery: argv['checkpoint-every'],
     keepCheckpoints: argv['keep-checkpoints'],
+    minWorkers: argv['min-workers'],
+    maxWorkers: argv['min-workers'] === undefined ? undefined : (argv['max-workers'] ?? argv.workers),
+    elasticTimeoutMs: argv['elastic-timeout-ms'],
     onNonFinite: argv['on-nonfinite'],
     checkReplicasEvery: argv['check-replicas-every'],
     taskOptions: {},

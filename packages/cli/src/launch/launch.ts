@@ -16,6 +16,8 @@ export interface LaunchOptions {
   logWorkers?: boolean
   /** Encrypt the ring between the workers too (Note [Job security] in @ringtrain/core). */
   encryptLocal?: boolean
+  /** Elastic jobs: lost local workers started again, in all (default 3). */
+  maxRestarts?: number
 }
 
 export async function launch(config: JobConfig, options: LaunchOptions): Promise<number> {
@@ -48,7 +50,11 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
   const children = new Children((index, line) => {
     if (options.logWorkers !== false) log(`[worker ${index}] ${line}`)
   })
-  for (let localRank = 0; localRank < config.worldSize; localRank++) {
+  // Elastic jobs: a lost local worker is started again (up to --max-restarts in all, as
+  // torchrun does) and joins the running job at its next step boundary.
+  let restartsLeft = config.minWorkers !== undefined ? options.maxRestarts ?? 3 : 0
+  let settled = false
+  const startWorker = (localRank: number) => {
     const env: NodeJS.ProcessEnv = {
       // See Note [Receive buffers and malloc] (core/transport/zeromq-options.ts).
       GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456',
@@ -61,8 +67,15 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
     const { command, args } = workerCommand(['--coordinator', coordinator.endpoint, '--job-id', config.jobId, '--local-rank', String(localRank), ...keyArgs])
     const child = children.start(localRank, command, args, env)
     log(`[launcher] started worker ${localRank} (pid ${child.pid}).`)
+    child.once('exit', (code, signal) => {
+      coordinator.notifyWorkerExited(child.pid ?? -1, code, signal)
+      if (settled || interruptedBy !== undefined || (code === 0 && signal === null) || restartsLeft <= 0) return
+      restartsLeft--
+      log(`[launcher] worker ${localRank} (pid ${child.pid}) ${signal !== null ? `was killed by ${signal}` : `exited with code ${code}`}; starting it again (${restartsLeft} restart(s) left).`)
+      startWorker(localRank)
+    })
   }
-  children.onExit((exit) => coordinator.notifyWorkerExited(exit.pid, exit.code, exit.signal))
+  for (let localRank = 0; localRank < config.worldSize; localRank++) startWorker(localRank)
 
   // The first signal stops gracefully: the ranks finish the step in flight and rank 0 writes
   // a checkpoint (workers started with RINGTRAIN_LAUNCHER_PID ignore a terminal's SIGINT, see commands/worker.ts); a second stops at once.
@@ -85,6 +98,7 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
   process.on('SIGTERM', onSignal)
   try {
     const result = await coordinator.done
+    settled = true
     progress.finish()
     // Workers exit by themselves after Shutdown or Abort; make sure of it.
     await children.stopAll({ exitGraceMs: result.ok ? 10_000 : 3_000, killGraceMs: 3_000 })

@@ -51,6 +51,8 @@ export function jobSummary(state: RendezvousState): JobSummary {
     backends: reports.map((r) => r.backend),
     dropped: { ...state.dropped },
     ...(state.stopRequested !== undefined ? { stopped: state.stopRequested } : {}),
+    rounds: state.rounds,
+    ...(state.lost.length > 0 ? { lost: state.lost.map(({ atMs: _at, ...rest }) => rest) } : {}),
     ...(reports[0]?.checkpointDir !== undefined && reports[0].checkpointStep !== undefined ? { checkpoint: { step: reports[0].checkpointStep, dir: reports[0].checkpointDir } } : {}),
     ...(state.stallReports.length > 0 ? { stallReports: state.stallReports } : {}),
   }

@@ -9,7 +9,9 @@
 import { MessageType, PROTOCOL_VERSION, controlMessage, type JobConfig, type WireError } from '@ringtrain/core'
 import { addToTotals, jobSummary, metricsLine } from './aggregate.js'
 import { broadcast, log } from './actions.js'
-import { assignRanks, describeParticipant, describeWorker, localWorldSizes } from './assign-ranks.js'
+import { describeParticipant, describeWorker } from './assign-ranks.js'
+import { startRound } from './start-round.js'
+import { elasticJoin } from './elastic.js'
 import { DEFAULT_DROP_LIMITS, drop, emptyGate, noDrops, quietLog, sendReject } from './drops.js'
 import { decideFailed, decideInvalidMessage, decideOutputFailed, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
 import { differingReplicas, implausibleEval } from './final-checks.js'
@@ -37,6 +39,9 @@ export function initialState(config: JobConfig, options: { exitGraceMs?: number;
     rejects: emptyGate(),
     stall: {},
     stallReports: [],
+    rounds: [],
+    lost: [],
+    previousRanks: {},
   }
 }
 
@@ -99,8 +104,10 @@ function decideJoin(state: RendezvousState, from: string, join: Extract<Rendezvo
     const error: WireError = { name: 'FrameError', code: 'E_JOB_MISMATCH', message: `The coordinator refused the join of ${who}, which asked for job ${JSON.stringify(join.jobId)}: it does not serve that job. Check the --coordinator address and the job id.`, context: { got: join.jobId } }
     return refuseJoin(state, from, 'invalid', error, now, actions)
   }
+  if (state.phase !== 'waiting' && elasticJoin(state, from, join, now, actions)) return
   if (state.phase !== 'waiting') {
-    const error: WireError = { name: 'ConfigError', code: 'E_CONFIG', message: `The coordinator refused the join of ${who}: it admits no more workers. Recovery and elastic joins are not enabled.`, context: {} }
+    const how = state.config.minWorkers === undefined ? 'Elastic joins are off (--min-workers).' : 'The elastic job is at --max-workers.'
+    const error: WireError = { name: 'ConfigError', code: 'E_CONFIG', message: `The coordinator refused the join of ${who}: it admits no more workers. ${how}`, context: {} }
     return refuseJoin(state, from, 'lateJoin', error, now, actions)
   }
   const already = state.waitList.find((w) => w.identity === from)
@@ -112,7 +119,7 @@ function decideJoin(state: RendezvousState, from: string, join: Extract<Rendezvo
   const joined = state.waitList.length
   actions.push(log(`${who} joined job ${JSON.stringify(config.jobId)} and waits for the others (${joined} of ${config.worldSize} workers).`))
   actions.push({ kind: 'progress', event: { type: 'joined', host: join.host, pid: join.pid, joined, worldSize: config.worldSize } })
-  if (joined === config.worldSize) startRound(state, now, actions)
+  if (joined === config.worldSize) startRound(state, now, actions, { why: 'the job started' })
 }
 
 /** A waiting worker answered the coordinator's KeepAlive (a participant's counts too): it is alive. */
@@ -159,26 +166,6 @@ function decideAlive(state: RendezvousState, from: string, message: Extract<Rend
   if (state.participants[owner.identity] === owner) recordPosition(owner as Participant, message, now)
 }
 
-/** The world is full: assign ranks, send each worker its Assignment, and start running. */
-function startRound(state: RendezvousState, now: number, actions: RendezvousAction[]): void {
-  const participants = assignRanks(state.waitList, now)
-  const localSizes = localWorldSizes(participants)
-  const peers = participants.map((p) => p.dataEndpoints)
-  const hosts = participants.map((p) => p.host)
-  state.waitList = []
-  state.phase = 'running'
-  for (const p of participants) {
-    state.participants[p.identity] = p
-    const assignment = controlMessage(MessageType.Assignment, state.config.jobId, {
-      rank: p.rank, worldSize: participants.length, localRank: p.localRank, localWorldSize: localSizes[p.rank]!, round: state.round, peers, hosts, config: state.config,
-    })
-    actions.push({ kind: 'send', to: p.identity, message: assignment })
-  }
-  const distinctHosts = [...new Set(hosts)]
-  actions.push(log(`Round ${state.round} starts with ${participants.length} workers on ${distinctHosts.length} host(s): ${participants.map(describeParticipant).join(', ')}.`))
-  actions.push({ kind: 'progress', event: { type: 'started', round: state.round, worldSize: participants.length, hosts: distinctHosts } })
-}
-
 function decideBarrier(state: RendezvousState, participant: Participant, name: string, actions: RendezvousAction[]): void {
   const arrived = (state.barrierArrivals[name] ??= [])
   if (!arrived.includes(participant.rank)) arrived.push(participant.rank)
@@ -188,6 +175,8 @@ function decideBarrier(state: RendezvousState, participant: Participant, name: s
 }
 
 function decideMetrics(state: RendezvousState, participant: Participant, metrics: Extract<RendezvousEvent, { kind: 'metrics' }>['message'], actions: RendezvousAction[]): void {
+  const round = state.rounds.at(-1)
+  if (round !== undefined && round.firstStep === undefined) round.firstStep = metrics.step
   participant.step = metrics.step + 1
   const reports = (state.stepReports[metrics.step] ??= {})
   reports[participant.rank] = metrics

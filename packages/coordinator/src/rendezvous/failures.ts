@@ -1,7 +1,7 @@
 /**
  * The coordinator's decisions about failure: a worker's own WorkerFailed, a participant
  * whose heartbeats stopped, a worker process the launcher saw exit, a shutdown request, and
- * messages rejected at the edge. Recovery is not enabled yet: any lost rank fails the job,
+ * messages rejected at the edge. Unless the job is elastic (elastic.ts), any lost rank fails the job,
  * and the first failure by time is its root cause (the others are listed under it).
  */
 import { MessageType, controlMessage, type WireError, type WorkerFailed } from '@ringtrain/core'
@@ -9,6 +9,7 @@ import { broadcast, log } from './actions.js'
 import { describeParticipant, describeWorker } from './assign-ranks.js'
 import { drop, edgeErrorForSender, flushDropLog, rejectMessage, sendReject } from './drops.js'
 import { decideStall, reportStall } from './stall.js'
+import { elasticTick, loseParticipant } from './elastic.js'
 import type { JobSummary, Participant, RendezvousAction, RendezvousEvent, RendezvousState } from './types.js'
 
 /**
@@ -61,12 +62,13 @@ export function decideTick(state: RendezvousState, now: number, actions: Rendezv
   if (state.phase === 'waiting') {
     expireWaiting(state, now, actions)
     decideJoinDeadline(state, now, actions)
-  } else if (state.phase === 'running') {
+  } else if (state.phase === 'running' || state.phase === 'regrouping') {
     decideLost(state, now, actions)
     failExited(state, now, actions)
     if (state.phase === 'running') decideStall(state, now, actions)
+    elasticTick(state, now, actions, (failure) => failJob(state, failure, 1, actions))
   }
-  if (state.phase === 'waiting' || state.phase === 'running') sendKeepAlive(state, now, actions)
+  if (state.phase === 'waiting' || state.phase === 'running' || state.phase === 'regrouping') sendKeepAlive(state, now, actions)
   flushDropLog(state, now, actions)
 }
 
@@ -77,12 +79,13 @@ function decideLost(state: RendezvousState, now: number, actions: RendezvousActi
     const silentMs = now - participant.lastHeartbeatAt
     if (silentMs <= deadlineMs) continue
     const missed = Math.floor(silentMs / state.keepAliveIntervalMs)
-    const last = `${describeParticipant(participant)} missed ${missed} heartbeats (last one ${(silentMs / 1000).toFixed(1)} s ago); stopping the job. Recovery is not enabled.`
+    const last = `${describeParticipant(participant)} missed ${missed} heartbeats (last one ${(silentMs / 1000).toFixed(1)} s ago); stopping the job. Elastic mode is off (--min-workers).`
     // With a liveness thread, step length does not matter: the whole process went quiet.
     const reason = participant.livenessIdentity !== undefined
       ? `${last} Neither its liveness thread nor its main thread was heard: the process is stopped, hung or unreachable.`
       : `${last} If its steps take longer than ${deadlineMs / 1000} s (slow backend, large batch), raise --heartbeat-max-missed.`
     if (state.phase === 'running') reportStall(state, 'lost', `${describeParticipant(participant)} is declared lost`, now, actions)
+    if (loseParticipant(state, participant, reason, now, actions)) continue
     // Fail first, so the Abort reaches this participant too: it may be stalled, not gone.
     failJob(state, lostError(participant, reason, now, { expected: `a heartbeat every ${state.keepAliveIntervalMs} ms`, got: `none for ${silentMs} ms` }), 1, actions)
     delete state.participants[participant.identity]
@@ -140,7 +143,7 @@ export function decideWorkerExited(state: RendezvousState, event: Extract<Rendez
     return
   }
   const clean = event.code === 0 && state.doneReports[participant.rank] !== undefined
-  if (clean || state.phase !== 'running') {
+  if (clean || (state.phase !== 'running' && state.phase !== 'regrouping')) {
     actions.push(log(`${describeParticipant(participant)} ${how}.`))
     return
   }
@@ -193,7 +196,8 @@ function failExited(state: RendezvousState, now: number, actions: RendezvousActi
     if (exited.code === 0 && state.doneReports[participant.rank] !== undefined) continue
     delete state.participants[participant.identity]
     const how = exited.signal !== null ? `was killed by ${exited.signal}` : `exited with code ${exited.code}`
-    const reason = `${describeParticipant(participant)} ${how} before reporting done; stopping the job. Recovery is not enabled.`
+    const reason = `${describeParticipant(participant)} ${how} before reporting done; stopping the job. Elastic mode is off (--min-workers).`
+    if (loseParticipant(state, participant, reason, now, actions)) continue
     failJob(state, lostError(participant, reason, exited.atMs, { expected: 'a WorkerDone before exit', got: how }), 1, actions)
   }
 }

@@ -10,7 +10,29 @@ import type {
 
 type KeepAlive = Extract<ControlMessage, { type: typeof MessageType.KeepAlive }>
 
-export type Phase = 'waiting' | 'running' | 'finished' | 'failed'
+/** `regrouping`: elastic mode, between rounds (elastic.ts). */
+export type Phase = 'waiting' | 'running' | 'regrouping' | 'finished' | 'failed'
+
+/** One round of the job, for summary.json: who took part, from which step, and why it started. */
+export interface RoundRecord {
+  round: number
+  worldSize: number
+  /** `rank 0 (pid 1234 on host-a)`, by rank. */
+  members: string[]
+  /** The first step the round computed (from its first metrics); absent until then. */
+  firstStep?: number
+  why: string
+}
+
+/** A participant an elastic job went on without. */
+export interface LostWorker {
+  rank: number
+  round: number
+  pid: number
+  host: string
+  reason: string
+  atMs: number
+}
 
 /** A worker that asked to join and waits for the world to fill. */
 export interface WaitingWorker {
@@ -183,6 +205,18 @@ export interface RendezvousState {
   rejects: RateGate
   /** Why a graceful stop was asked for, once it was (the job then ends at a step boundary). */
   stopRequested?: string
+  /** Every round so far (summary.json's `rounds`). */
+  rounds: RoundRecord[]
+  /** Elastic mode: participants the job went on without. */
+  lost: LostWorker[]
+  /** Elastic mode, while regrouping: the rank each returning worker had in the last round. */
+  previousRanks: Record<string, number>
+  /** Elastic mode: when the current regrouping began. */
+  regroupingSinceMs?: number
+  /** Elastic mode: a Regroup at the next step boundary was sent this round. */
+  boundaryRegroupAsked?: boolean
+  /** Elastic mode: why the next round starts. */
+  nextRoundWhy?: string
   /** The last stall report's time and the positions it described (stall.ts). */
   stall: { lastReportAtMs?: number; lastSignature?: string }
   /** The latest stall reports, oldest first (at most MAX_STALL_REPORTS). */
@@ -261,6 +295,10 @@ export interface JobSummary {
   checkpoint?: { step: number; dir: string }
   /** The job's latest stall reports (stall.ts), when it had any. */
   stallReports?: StallReport[]
+  /** Every round: members, first step, why it started (one round unless the job is elastic). */
+  rounds: RoundRecord[]
+  /** Elastic mode: the workers the job went on without. */
+  lost?: Array<Omit<LostWorker, 'atMs'>>
 }
 
 /** What a progress bar shows after each step. `totalSteps` is 0 until a worker reports it. */

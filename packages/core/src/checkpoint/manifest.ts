@@ -138,11 +138,11 @@ export async function readManifest(dir: string): Promise<CheckpointManifest> {
 }
 
 /**
- * Keeps the newest `keep` complete checkpoints and removes older ones, and removes any
- * entry that is not a complete checkpoint (interrupted writes), except `inProgress` (the
- * temporary directory of a write still running). Returns the removed paths.
+ * Keeps the newest `keep` complete checkpoints and removes older ones and step directories
+ * without a manifest (interrupted writes); temporary directories (a write that may still be
+ * running, in this process or another) only with `removeTemporary`. Returns the removed paths.
  */
-export async function pruneCheckpoints(outDir: string, keep: number, inProgress?: string): Promise<string[]> {
+export async function pruneCheckpoints(outDir: string, keep: number, options: { removeTemporary?: boolean } = {}): Promise<string[]> {
   const root = join(outDir, CHECKPOINTS_DIR)
   const complete = await listCheckpoints(outDir)
   const keepDirs = new Set(complete.slice(Math.max(0, complete.length - keep)).map((c) => c.dir))
@@ -155,7 +155,8 @@ export async function pruneCheckpoints(outDir: string, keep: number, inProgress?
   }
   for (const name of names) {
     const path = join(root, name)
-    if (keepDirs.has(path) || path === inProgress) continue
+    // Temporary directories (`.step-…tmp-…`) may be a write in progress: only removed when asked (at a start).
+    if (keepDirs.has(path) || (name.startsWith('.') && !options.removeTemporary)) continue
     await rm(path, { recursive: true, force: true })
     removed.push(path)
   }

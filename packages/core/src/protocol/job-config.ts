@@ -59,6 +59,15 @@ export interface JobConfig {
   keepCheckpoints: number
   /** The checkpoint directory to resume from (set by the coordinator for `--resume`). */
   resumeFrom?: string
+  /**
+   * Elastic mode when set: a lost worker no longer ends the job; the others go on in a new
+   * round as long as at least this many are left (docs/design.md, "Elastic rounds").
+   */
+  minWorkers?: number
+  /** Elastic mode: the most workers a round takes (later joiners wait); default worldSize. */
+  maxWorkers?: number
+  /** Elastic mode: how long a job below minWorkers waits for workers before it stops. */
+  elasticTimeoutMs: number
 }
 
 /** The values of `JobConfig.onNonFinite` (and of `--on-nonfinite`). */
@@ -76,6 +85,7 @@ export const JOB_CONFIG_DEFAULTS = {
   stepTimeoutMs: 60_000,
   joinTimeoutMs: 300_000,
   keepCheckpoints: 3,
+  elasticTimeoutMs: 60_000,
   onNonFinite: 'stop',
   checkReplicasEvery: 500,
 } as const
@@ -88,8 +98,8 @@ export function resolveJobConfig(input: JobConfigInput): JobConfig {
   return config
 }
 
-const POSITIVE_INTEGERS = ['worldSize', 'heartbeatIntervalMs', 'heartbeatMaxMissed', 'stepTimeoutMs', 'joinTimeoutMs', 'keepCheckpoints'] as const
-const OPTIONAL_POSITIVE_INTEGERS = ['epochs', 'batchSize', 'maxSteps'] as const
+const POSITIVE_INTEGERS = ['worldSize', 'heartbeatIntervalMs', 'heartbeatMaxMissed', 'stepTimeoutMs', 'joinTimeoutMs', 'keepCheckpoints', 'elasticTimeoutMs'] as const
+const OPTIONAL_POSITIVE_INTEGERS = ['epochs', 'batchSize', 'maxSteps', 'minWorkers', 'maxWorkers'] as const
 const STRINGS = ['jobId', 'task', 'backend', 'outDir'] as const
 
 /**
@@ -113,6 +123,9 @@ export function jobConfigProblem(value: unknown): string | undefined {
   const checkpointEvery = config.checkpointEvery
   if (checkpointEvery !== undefined && (!Number.isInteger(checkpointEvery) || (checkpointEvery as number) < 0)) return `checkpointEvery must be an integer of at least 0 when set, got ${describe(checkpointEvery)}.`
   if (config.resumeFrom !== undefined && (typeof config.resumeFrom !== 'string' || config.resumeFrom === '')) return `resumeFrom must be a non-empty string when set, got ${describe(config.resumeFrom)}.`
+  const most = (config.maxWorkers ?? config.worldSize) as number
+  if (config.minWorkers !== undefined && (config.minWorkers as number) > most) return `minWorkers (${describe(config.minWorkers)}) must be at most maxWorkers (${describe(config.maxWorkers ?? config.worldSize)}).`
+  if (config.maxWorkers !== undefined && config.minWorkers === undefined) return `maxWorkers is for elastic jobs: set minWorkers too.`
   if (!Number.isInteger(config.seed)) return `seed must be an integer, got ${describe(config.seed)}.`
   if (!(BACKEND_NAMES as readonly unknown[]).includes(config.backend)) return `backend must be one of ${BACKEND_NAMES.join(', ')}, got ${describe(config.backend)}.`
   if (!(ON_NONFINITE_MODES as readonly unknown[]).includes(config.onNonFinite)) return `onNonFinite must be one of ${ON_NONFINITE_MODES.join(', ')}, got ${describe(config.onNonFinite)}.`

@@ -26,6 +26,7 @@ export const MessageType = {
   KeepAlive: 12,
   Alive: 13,
   StopRequest: 14,
+  Regroup: 15,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -74,6 +75,11 @@ export interface Assignment extends Envelope<typeof MessageType.Assignment> {
   /** `hosts[r]` is the host of rank r. */
   hosts: string[]
   config: JobConfig
+  /**
+   * Elastic rounds after the first: the rank whose state (weights, optimizer, step, data
+   * position) every rank takes by broadcast before training on; a rank of the previous round.
+   */
+  stateFrom?: number
 }
 /** The answer to a JoinRequest that admits the worker (PyTorch's name for it). */
 export type JoinResponse = Assignment
@@ -229,9 +235,22 @@ export interface StopRequest extends Envelope<typeof MessageType.StopRequest> {
   reason: string
 }
 
+/**
+ * coordinator → participants (elastic mode): end round `round` and join again. With
+ * `atStepBoundary` 1 (a worker waits to join) the ranks agree on a step boundary first, as
+ * for StopRequest, so no step is lost; with 0 (a rank was lost) they end it now, abandoning
+ * the step in flight. Each then sends a JoinRequest from the same connection with the
+ * endpoints of a fresh ring socket and gets the Assignment of the next round.
+ */
+export interface Regroup extends Envelope<typeof MessageType.Regroup> {
+  round: number
+  reason: string
+  atStepBoundary: number
+}
+
 export type ControlMessage =
   | JoinRequest | Assignment | Reject | Heartbeat | BarrierRequest | BarrierRelease
-  | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive | Alive | StopRequest
+  | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive | Alive | StopRequest | Regroup
 
 /** The fields of a message without its envelope: what a sender fills in. */
 export type MessageFields<M extends ControlMessage> = Omit<M, 'type' | 'version' | 'jobId'>

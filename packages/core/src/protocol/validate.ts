@@ -29,7 +29,7 @@ type Schema = Record<string, FieldKind | `${FieldKind}?`>
 
 const SCHEMAS: Record<number, Schema> = {
   [MessageType.JoinRequest]: { host: 'string', pid: 'int', localRank: 'int?', dataEndpoints: 'strings', backend: 'string?', livenessToken: 'string?' },
-  [MessageType.Assignment]: { rank: 'int', worldSize: 'int', localRank: 'int', localWorldSize: 'int', round: 'int', peers: 'endpointLists', hosts: 'strings', config: 'jobConfig' },
+  [MessageType.Assignment]: { rank: 'int', worldSize: 'int', localRank: 'int', localWorldSize: 'int', round: 'int', peers: 'endpointLists', hosts: 'strings', config: 'jobConfig', stateFrom: 'int?' },
   [MessageType.Reject]: { error: 'wireError' },
   [MessageType.Heartbeat]: { rank: 'int', round: 'int', step: 'int' },
   [MessageType.BarrierRequest]: { rank: 'int', round: 'int', name: 'string' },
@@ -41,6 +41,7 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.Shutdown]: { reason: 'string' },
   [MessageType.KeepAlive]: { intervalMs: 'int', maxMissed: 'int' },
   [MessageType.StopRequest]: { reason: 'string' },
+  [MessageType.Regroup]: { round: 'int', reason: 'string', atStepBoundary: 'int' },
   [MessageType.Alive]: { token: 'string', step: 'int', op: 'int?', collective: 'string?', phase: 'string?', waitingFor: 'int?', inPhaseMs: 'int?' },
 }
 

@@ -29,7 +29,7 @@ export class Checkpointer {
 
   /** Removes what interrupted writes left under `outDir/checkpoints` (before the first write). */
   async removeIncomplete(): Promise<void> {
-    const removed = await pruneCheckpoints(this.outDir, Number.MAX_SAFE_INTEGER)
+    const removed = await pruneCheckpoints(this.outDir, Number.MAX_SAFE_INTEGER, { removeTemporary: true })
     for (const path of removed) this.log(`removed ${path}: an interrupted checkpoint write (no manifest).`)
   }
 

@@ -55,7 +55,10 @@ export class CoordinatorClient {
 
   private constructor(
     readonly endpoint: string,
-    readonly assignment: Assignment,
+    /** The current round's Assignment (a new one after each `rejoin`). */
+    public assignment: Assignment,
+    /** What this worker joined with (a rejoin sends it again with new ring endpoints). */
+    private readonly joinFields: JoinFields & { livenessToken: string },
     private readonly socket: ControlClient,
     private readonly mailbox: Mailbox,
     private readonly watch: SilenceWatch,
@@ -116,7 +119,7 @@ export class CoordinatorClient {
       const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `${who} waited ${options.timeoutMs} ms for the coordinator at ${endpoint} to assign it a rank in job ${JSON.stringify(jobId)}. Check that the coordinator runs there and that all of its workers were started.`, { expected: 'an Assignment', got: 'no answer', timeoutMs: options.timeoutMs })
       const answer = await mailbox.next([MessageType.Assignment, MessageType.Reject, MessageType.Abort, MessageType.Shutdown], options.timeoutMs, timeoutError)
       if (answer.type === MessageType.Assignment) {
-        const client = new CoordinatorClient(endpoint, answer, socket, mailbox, watch, liveness)
+        const client = new CoordinatorClient(endpoint, answer, { ...fields, livenessToken }, socket, mailbox, watch, liveness)
         log(`${mailbox.prefix()} joined round ${answer.round} of job ${JSON.stringify(jobId)} as rank ${answer.rank} in a world of ${answer.worldSize} (coordinator ${endpoint}).`)
         return client
       }
@@ -196,6 +199,36 @@ export class CoordinatorClient {
   /** Calls `callback` when the coordinator aborts the job (at once if it already did). Returns an unsubscribe function. */
   onAbort(callback: (reason: string, error: DistError) => void): () => void {
     return this.mailbox.on(MessageType.Abort, (m) => callback(m.reason, errorFromWire(m.error ?? closedError(m.reason))))
+  }
+
+  /**
+   * Elastic mode: joins again after this worker's round ended (Regroup, or a collective that
+   * broke), from the same connection, with the endpoints of a fresh ring socket; resolves with
+   * the next round's Assignment (also kept as `assignment`). Rejects on Abort, Shutdown or
+   * after `timeoutMs`.
+   */
+  async rejoin(dataEndpoints: string[], timeoutMs: number): Promise<Assignment> {
+    const { jobId, ...fields } = this.joinFields
+    const who = `rank ${this.rank} of round ${this.round}`
+    const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `${who} waited ${timeoutMs} ms for the coordinator at ${this.endpoint} to start the next round.`, { rank: this.rank, round: this.round, expected: 'an Assignment', got: 'no answer', timeoutMs })
+    const answer = this.mailbox.next([MessageType.Assignment, MessageType.Abort, MessageType.Shutdown], timeoutMs, timeoutError)
+    await this.socket.send(controlMessage(MessageType.JoinRequest, jobId, { ...fields, dataEndpoints }))
+    const message = await answer
+    if (message.type === MessageType.Abort) throw errorFromWire(message.error ?? closedError(message.reason))
+    if (message.type !== MessageType.Assignment) throw errorFromWire(closedError(message.type === MessageType.Shutdown ? message.reason : 'unexpected answer'))
+    this.assignment = message
+    this.watch.who = `rank ${message.rank}`
+    this.mailbox.log(`${this.mailbox.prefix()} joined round ${message.round} as rank ${message.rank} in a world of ${message.worldSize}.`)
+    return message
+  }
+
+  /** Elastic mode: calls `callback` when the coordinator ends this worker's round (Regroup). */
+  onRegroup(callback: (regroup: { round: number; reason: string; atStepBoundary: boolean }) => void): void {
+    this.mailbox.onRegroup = (message) => {
+      if (message.round !== this.round) return
+      this.mailbox.log(`${this.mailbox.prefix()} the coordinator ends round ${message.round}${message.atStepBoundary ? ' at the next step boundary' : ''}: ${message.reason}.`)
+      callback({ round: message.round, reason: message.reason, atStepBoundary: message.atStepBoundary === 1 })
+    }
   }
 
   /** Calls `callback` when the coordinator asks for a graceful stop (Ctrl-C or SIGTERM to the launcher). */

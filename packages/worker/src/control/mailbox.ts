@@ -28,6 +28,8 @@ export class Mailbox {
   onKeepAlive: (message: KeepAlive) => void = () => {}
   /** Called when the coordinator asks for a graceful stop. */
   onStopRequest: (reason: string) => void = () => {}
+  /** Called when the coordinator ends a round (elastic mode). */
+  onRegroup: (message: Extract<ControlMessage, { type: typeof MessageType.Regroup }>) => void = () => {}
 
   constructor(readonly log: (line: string) => void, public prefix: () => string) {}
 
@@ -44,6 +46,7 @@ export class Mailbox {
       return release.resolve()
     }
     if (message.type === MessageType.StopRequest) return this.onStopRequest(message.reason)
+    if (message.type === MessageType.Regroup) return this.onRegroup(message)
     if (message.type === MessageType.Abort || message.type === MessageType.Shutdown) this.end(message)
     this.deliver(message)
   }

@@ -47,6 +47,31 @@ export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, c
   return { step: agreed.step, position: agreed.position, skippedSteps: agreed.skippedSteps }
 }
 
+/**
+ * Elastic rounds after the first: rank `root` (a survivor of the last round) shares its step,
+ * data position, skipped-step count, weights and optimizer state; every rank takes them, so
+ * the replicas are identical again whatever step each reached when the last round broke.
+ */
+export async function shareState(group: ProcessGroup, replica: Replica, root: number, own: StartPoint | undefined, log: WorkerLog): Promise<StartPoint> {
+  const mine = group.rank === root
+  const optimizer = mine ? await replica.readOptimizerState() : undefined
+  const header = await group.broadcastValue(mine ? { start: own, optimizer: optimizer!.layout.entries.map((e) => ({ name: e.name, shape: [...e.shape] })) } : undefined, { step: 0, root })
+  if (header === undefined) throw new ConfigError(`rank ${group.rank} got no state from rank ${root}.`, { rank: group.rank, peer: root })
+  const start: StartPoint = header.start ?? { step: 0, position: { epoch: 0, startSample: 0, shardWorldSize: group.worldSize, batchSize: 1, batch: 0 } }
+  const weights = mine ? replica.readWeights() : new Float32Array(replica.weightsLayout.length)
+  // Tagged step 0, as all set-up: the ranks may have reached different steps when the last round broke.
+  await group.broadcast(weights, { step: 0, root })
+  const layout = createLayout(header.optimizer)
+  const values = optimizer?.values ?? new Float32Array(layout.length)
+  await group.broadcast(values, { step: 0, root })
+  if (!mine) {
+    replica.writeWeights(weights)
+    await replica.writeOptimizerState({ layout, values })
+  }
+  log.info(`takes rank ${root}'s state: step ${start.step}, epoch ${start.position.epoch}${mine ? ' (its own)' : ''}.`)
+  return start
+}
+
 /** Fails before step 0, naming the first tensor where the checkpoint's weights and the task's model differ. */
 function checkSameWeights(dir: string, saved: readonly { name: string; shape: number[] }[], replica: Replica): void {
   const model = replica.weightsLayout.entries

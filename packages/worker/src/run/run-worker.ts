@@ -22,9 +22,9 @@ import { loadTask } from '../task/load-task.js'
 import { Replica } from '../train/replica.js'
 import { checkSameSetup } from './check-same-setup.js'
 import { evaluateShard } from './evaluate-shard.js'
-import { trainLoop } from './train-loop.js'
+import { trainLoop, type StartPoint, type TrainResult } from './train-loop.js'
 import { Checkpointer } from '../checkpoint/checkpointer.js'
-import { resumeHint, restoreCheckpoint } from './resume.js'
+import { resumeHint, restoreCheckpoint, shareState } from './resume.js'
 import { WorkerLog } from './worker-log.js'
 
 export interface WorkerOptions {
@@ -50,7 +50,7 @@ export interface WorkerOptions {
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = new WorkerLog()
   const host = options.host ?? '127.0.0.1'
-  const transport = await createZmqTransport({ host, security: options.security })
+  let transport = await createZmqTransport({ host, security: options.security })
   const how = options.security.mode === 'key' ? `with the job key${options.security.encryptLocal ? ' (encrypted on this machine too)' : ''}` : 'WITHOUT a key (--insecure)'
   log.info(`listens for its ring peers on ${[transport.endpoints.tcp, transport.endpoints.ipc].filter(Boolean).join(' and ')}, ${how}.`)
   let client: CoordinatorClient | undefined
@@ -64,9 +64,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       // At least the coordinator's own default join wait (300 s), so a worker never gives up first.
       { timeoutMs: options.joinTimeoutMs ?? 330_000, security: options.security },
     )
-    const { rank, worldSize, round, peers, config } = client.assignment
+    const { config } = client.assignment
     outDir = config.outDir
-    Object.assign(log, { rank, worldSize, round })
+    const elastic = config.minWorkers !== undefined
     client.onAbort((reason) => {
       // The client has logged the reason; closing the transport ends any wait in the ring.
       aborted = reason
@@ -75,7 +75,17 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     client.startHeartbeats(() => log.step)
     let stopReason: string | undefined
     client.onStopRequest((reason) => { stopReason = reason })
-    await transport.connect(peers.map((addresses, r) => endpointsFromWire(r, addresses)), { rank, worldSize })
+    // Elastic mode: a Regroup ends the round at the next step boundary (a worker joins) or now
+    // (a rank was lost: closing the ring socket ends the collective in flight).
+    let regroupAtBoundary = false
+    // The round the ring socket serves; undefined while this worker joins the next one (a
+    // Regroup for the old round must not close the fresh socket).
+    let ringRound: number | undefined
+    client.onRegroup((regroup) => {
+      if (regroup.round !== ringRound) return
+      if (regroup.atStepBoundary) regroupAtBoundary = true
+      else void transport.close()
+    })
 
     const backend = await selectBackend(options.backend ?? config.backend)
     await selfTest()
@@ -84,25 +94,51 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
     const task = await loadTask(config.task)
     const replica = await Replica.create(task, { baseLearningRate: config.learningRate, seed: config.seed })
-    // Every collective of this round goes through the group, which numbers them in call order.
-    const group = new ProcessGroup(transport, { round, timeoutMs: config.stepTimeoutMs, onPosition: client.setPosition.bind(client) })
-    await checkSameSetup(group, replica.layout, backend.name)
-    // A resumed job: rank 0 loads the checkpoint, and every rank takes its state below.
-    const start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log)
-    const weights = replica.readWeights()
-    await group.broadcast(weights, { step: start?.step ?? 0 })
-    if (rank !== 0) replica.writeWeights(weights)
-    log.info(`has rank 0's ${start ? `weights of step ${start.step}` : 'initial weights'} (${weights.length} floats, layout hash ${replica.layout.hash}).`)
-
-    if (rank === 0) {
-      checkpointer = new Checkpointer(config.outDir, config.keepCheckpoints, (line) => log.info(line))
-      await checkpointer.removeIncomplete()
+    let start: StartPoint | undefined
+    let result: TrainResult
+    // One pass per round: one round unless the job is elastic and loses or gains a worker.
+    for (;;) {
+      const { rank, worldSize, round, peers, stateFrom } = client.assignment
+      Object.assign(log, { rank, worldSize, round })
+      regroupAtBoundary = false
+      ringRound = round
+      await transport.connect(peers.map((addresses, r) => endpointsFromWire(r, addresses)), { rank, worldSize })
+      // Every collective of this round goes through the group, which numbers them in call order.
+      const group = new ProcessGroup(transport, { round, timeoutMs: config.stepTimeoutMs, onPosition: client.setPosition.bind(client) })
+      await checkSameSetup(group, replica.layout, backend.name)
+      if (stateFrom !== undefined) {
+        // A later round of an elastic job: every rank takes a survivor's state.
+        start = await shareState(group, replica, stateFrom, start, log)
+      } else {
+        // A resumed job: rank 0 loads the checkpoint, and every rank takes its state below.
+        start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log)
+        const weights = replica.readWeights()
+        await group.broadcast(weights, { step: start?.step ?? 0 })
+        if (rank !== 0) replica.writeWeights(weights)
+        log.info(`has rank 0's ${start ? `weights of step ${start.step}` : 'initial weights'} (${weights.length} floats, layout hash ${replica.layout.hash}).`)
+      }
+      if (rank === 0 && checkpointer === undefined) {
+        checkpointer = new Checkpointer(config.outDir, config.keepCheckpoints, (line) => log.info(line))
+        if (round === 0 || stateFrom === undefined) await checkpointer.removeIncomplete()
+      }
+      result = await trainLoop({
+        group, replica, task, config, client, log, start, checkpointer: rank === 0 ? checkpointer : undefined, elastic,
+        stopRequested: () => stopReason !== undefined, regroupRequested: () => regroupAtBoundary,
+      })
+      if (result.ended !== 'regroup' && result.ended !== 'broken') break
+      // This rank's state for the next round (the survivor chosen there shares its own).
+      start = { step: result.steps, position: result.position, skippedSteps: result.skippedSteps }
+      ringRound = undefined
+      await checkpointer?.flush()
+      await transport.close()
+      transport = await createZmqTransport({ host, security: options.security })
+      await client.rejoin(endpointsToWire(transport.endpoints), config.elasticTimeoutMs + config.stepTimeoutMs)
     }
-    const result = await trainLoop({ group, replica, task, config, client, log, start, checkpointer, stopRequested: () => stopReason !== undefined })
+    const { rank, worldSize } = client.assignment
     // A stopped job ends with its checkpoint; evaluation and the model are for a finished one.
     const evalSums = result.stopped ? { eval: {} } : await evaluateShard(replica, task, { rank, worldSize })
     if (rank === 0 && !result.stopped) await replica.saveModel(join(config.outDir, 'model'))
-    const { position: _position, stopped, ...report } = result
+    const { position: _position, stopped, ended: _ended, ...report } = result
     const checkpoint = checkpointer?.lastCommitted
     await client.done({
       ...report, parameterHash: replica.parameterHash(), ...evalSums, backend: backend.name,

@@ -8,7 +8,7 @@
  * `step` is the optimizer step being computed, 0-based, everywhere: in the tags of its
  * collectives, in log prefixes and heartbeats, in its metrics line and in error messages.
  */
-import { consumedSamples, distributedSampler, stepsPerEpoch, batchIndices, type DataPosition, type JobConfig, type ProcessGroup } from '@ringtrain/core'
+import { CollectiveAbortedError, DistError, consumedSamples, distributedSampler, stepsPerEpoch, batchIndices, type DataPosition, type JobConfig, type ProcessGroup } from '@ringtrain/core'
 import type { Checkpointer } from '../checkpoint/checkpointer.js'
 import type { CheckpointSnapshot } from '../checkpoint/checkpoint-files.js'
 import type { CoordinatorClient } from '../control/coordinator-client.js'
@@ -28,6 +28,11 @@ export interface TrainResult {
   samples: number
   /** Training ended early at a step boundary because a graceful stop was asked for. */
   stopped: boolean
+  /**
+   * How training ended: all steps done, a graceful stop, the round ended at a step boundary
+   * (`regroup`), or a collective of the round failed in elastic mode (`broken`).
+   */
+  ended: 'finished' | 'stopped' | 'regroup' | 'broken'
   /** Where the data stands after the last step (what a checkpoint of the end records). */
   position: DataPosition
   /** Optimizer steps skipped for a non-finite gradient (`--on-nonfinite skip`). */
@@ -53,6 +58,8 @@ export interface StartPoint {
  * all of them see a value > 0 at the same step and stop after it, together.
  */
 const STOP_SLOT = 0
+/** Slot 1: end the round after this step (elastic mode: a worker waits to join). */
+const REGROUP_SLOT = 1
 
 export async function trainLoop(context: {
   group: ProcessGroup
@@ -67,6 +74,10 @@ export async function trainLoop(context: {
   checkpointer?: Checkpointer
   /** True once this rank was asked to stop gracefully (see Note [Control slots]). */
   stopRequested?: () => boolean
+  /** True once this rank was asked to end the round at a step boundary (elastic mode). */
+  regroupRequested?: () => boolean
+  /** Elastic mode: a broken collective ends the round (result `broken`) instead of the job. */
+  elastic?: boolean
 }): Promise<TrainResult> {
   const { group, replica, task, config, client, log, checkpointer } = context
   const stopRequested = context.stopRequested ?? (() => false)
@@ -105,11 +116,12 @@ export async function trainLoop(context: {
   const hasBuffers = worldSize > 1 && replica.buffersLayout.length > 0
   const wire = replica.reduceBuffer
   const stopAt = replica.layout.length + STOP_SLOT
+  const regroupAt = replica.layout.length + REGROUP_SLOT
+  const regroupRequested = context.regroupRequested ?? (() => false)
   const nonFinite = new NonFiniteGuard(group, replica.layout, config.onNonFinite, log)
   nonFinite.skippedSteps = context.start?.skippedSteps ?? 0
   let finalLoss = Number.NaN
   let samples = 0
-  let stopped = false
   let position: DataPosition = { epoch, startSample, shardWorldSize: worldSize, batchSize, batch: first }
   const snapshot = async (): Promise<CheckpointSnapshot> => ({
     ...(await replica.snapshot()),
@@ -118,67 +130,87 @@ export async function trainLoop(context: {
     skippedSteps: nonFinite.skippedSteps,
   })
   let lastCheckpointStep = step
-  for (; epoch < epochs && step < totalSteps && !stopped; epoch++, startSample = 0, first = 0) {
-    const shard = distributedSampler({ length: train.length, rank, worldSize, seed: config.seed, epoch, dropLast, startSample })
-    const batches = stepsPerEpoch({ length: train.length, worldSize, batchSize, dropLast, startSample })
-    for (let b = first; b < batches && step < totalSteps; b++) {
-      log.step = step
-      client.setStep(step)
-      // Compute is synchronous, and with one rank nothing else awaits I/O: give heartbeat
-      // timers a turn every step.
-      await yieldToEventLoop()
-      const started = performance.now()
-      const indices = batchIndices(shard, b, batchSize, { dropLast })
-      const batch = train.batch(indices)
-      const { loss, gradients } = replica.computeGradients(batch)
-      disposeBatch(batch)
-      wire.fill(0, replica.layout.length)
-      if (stopRequested()) wire[stopAt] = 1
-      const computed = performance.now()
-      // The guard all-reduces the whole buffer, control slots included, and checks it.
-      const skip = await nonFinite.allReduce(wire, step)
-      const reduced = performance.now()
-      const learningRate = skip ? replica.learningRateAt(step) : replica.applyGradients(gradients, step)
-      if (hasBuffers) await syncBuffers(group, replica, step)
-      if (replicaCheckDue(config, step)) await checkReplicas(group, replica, step)
-      const applied = performance.now()
-      void client.sendMetrics({
-        step,
-        epoch,
-        totalSteps,
-        epochs,
-        loss,
-        learningRate,
-        samples: indices.length,
-        // Local work: the batch, forward and backward, and the optimizer step.
-        computeMs: computed - started + (applied - reduced),
-        allReduceMs: reduced - computed,
-        bytesSent: worldSize > 1 ? Math.round((2 * (worldSize - 1) * wire.byteLength) / worldSize) : 0,
-        skippedSteps: nonFinite.skippedSteps,
-      })
-      step++
-      finalLoss = loss
-      samples += indices.length
-      const endOfEpoch = b === batches - 1
-      position = endOfEpoch
-        ? { epoch: epoch + 1, startSample: 0, shardWorldSize: worldSize, batchSize, batch: 0 }
-        : { epoch, startSample, shardWorldSize: worldSize, batchSize, batch: b + 1 }
-      stopped = wire[stopAt]! > 0
-      if (stopped) log.info(`stops after step ${step - 1} as asked; every rank stops here.`)
-      const due = config.checkpointEvery === undefined ? endOfEpoch : config.checkpointEvery > 0 && step % config.checkpointEvery === 0
-      if (checkpointer && due && !stopped && step < totalSteps) {
-        await checkpointer.take(snapshot)
-        lastCheckpointStep = step
+  let ended: TrainResult['ended'] = 'finished'
+  try {
+    for (; epoch < epochs && step < totalSteps && ended === 'finished'; epoch++, startSample = 0, first = 0) {
+      const shard = distributedSampler({ length: train.length, rank, worldSize, seed: config.seed, epoch, dropLast, startSample })
+      const batches = stepsPerEpoch({ length: train.length, worldSize, batchSize, dropLast, startSample })
+      for (let b = first; b < batches && step < totalSteps; b++) {
+        const s = step
+        log.step = s
+        client.setStep(s)
+        // Compute is synchronous, and with one rank nothing else awaits I/O: give heartbeat
+        // timers a turn every step.
+        await yieldToEventLoop()
+        const started = performance.now()
+        const indices = batchIndices(shard, b, batchSize, { dropLast })
+        const batch = train.batch(indices)
+        const { loss, gradients } = replica.computeGradients(batch)
+        disposeBatch(batch)
+        wire.fill(0, replica.layout.length)
+        if (stopRequested()) wire[stopAt] = 1
+        if (regroupRequested()) wire[regroupAt] = 1
+        const computed = performance.now()
+        // The guard all-reduces the whole buffer, control slots included, and checks it.
+        const skip = await nonFinite.allReduce(wire, s)
+        const reduced = performance.now()
+        const learningRate = skip ? replica.learningRateAt(s) : replica.applyGradients(gradients, s)
+        // The step is applied: from here on the position is past it, whatever fails next.
+        step++
+        finalLoss = loss
+        samples += indices.length
+        const endOfEpoch = b === batches - 1
+        position = endOfEpoch
+          ? { epoch: epoch + 1, startSample: 0, shardWorldSize: worldSize, batchSize, batch: 0 }
+          : { epoch, startSample, shardWorldSize: worldSize, batchSize, batch: b + 1 }
+        if (hasBuffers) await syncBuffers(group, replica, s)
+        if (replicaCheckDue(config, s)) await checkReplicas(group, replica, s)
+        const applied = performance.now()
+        void client.sendMetrics({
+          step: s,
+          epoch,
+          totalSteps,
+          epochs,
+          loss,
+          learningRate,
+          samples: indices.length,
+          // Local work: the batch, forward and backward, and the optimizer step.
+          computeMs: computed - started + (applied - reduced),
+          allReduceMs: reduced - computed,
+          bytesSent: worldSize > 1 ? Math.round((2 * (worldSize - 1) * wire.byteLength) / worldSize) : 0,
+          skippedSteps: nonFinite.skippedSteps,
+        })
+        if (wire[stopAt]! > 0) ended = 'stopped'
+        else if (wire[regroupAt]! > 0) ended = 'regroup'
+        if (ended === 'stopped') log.info(`stops after step ${s} as asked; every rank stops here.`)
+        if (ended === 'regroup') log.info(`ends round ${group.round} after step ${s} to take in a new worker; every rank ends it here.`)
+        const due = config.checkpointEvery === undefined ? endOfEpoch : config.checkpointEvery > 0 && step % config.checkpointEvery === 0
+        if (checkpointer && due && ended === 'finished' && step < totalSteps) {
+          await checkpointer.take(snapshot)
+          lastCheckpointStep = step
+        }
+        if (ended !== 'finished') break
       }
-      if (stopped) break
     }
+  } catch (error) {
+    // Elastic mode: a collective that broke (a rank lost, the round ended) ends this round
+    // only; the step in flight was not applied here unless `step` moved past it.
+    const broken = error instanceof CollectiveAbortedError || (error instanceof DistError && error.code === 'E_CLOSED')
+    if (!(context.elastic && broken)) throw error
+    log.info(`round ${group.round} broke at step ${step}: ${error.message}`)
+    ended = 'broken'
   }
+  if (ended === 'regroup' || ended === 'broken') {
+    log.step = step
+    return { steps: step, epochs: position.epoch, finalLoss, samples, stopped: false, ended, position, skippedSteps: nonFinite.skippedSteps }
+  }
+  const stopped = ended === 'stopped'
   // The end of the job (or a graceful stop) is always checkpointed, unless the last step just was.
   if (checkpointer && step !== lastCheckpointStep) await checkpointer.take(snapshot)
   await checkpointer?.flush()
   log.step = step
   client.setStep(step)
-  return { steps: step, epochs: stopped ? position.epoch : epoch, finalLoss, samples, stopped, position, skippedSteps: nonFinite.skippedSteps }
+  return { steps: step, epochs: stopped ? position.epoch : epoch, finalLoss, samples, stopped, ended, position, skippedSteps: nonFinite.skippedSteps }
 }
 
 /**

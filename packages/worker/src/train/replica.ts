@@ -28,7 +28,7 @@ import { withSeededRandom } from './with-seeded-random.js'
 import { useFusedAdam } from '../backends/fused-adam.js'
 
 /** Floats after the gradients in `reduceBuffer`. */
-export const CONTROL_SLOTS = 1
+export const CONTROL_SLOTS = 2
 
 export interface ReplicaOptions {
   /**
