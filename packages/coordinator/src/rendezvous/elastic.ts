@@ -62,7 +62,14 @@ export function elasticJoin(state: RendezvousState, from: string, join: JoinRequ
     state.previousRanks[from] = participant.rank
     const { rank: _rank, step: _step, exited: _exited, position: _position, ...rest } = participant
     state.waitList.push({ ...rest, dataEndpoints: join.dataEndpoints, lastHeartbeatAt: now })
-    if (state.phase === 'running') beginRegroup(state, `${describeParticipant(participant)} ended round ${state.round}`, false, now, actions)
+    if (state.phase === 'running' && state.boundaryRegroupAsked) {
+      // The round ends at the step boundary the coordinator asked for: the others follow.
+      state.phase = 'regrouping'
+      state.regroupingSinceMs = now
+    } else if (state.phase === 'running') {
+      // This rank saw its round break before the coordinator knew why: end it for all.
+      beginRegroup(state, `${describeParticipant(participant)} ended round ${state.round}`, false, now, actions)
+    }
     tryStartRound(state, now, actions)
     return true
   }
