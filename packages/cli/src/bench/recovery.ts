@@ -10,9 +10,11 @@
  * snapshotMs is what rank 0 measured itself at the boundary (manifest `stallMs`): the copy
  * (`copyMs`) plus any wait for the previous checkpoint's background write to finish.
  *
- * Kill -9 → next step needs elastic rounds, which are not built yet: reported as null.
+ * Kill -9 → next step: see `killToNextStep` below. `bench recovery kill` runs only that case;
+ * `bench recovery mnist-cnn` or `mlp-25m` only that stall case.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -38,6 +40,13 @@ const round = (x: number) => Math.round(x * 10) / 10
 export async function run(argv: Record<string, unknown>): Promise<void> {
   const json = Boolean(argv['json'])
   const only = typeof argv['task'] === 'string' ? String(argv['task']) : undefined
+  if (only === undefined || only === 'kill') {
+    const elastic = await killToNextStep()
+    const result = { case: 'kill -9 of 1 of 3 workers (mnist-mlp, --min-workers 2, defaults)', ...elastic, killToNextStepMs: round(elastic.killToNextStepMs) }
+    if (json) console.log(JSON.stringify(result))
+    else console.log(`${result.case}: ${result.killToNextStepMs} ms from the kill to the next completed step (${result.rounds} rounds, ${result.steps} steps)`)
+    if (only === 'kill') return
+  }
   for (const c of CASES.filter((c) => only === undefined || c.name === only)) {
     const out = mkdtempSync(join(tmpdir(), 'ringtrain-bench-recovery-'))
     try {
@@ -63,7 +72,6 @@ export async function run(argv: Record<string, unknown>): Promise<void> {
       const copyMs = median(manifests.slice(1).map((m) => m.copyMs ?? Number.NaN))
       const result = {
         model: c.name, parameters, stepMs: round(normal), stallMs: round(stallMs), stallInSteps: round(stallMs / normal), snapshotMs: round(snapshotMs), copyMs: round(copyMs), checkpoints: stalls.length,
-        killToNextStepMs: null, killToNextStep: 'elastic rounds are not built yet',
       }
       if (json) console.log(JSON.stringify(result))
       else console.log(`${c.name} (${(parameters / 1e6).toFixed(1)} M parameters): step ${result.stepMs} ms, checkpoint stall ${result.stallMs} ms (${result.stallInSteps} steps; median of ${stalls.length}), of which rank 0's copy ${result.snapshotMs} ms`)
@@ -73,3 +81,47 @@ export async function run(argv: Record<string, unknown>): Promise<void> {
   }
 }
 
+
+/**
+ * Kill -9 → next step: a 3-worker elastic job (--min-workers 2) of examples/mnist-mlp with
+ * default settings; once it trains, one worker is killed; the figure is the time from the
+ * kill to the first step the job completes after it (a line appended to metrics.jsonl: no
+ * step completes while a rank is missing, so that is the first step of the new round).
+ */
+export async function killToNextStep(): Promise<{ killToNextStepMs: number; steps: number; rounds: number }> {
+  const out = mkdtempSync(join(tmpdir(), 'ringtrain-bench-elastic-'))
+  const cli = fileURLToPath(new URL('../main.ts', import.meta.url))
+  const task = fileURLToPath(new URL('../../../../examples/mnist-mlp/index.ts', import.meta.url))
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'launch', '-n', '3', task, '--min-workers', '2', '--max-restarts', '0', '--max-steps', '400', '--quiet', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let output = ''
+  child.stdout.on('data', (chunk) => (output += chunk))
+  child.stderr.on('data', (chunk) => (output += chunk))
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
+  try {
+    const metrics = join(out, 'metrics.jsonl')
+    const lines = () => (existsSync(metrics) ? readFileSync(metrics, 'utf8').split('\n').filter(Boolean).length : 0)
+    await until(() => lines() >= 30, 120_000, () => `the job did not reach step 30:\n${output}`)
+    const victim = Number(/started worker 2 \(pid (\d+)\)/.exec(output)?.[1])
+    const before = lines()
+    const killedAt = performance.now()
+    process.kill(victim, 'SIGKILL')
+    await until(() => lines() > before, 60_000, () => `no step completed after the kill:\n${output}`, 1)
+    const killToNextStepMs = performance.now() - killedAt
+    const code = await exited
+    if (code !== 0) throw new ConfigError(`the elastic run failed (exit code ${code}):\n${output}`)
+    const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { steps: number; rounds: unknown[] }
+    return { killToNextStepMs, steps: summary.steps, rounds: summary.rounds.length }
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    rmSync(out, { recursive: true, force: true })
+  }
+}
+
+/** Resolves once `check()` holds (checked every `everyMs`); rejects with `message()` after `ms`. */
+async function until(check: () => boolean, ms: number, message: () => string, everyMs = 20): Promise<void> {
+  const deadline = performance.now() + ms
+  while (!check()) {
+    if (performance.now() > deadline) throw new ConfigError(message())
+    await new Promise((resolve) => setTimeout(resolve, everyMs))
+  }
+}
