@@ -128,6 +128,22 @@ describe('checkpoints and resume', () => {
     expect(summaryOf(out)).toMatchObject({ steps: 7 + Math.ceil(78 / 4), replicasIdentical: true })
   }, cliTestTimeout(undefined, 2))
 
+  test('a task that keeps its global batch (onResize) resumes 3 workers × 4 as 2 × 6, and still trains every sample once', async () => {
+    const out = tempDir('ringtrain-recovery-global-')
+    const samples = tempDir('ringtrain-recovery-global-samples-')
+    const env = { RINGTRAIN_TEST_SAMPLE_LOG: samples, RINGTRAIN_TEST_GLOBAL_BATCH: '12' }
+    const first = await runCli(['launch', '-n', '3', task, ...common, '--epochs', '1', '--max-steps', '4', '--out', out], { env })
+    expect(first.code, first.output).toBe(0)
+    const second = await runCli(['launch', '-n', '2', task, ...common, '--epochs', '1', '--resume', out], { env })
+    expect(second.code, second.output).toBe(0)
+    expect(second.output).toContain(`onResize(3 → 2 ranks): {"batchSize":6,"learningRateScale":1}`)
+    expect(second.output).toMatch(/resumes epoch 0 with 2 rank\(s\) × batch 6 where 3 × 4 left it: from sample 48 of 240/)
+    const seen = readdirSync(samples).flatMap((f) => readFileSync(join(samples, f), 'utf8').trim().split('\n').map(Number))
+    expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 240 }, (_, i) => i))
+    // 192 samples left, 12 per step.
+    expect(summaryOf(out)).toMatchObject({ steps: 4 + 16, replicasIdentical: true })
+  }, cliTestTimeout(undefined, 2))
+
   test('a checkpoint of another model fails before step 0, naming the first differing weight', async () => {
     const out = tempDir('ringtrain-recovery-layout-')
     const first = await runCli(['launch', '-n', '1', task, ...common, '--max-steps', '3', '--out', out])

@@ -6,7 +6,7 @@ export * as tf from '@tensorflow/tfjs'
 // The plug-in API a task module uses.
 export { defineTask } from './task/define-task.js'
 export type { Task } from './task/define-task.js'
-export type { TaskSpec, CustomModel, LossName, LossFunction, OptimizerName, OptimizerSpec, LearningRateSchedule, MetricSpec } from './task/task-spec.js'
+export type { TaskSpec, CustomModel, LossName, LossFunction, OptimizerName, OptimizerSpec, LearningRateSchedule, MetricSpec, ResizeChange, ResizeAnswer } from './task/task-spec.js'
 export { lossNames, optimizerNames } from './task/task-spec.js'
 
 // Data.

@@ -14,11 +14,13 @@
  */
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { createZmqTransport, DistError, endpointsFromWire, endpointsToWire, ProcessGroup, type JobConfig, type JobSecurity, type Transport } from '@ringtrain/core'
+import { ConfigError, createZmqTransport, DistError, endpointsFromWire, endpointsToWire, ProcessGroup, type JobConfig, type JobSecurity, type Transport } from '@ringtrain/core'
 import { CoordinatorClient } from '../control/coordinator-client.js'
 import { selectBackend } from '../backends/select-backend.js'
 import { selfTest } from '../backends/self-test.js'
 import { loadTask } from '../task/load-task.js'
+import type { Task } from '../task/define-task.js'
+import type { ResizeAnswer, ResizeChange } from '../task/task-spec.js'
 import { Replica } from '../train/replica.js'
 import { checkSameSetup } from './check-same-setup.js'
 import { evaluateShard } from './evaluate-shard.js'
@@ -96,6 +98,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     const replica = await Replica.create(task, { baseLearningRate: config.learningRate, seed: config.seed })
     let start: StartPoint | undefined
     let result: TrainResult
+    let resizedBatch: number | undefined
     // One pass per round: one round unless the job is elastic and loses or gains a worker.
     for (;;) {
       const { rank, worldSize, round, peers, stateFrom } = client.assignment
@@ -117,12 +120,19 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         if (rank !== 0) replica.writeWeights(weights)
         log.info(`has rank 0's ${start ? `weights of step ${start.step}` : 'initial weights'} (${weights.length} floats, layout hash ${replica.layout.hash}).`)
       }
+      // A new world size (an elastic resize, or a resume with another count): the task may keep its global batch.
+      if (task.onResize !== undefined && start !== undefined && start.position.shardWorldSize !== worldSize) {
+        const answer = resizeAnswer(task, { worldSize, previousWorldSize: start.position.shardWorldSize, step: start.step })
+        if (answer.batchSize !== undefined) resizedBatch = answer.batchSize
+        if (answer.learningRateScale !== undefined) replica.learningRateScale = answer.learningRateScale
+        log.info(`task '${task.name}' onResize(${start.position.shardWorldSize} → ${worldSize} ranks): ${JSON.stringify(answer)}.`)
+      }
       if (rank === 0 && checkpointer === undefined) {
         checkpointer = new Checkpointer(config.outDir, config.keepCheckpoints, (line) => log.info(line))
         if (round === 0 || stateFrom === undefined) await checkpointer.removeIncomplete()
       }
       result = await trainLoop({
-        group, replica, task, config, client, log, start, checkpointer: rank === 0 ? checkpointer : undefined, elastic,
+        group, replica, task, config, client, log, start, checkpointer: rank === 0 ? checkpointer : undefined, elastic, batchSize: resizedBatch,
         stopRequested: () => stopReason !== undefined, regroupRequested: () => regroupAtBoundary,
       })
       if (result.ended !== 'regroup' && result.ended !== 'broken') break
@@ -165,6 +175,17 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     await client?.close()
     await transport.close()
   }
+}
+
+/** Calls the task's onResize and checks its answer; a bad answer is the task's ConfigError. */
+function resizeAnswer(task: Task, change: ResizeChange): ResizeAnswer {
+  const answer = task.onResize!(change) ?? {}
+  const where = { task: task.name, field: 'onResize' }
+  if (typeof answer !== 'object' || answer === null) throw new ConfigError(`task '${task.name}': onResize must return { batchSize?, learningRateScale? } or nothing, got ${String(answer)}.`, { ...where, got: answer })
+  const { batchSize, learningRateScale } = answer
+  if (batchSize !== undefined && (!Number.isInteger(batchSize) || batchSize < 1)) throw new ConfigError(`task '${task.name}': onResize returned batchSize ${String(batchSize)} for ${change.worldSize} ranks; expected an integer ≥ 1.`, { ...where, expected: 'an integer ≥ 1', got: batchSize })
+  if (learningRateScale !== undefined && !(typeof learningRateScale === 'number' && Number.isFinite(learningRateScale) && learningRateScale > 0)) throw new ConfigError(`task '${task.name}': onResize returned learningRateScale ${String(learningRateScale)}; expected a finite number > 0.`, { ...where, expected: 'a finite number > 0', got: learningRateScale })
+  return { ...(batchSize !== undefined ? { batchSize } : {}), ...(learningRateScale !== undefined ? { learningRateScale } : {}) }
 }
 
 /** Resolves on Shutdown or Abort from the coordinator, or after `timeoutMs` (it may be gone). */

@@ -78,12 +78,14 @@ export async function trainLoop(context: {
   regroupRequested?: () => boolean
   /** Elastic mode: a broken collective ends the round (result `broken`) instead of the job. */
   elastic?: boolean
+  /** The per-rank batch size from a task's `onResize`, instead of --batch-size or the task's. */
+  batchSize?: number
 }): Promise<TrainResult> {
   const { group, replica, task, config, client, log, checkpointer } = context
   const stopRequested = context.stopRequested ?? (() => false)
   const { rank, worldSize } = group
   const train = await task.data.train()
-  const batchSize = config.batchSize ?? task.batchSize
+  const batchSize = context.batchSize ?? config.batchSize ?? task.batchSize
   const epochs = config.epochs ?? task.epochs
   const dropLast = task.dropLast
   const fullEpoch = stepsPerEpoch({ length: train.length, worldSize, batchSize, dropLast })

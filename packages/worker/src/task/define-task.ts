@@ -40,6 +40,7 @@ export interface Task {
   readonly batchSize: number
   readonly epochs: number
   readonly dropLast: boolean
+  readonly onResize: TaskSpec['onResize']
 }
 
 /** A task's fields without the brand. */

@@ -87,4 +87,29 @@ export interface TaskSpec {
   epochs?: number
   /** Drop each epoch's last incomplete batch. Default false, as PyTorch's DataLoader. */
   dropLast?: boolean
+  /**
+   * Called on every resize of an elastic job (and on a resume with another worker count),
+   * on every rank, before the first step with the new world. Return nothing to keep the
+   * per-rank batch (the global batch changes with the world), or a per-rank `batchSize` (to
+   * keep the global batch) and a `learningRateScale` applied to the task's rate from then on.
+   *
+   *   onResize: ({ worldSize }) => ({ batchSize: 96 / worldSize, learningRateScale: 1 })
+   */
+  onResize?: (change: ResizeChange) => ResizeAnswer | void
+}
+
+/** What `onResize` is told. */
+export interface ResizeChange {
+  worldSize: number
+  previousWorldSize: number
+  /** The optimizer step the new world starts at. */
+  step: number
+}
+
+/** What `onResize` may return. */
+export interface ResizeAnswer {
+  /** Per-rank batch size from now on (an integer ≥ 1). */
+  batchSize?: number
+  /** Multiplies the task's learning rate (and schedule) from now on (> 0). */
+  learningRateScale?: number
 }

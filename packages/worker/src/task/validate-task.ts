@@ -6,7 +6,7 @@ import { validateLearningRate } from './validate-learning-rate.js'
 import { validateOptimizer } from './validate-optimizer.js'
 import type { TaskFields } from './define-task.js'
 
-const specKeys = ['name', 'model', 'loss', 'optimizer', 'learningRate', 'clipNorm', 'regularization', 'metrics', 'data', 'batchSize', 'epochs', 'dropLast']
+const specKeys = ['name', 'model', 'loss', 'optimizer', 'learningRate', 'clipNorm', 'regularization', 'metrics', 'data', 'batchSize', 'epochs', 'dropLast', 'onResize']
 const metricNames = ['accuracy', 'mse', 'mae'] as const
 
 /** The usual learning rate of each optimizer (tf.train's defaults, Keras's where tfjs has none). */
@@ -48,6 +48,7 @@ export function validateTask(name: string, spec: unknown): TaskFields {
   const batchSize = spec.batchSize === undefined ? 32 : requireInteger(field('batchSize'), spec.batchSize, 1)
   const epochs = spec.epochs === undefined ? 1 : requireInteger(field('epochs'), spec.epochs, 1)
   if (spec.dropLast !== undefined && typeof spec.dropLast !== 'boolean') throw specError(field('dropLast'), 'must be true or false', spec.dropLast)
+  if (spec.onResize !== undefined) requireFunction(field('onResize'), spec.onResize, 'a function ({ worldSize, previousWorldSize, step }) => ({ batchSize?, learningRateScale? }) or nothing')
   return Object.freeze({
     name,
     model: spec.model as TaskSpec['model'],
@@ -61,6 +62,7 @@ export function validateTask(name: string, spec: unknown): TaskFields {
     batchSize,
     epochs,
     dropLast: spec.dropLast ?? false,
+    onResize: spec.onResize as TaskSpec['onResize'],
   })
 }
 

@@ -134,8 +134,12 @@ export class Replica {
 
   /** The learning rate optimizer step `step` uses. */
   learningRateAt(step: number): number {
-    return learningRateAt(this.learningRate, step)
+    const rate = learningRateAt(this.learningRate, step)
+    return this.learningRateScale === 1 ? rate : rate * this.learningRateScale
   }
+
+  /** Multiplies the schedule's rate from now on (a task's `onResize` answer); 1 by default. */
+  learningRateScale = 1
 
   /**
    * All weights in `weightsLayout` order: trainable, then non-trainable (batch-norm moving
