@@ -26,7 +26,7 @@ describe('control messages', () => {
   test('keep their wire type numbers (never renumber: they are the protocol)', () => {
     expect(MessageType).toEqual({
       JoinRequest: 1, Assignment: 2, Reject: 3, Heartbeat: 4, BarrierRequest: 5, BarrierRelease: 6,
-      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12, Alive: 13, StopRequest: 14,
+      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12, Alive: 13, StopRequest: 14, Regroup: 15,
     })
   })
 
@@ -48,6 +48,7 @@ describe('control messages', () => {
       controlMessage(MessageType.KeepAlive, jobId, { intervalMs: 1000, maxMissed: 10 }),
       controlMessage(MessageType.Alive, jobId, { token: 'a1b2', step: 3 }),
       controlMessage(MessageType.StopRequest, jobId, { reason: 'the launcher got SIGINT' }),
+      controlMessage(MessageType.Regroup, jobId, { round: 2, reason: 'rank 1 (pid 7 on a) was lost', atStepBoundary: 0 }),
       controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 40, parameterHash: 'abc', finalLoss: 0.1, eval: {}, backend: 'cpu', stopReason: 'SIGINT', checkpointDir: '/out/checkpoints/step-0000040', checkpointStep: 40, skippedSteps: 1 }),
       controlMessage(MessageType.Alive, jobId, { token: 'a1b2', step: 3, op: 12, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 2, from rank 0', waitingFor: 0, inPhaseMs: 4200 }),
     ]

@@ -88,7 +88,7 @@ describe('defineTask', () => {
     ['a fractional batchSize', { batchSize: 2.5 }, `${t}batchSize must be an integer >= 1, got 2.5.`],
     ['zero epochs', { epochs: 0 }, `${t}epochs must be an integer >= 1, got 0.`],
     ['a non-boolean dropLast', { dropLast: 1 }, `${t}dropLast must be true or false, got 1.`],
-    ['a misspelt field', { batchsize: 4 }, `${t}spec.batchsize is not an option here; options are name, model, loss, optimizer, learningRate, clipNorm, regularization, metrics, data, batchSize, epochs, dropLast.`],
+    ['a misspelt field', { batchsize: 4 }, `${t}spec.batchsize is not an option here; options are name, model, loss, optimizer, learningRate, clipNorm, regularization, metrics, data, batchSize, epochs, dropLast, onResize.`],
   ])('rejects %s with E_CONFIG and the exact rule', (_what, change, message) => {
     const error = errorOf({ ...valid(), ...change })
     expect(error.name).toBe('ConfigError')
