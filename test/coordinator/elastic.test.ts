@@ -89,3 +89,20 @@ describe('elastic rounds', () => {
     expect(actions.find((a) => a.kind === 'send' && a.message.type === MessageType.Reject)).toBeDefined()
   })
 })
+
+describe('elastic stragglers', () => {
+  test('a participant that does not join the next round within elasticTimeoutMs is left behind (and told), when enough others came back', () => {
+    const four = resolveJobConfig({ ...config, worldSize: 4 })
+    const started = run(initialState(four, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3'), join('d4')]).state
+    const { state: exiting } = run(started, [exited(0xd4)], T0 + 200)
+    const { state: regrouping } = run(exiting, [tick, join('a1'), join('b2')], T0 + 400)
+    expect(regrouping.phase).toBe('regrouping')
+    // c3 lives (its heartbeats come) but does not come back.
+    const alive = run(regrouping, [{ kind: 'heartbeat', from: 'c3', message: controlMessage(MessageType.Heartbeat, 'job-1', { rank: 2, round: 0, step: 5 }) }], T0 + 30_000).state
+    const { state, actions } = run(alive, [tick], T0 + 400 + 30_001)
+    expect(state.phase).toBe('running')
+    expect(assignments(actions).map((s) => [s.to, s.message.worldSize])).toEqual([['a1', 2], ['b2', 2]])
+    expect(actions.some((a) => a.kind === 'send' && a.to === 'c3' && a.message.type === MessageType.Abort)).toBe(true)
+    expect(state.lost.map((l) => l.rank)).toEqual([3, 2])
+  })
+})

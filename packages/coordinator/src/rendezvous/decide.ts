@@ -78,6 +78,11 @@ function decideFromParticipant(state: RendezvousState, event: Extract<Rendezvous
   if (participant === undefined) {
     return drop(state, 'notParticipant', from, now, `Dropped a ${type} from worker ${from.slice(0, 8)}, which is not a participant of round ${state.round} (phase ${state.phase}).`, actions)
   }
+  if (state.phase === 'regrouping' && message.rank === participant.rank) {
+    // Between rounds its heartbeats still say it lives; its step reports belong to the old round.
+    participant.lastHeartbeatAt = now
+    return
+  }
   if (state.phase !== 'running') {
     return quietLog(state, 'afterEnd', from, now, `Dropped a ${type} from ${describeParticipant(participant)}: the job has ${state.phase}.`, actions)
   }

@@ -89,6 +89,19 @@ export function elasticTick(state: RendezvousState, now: number, actions: Rendez
   if (state.phase !== 'regrouping') return
   const since = state.regroupingSinceMs ?? now
   if (now - since <= state.config.elasticTimeoutMs) return
+  // Enough are back, but some never came (stuck, unreachable): go on without them.
+  const stragglers = Object.values(state.participants)
+  if (stragglers.length > 0 && state.waitList.length >= state.config.minWorkers!) {
+    for (const p of stragglers) {
+      delete state.participants[p.identity]
+      const reason = `${describeParticipant(p)} did not join round ${state.round + 1} within ${state.config.elasticTimeoutMs / 1000} s`
+      state.lost.push({ rank: p.rank, round: state.round, pid: p.pid, host: p.host, reason, atMs: now })
+      actions.push(log(`${reason}; the others go on without it.`))
+      actions.push({ kind: 'send', to: p.identity, message: controlMessage(MessageType.Abort, state.config.jobId, { reason }) })
+    }
+    tryStartRound(state, now, actions)
+    return
+  }
   const lost = state.lost.map((l) => `rank ${l.rank} of round ${l.round} (pid ${l.pid} on ${l.host})`).join(', ') || 'none'
   const reason = `only ${headcount(state)} worker(s) left, fewer than --min-workers ${state.config.minWorkers}, for ${state.config.elasticTimeoutMs / 1000} s; stopping the job. Lost: ${lost}. Continue from the newest checkpoint with \`ringtrain launch --resume ${state.config.outDir} …\` (or coordinator --resume).`
   const error: WireError = { name: 'PeerLostError', code: 'E_PEER_LOST', message: reason, context: { expected: `at least ${state.config.minWorkers} workers`, got: headcount(state) } }

@@ -24,7 +24,7 @@ import type { ResizeAnswer, ResizeChange } from '../task/task-spec.js'
 import { Replica } from '../train/replica.js'
 import { checkSameSetup } from './check-same-setup.js'
 import { evaluateShard } from './evaluate-shard.js'
-import { trainLoop, type StartPoint, type TrainResult } from './train-loop.js'
+import { endsRound, trainLoop, type StartPoint, type TrainResult } from './train-loop.js'
 import { Checkpointer } from '../checkpoint/checkpointer.js'
 import { resumeHint, restoreCheckpoint, shareState } from './resume.js'
 import { WorkerLog } from './worker-log.js'
@@ -105,36 +105,43 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       Object.assign(log, { rank, worldSize, round })
       regroupAtBoundary = false
       ringRound = round
-      await transport.connect(peers.map((addresses, r) => endpointsFromWire(r, addresses)), { rank, worldSize })
-      // Every collective of this round goes through the group, which numbers them in call order.
-      const group = new ProcessGroup(transport, { round, timeoutMs: config.stepTimeoutMs, onPosition: client.setPosition.bind(client) })
-      await checkSameSetup(group, replica.layout, backend.name)
-      if (stateFrom !== undefined) {
-        // A later round of an elastic job: every rank takes a survivor's state.
-        start = await shareState(group, replica, stateFrom, start, log)
-      } else {
-        // A resumed job: rank 0 loads the checkpoint, and every rank takes its state below.
-        start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log)
-        const weights = replica.readWeights()
-        await group.broadcast(weights, { step: start?.step ?? 0 })
-        if (rank !== 0) replica.writeWeights(weights)
-        log.info(`has rank 0's ${start ? `weights of step ${start.step}` : 'initial weights'} (${weights.length} floats, layout hash ${replica.layout.hash}).`)
+      try {
+        await transport.connect(peers.map((addresses, r) => endpointsFromWire(r, addresses)), { rank, worldSize })
+        // Every collective of this round goes through the group, which numbers them in call order.
+        const group = new ProcessGroup(transport, { round, timeoutMs: config.stepTimeoutMs, onPosition: client.setPosition.bind(client) })
+        await checkSameSetup(group, replica.layout, backend.name)
+        if (stateFrom !== undefined) {
+          // A later round of an elastic job: every rank takes a survivor's state.
+          start = await shareState(group, replica, stateFrom, start, log)
+        } else {
+          // A resumed job: rank 0 loads the checkpoint, and every rank takes its state below.
+          start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log)
+          const weights = replica.readWeights()
+          await group.broadcast(weights, { step: start?.step ?? 0 })
+          if (rank !== 0) replica.writeWeights(weights)
+          log.info(`has rank 0's ${start ? `weights of step ${start.step}` : 'initial weights'} (${weights.length} floats, layout hash ${replica.layout.hash}).`)
+        }
+        // A new world size (an elastic resize, or a resume with another count): the task may keep its global batch.
+        if (task.onResize !== undefined && start !== undefined && start.position.shardWorldSize !== worldSize) {
+          const answer = resizeAnswer(task, { worldSize, previousWorldSize: start.position.shardWorldSize, step: start.step })
+          if (answer.batchSize !== undefined) resizedBatch = answer.batchSize
+          if (answer.learningRateScale !== undefined) replica.learningRateScale = answer.learningRateScale
+          log.info(`task '${task.name}' onResize(${start.position.shardWorldSize} → ${worldSize} ranks): ${JSON.stringify(answer)}.`)
+        }
+        if (rank === 0 && checkpointer === undefined) {
+          checkpointer = new Checkpointer(config.outDir, config.keepCheckpoints, (line) => log.info(line))
+          if (round === 0 || stateFrom === undefined) await checkpointer.removeIncomplete()
+        }
+        result = await trainLoop({
+          group, replica, task, config, client, log, start, checkpointer: rank === 0 ? checkpointer : undefined, elastic, batchSize: resizedBatch,
+          stopRequested: () => stopReason !== undefined, regroupRequested: () => regroupAtBoundary,
+        })
+      } catch (error) {
+        // Elastic mode: a rank lost while the round set up ends the round like one lost in a step.
+        if (!elastic || aborted !== undefined || !endsRound(error)) throw error
+        log.info(`round ${round} broke while it started: ${(error as Error).message}`)
+        result = { steps: start?.step ?? 0, epochs: start?.position.epoch ?? 0, finalLoss: Number.NaN, samples: 0, stopped: false, ended: 'broken', position: start?.position ?? { epoch: 0, startSample: 0, shardWorldSize: worldSize, batchSize: 1, batch: 0 }, skippedSteps: start?.skippedSteps ?? 0 }
       }
-      // A new world size (an elastic resize, or a resume with another count): the task may keep its global batch.
-      if (task.onResize !== undefined && start !== undefined && start.position.shardWorldSize !== worldSize) {
-        const answer = resizeAnswer(task, { worldSize, previousWorldSize: start.position.shardWorldSize, step: start.step })
-        if (answer.batchSize !== undefined) resizedBatch = answer.batchSize
-        if (answer.learningRateScale !== undefined) replica.learningRateScale = answer.learningRateScale
-        log.info(`task '${task.name}' onResize(${start.position.shardWorldSize} → ${worldSize} ranks): ${JSON.stringify(answer)}.`)
-      }
-      if (rank === 0 && checkpointer === undefined) {
-        checkpointer = new Checkpointer(config.outDir, config.keepCheckpoints, (line) => log.info(line))
-        if (round === 0 || stateFrom === undefined) await checkpointer.removeIncomplete()
-      }
-      result = await trainLoop({
-        group, replica, task, config, client, log, start, checkpointer: rank === 0 ? checkpointer : undefined, elastic, batchSize: resizedBatch,
-        stopRequested: () => stopReason !== undefined, regroupRequested: () => regroupAtBoundary,
-      })
       if (result.ended !== 'regroup' && result.ended !== 'broken') break
       // This rank's state for the next round (the survivor chosen there shares its own).
       start = { step: result.steps, position: result.position, skippedSteps: result.skippedSteps }

@@ -197,9 +197,8 @@ export async function trainLoop(context: {
   } catch (error) {
     // Elastic mode: a collective that broke (a rank lost, the round ended) ends this round
     // only; the step in flight was not applied here unless `step` moved past it.
-    const broken = error instanceof CollectiveAbortedError || (error instanceof DistError && error.code === 'E_CLOSED')
-    if (!(context.elastic && broken)) throw error
-    log.info(`round ${group.round} broke at step ${step}: ${error.message}`)
+    if (!(context.elastic && endsRound(error))) throw error
+    log.info(`round ${group.round} broke at step ${step}: ${(error as Error).message}`)
     ended = 'broken'
   }
   if (ended === 'regroup' || ended === 'broken') {
@@ -213,6 +212,11 @@ export async function trainLoop(context: {
   log.step = step
   client.setStep(step)
   return { steps: step, epochs: stopped ? position.epoch : epoch, finalLoss, samples, stopped, ended, position, skippedSteps: nonFinite.skippedSteps }
+}
+
+/** Errors that, in an elastic job, end the round rather than the job: a collective that broke (a peer lost, a timeout, the ring socket closed by a Regroup). */
+export function endsRound(error: unknown): boolean {
+  return error instanceof CollectiveAbortedError || (error instanceof DistError && error.code === 'E_CLOSED')
 }
 
 /**
