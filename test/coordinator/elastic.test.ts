@@ -57,7 +57,7 @@ describe('elastic rounds', () => {
     expect(state.rounds.map((r) => [r.round, r.worldSize, r.why])).toEqual([[0, 3, 'the job started'], [1, 2, 'rank 2 (pid 195 on host-a) was lost']])
   })
 
-  test('below --min-workers the job waits elasticTimeoutMs, then stops naming the lost ranks and the resume command', () => {
+  test('below --min-workers the job waits elasticTimeoutMs, lets the survivors checkpoint in a last round, then fails naming the lost ranks and the resume command', () => {
     const started = run(initialState(config, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3')]).state
     const { state: exiting } = run(started, [exited(0xc3), exited(0xb2)], T0 + 200)
     const { state: regrouping } = run(exiting, [tick], T0 + 400)
@@ -65,10 +65,25 @@ describe('elastic rounds', () => {
     expect(waiting.phase).toBe('regrouping')
     const { state: still } = run(waiting, [tick], T0 + 400 + 30_000)
     expect(still.phase).toBe('regrouping')
-    const { state, actions } = run(still, [tick], T0 + 400 + 30_001)
+    const { state: last, actions } = run(still, [tick], T0 + 400 + 30_001)
+    expect(last.phase).toBe('running')
+    expect(assignments(actions).map((s) => [s.to, s.message.round, s.message.worldSize, s.message.stateFrom])).toEqual([['a1', 1, 1, 0]])
+    expect(actions.some((a) => a.kind === 'broadcast' && a.message.type === MessageType.StopRequest && a.to.includes('a1'))).toBe(true)
+    const done = { kind: 'done' as const, from: 'a1', message: controlMessage(MessageType.WorkerDone, 'job-1', { rank: 0, steps: 9, parameterHash: 'h', finalLoss: 1, eval: {}, backend: 'cpu', stopReason: 'fewer', checkpointDir: '/out/checkpoints/step-0000009', checkpointStep: 9 }) }
+    const { state, actions: end } = run(last, [done], T0 + 40_000)
     expect(state.phase).toBe('failed')
-    const fail = actions.find((a) => a.kind === 'fail')
+    const fail = end.find((a) => a.kind === 'fail')
     expect(fail?.kind === 'fail' && fail.reason).toBe('only 1 worker(s) left, fewer than --min-workers 2, for 30 s; stopping the job. Lost: rank 1 of round 0 (pid 178 on host-a), rank 2 of round 0 (pid 195 on host-a). Continue from the newest checkpoint with `ringtrain launch --resume /out …` (or coordinator --resume).')
+    expect(fail?.kind === 'fail' && fail.summary?.checkpoint).toEqual({ step: 9, dir: '/out/checkpoints/step-0000009' })
+  })
+
+  test('with no survivor back after elasticTimeoutMs, the job fails at once', () => {
+    const started = run(initialState(config, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3')]).state
+    const { state: exiting } = run(started, [exited(0xc3), exited(0xb2), exited(0xa1)], T0 + 200)
+    const { state: regrouping } = run(exiting, [tick], T0 + 400)
+    const { state, actions } = run(regrouping, [tick], T0 + 400 + 30_001)
+    expect(state.phase).toBe('failed')
+    expect(actions.some((a) => a.kind === 'fail')).toBe(true)
   })
 
   test('a new worker waits, the ranks end the round at a step boundary, and the next round takes it in after the survivors', () => {

@@ -88,3 +88,19 @@ test('a fourth worker joins a running elastic job at a step boundary and trains 
   expect(late.output()).toMatch(/takes rank 0's state: step [1-9]\d*, epoch 0\./)
   expect(coordinator.output()).toMatch(/joined the running job; the workers take it in at the next step boundary/)
 }, cliTestTimeout(undefined, 2))
+
+test('below --min-workers for --elastic-timeout-ms: the survivors checkpoint in a last round, and the job fails naming the lost rank and the resume command', async () => {
+  const out = tempDir('ringtrain-elastic-below-')
+  const run = startCli(['launch', '-n', '3', task, ...job, '--quiet', '--out', out, '--min-workers', '3', '--max-restarts', '0', '--elastic-timeout-ms', '1500', '--checkpoint-every', '3'], { env: { RINGTRAIN_TEST_STEP_MS: '150' } })
+  await waitForOutput(run, /committed checkpoint \S+step-0000003 /)
+  const victim = Number(/started worker 1 \(pid (\d+)\)/.exec(run.output())![1])
+  process.kill(victim, 'SIGKILL')
+  const exit = await waitForExit(run)
+  expect(exit.code, run.output()).toBe(1)
+  expect(run.output()).toMatch(new RegExp(`only 2 worker\\(s\\) left, fewer than --min-workers 3, for 1\\.5 s; stopping the job\\. Lost: rank 1 of round 0 \\(pid ${victim} on \\S+\\)\\. Continue from the newest checkpoint with \`ringtrain launch --resume ${out.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`))
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Summary & { checkpoint: { step: number; dir: string } }
+  // The last round's checkpoint is of the step it stopped after, beyond the periodic ones.
+  expect(summary.rounds.map((r) => [r.round, r.worldSize])).toEqual([[0, 3], [1, 2]])
+  expect(summary.checkpoint.step).toBe(summary.steps)
+  expect(readFileSync(join(summary.checkpoint.dir, 'manifest.json'), 'utf8')).toContain(`"step": ${summary.steps}`)
+}, cliTestTimeout())

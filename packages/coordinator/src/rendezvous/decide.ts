@@ -208,6 +208,8 @@ function decideDone(state: RendezvousState, participant: Participant, report: Ex
     return failJob(state, { atMs: now, rank: evalError.context.rank as number, reason: evalError.message, error: evalError }, 1, actions)
   }
   const summary = jobSummary(state)
+  // An elastic job below --min-workers: its last round checkpointed; it still failed.
+  if (state.belowMinimum !== undefined) return failJob(state, { ...state.belowMinimum, atMs: now }, 1, actions, summary)
   const replicasError = differingReplicas(summary.parameterHashes)
   if (replicasError !== undefined) {
     // A failed job, but every rank finished: summary.json is still written, with every hash.

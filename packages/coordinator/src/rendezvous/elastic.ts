@@ -105,7 +105,21 @@ export function elasticTick(state: RendezvousState, now: number, actions: Rendez
   const lost = state.lost.map((l) => `rank ${l.rank} of round ${l.round} (pid ${l.pid} on ${l.host})`).join(', ') || 'none'
   const reason = `only ${headcount(state)} worker(s) left, fewer than --min-workers ${state.config.minWorkers}, for ${state.config.elasticTimeoutMs / 1000} s; stopping the job. Lost: ${lost}. Continue from the newest checkpoint with \`ringtrain launch --resume ${state.config.outDir} …\` (or coordinator --resume).`
   const error: WireError = { name: 'PeerLostError', code: 'E_PEER_LOST', message: reason, context: { expected: `at least ${state.config.minWorkers} workers`, got: headcount(state) } }
-  fail({ atMs: now, reason, error })
+  const survivors = state.waitList.filter((w) => state.previousRanks[w.identity] !== undefined)
+  if (survivors.length === 0 || Object.keys(state.participants).length > 0) return fail({ atMs: now, reason, error })
+  // The survivors hold the newest state: one last round that stops at its first step
+  // boundary, so rank 0 checkpoints it; the job then fails with `reason` (decide.ts).
+  state.belowMinimum = { atMs: now, reason, error }
+  state.stopRequested = reason
+  state.round++
+  state.waitList = survivors
+  state.config = { ...state.config, worldSize: survivors.length }
+  state.barrierArrivals = {}
+  state.stepReports = {}
+  const previousRanks = state.previousRanks
+  state.previousRanks = {}
+  startRound(state, now, actions, { why: `fewer than --min-workers ${state.config.minWorkers}: a last round to checkpoint`, previousRanks })
+  actions.push({ kind: 'broadcast', to: Object.keys(state.participants), message: controlMessage(MessageType.StopRequest, state.config.jobId, { reason: `fewer than --min-workers ${state.config.minWorkers} workers are left` }) })
 }
 
 function beginRegroup(state: RendezvousState, why: string, atStepBoundary: boolean, now: number, actions: RendezvousAction[]): void {

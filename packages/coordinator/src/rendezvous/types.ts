@@ -217,6 +217,8 @@ export interface RendezvousState {
   boundaryRegroupAsked?: boolean
   /** Elastic mode: why the next round starts. */
   nextRoundWhy?: string
+  /** Elastic mode: the job fell below minWorkers; its last round only checkpoints, then the job fails with this. */
+  belowMinimum?: Failure
   /** The last stall report's time and the positions it described (stall.ts). */
   stall: { lastReportAtMs?: number; lastSignature?: string }
   /** The latest stall reports, oldest first (at most MAX_STALL_REPORTS). */
