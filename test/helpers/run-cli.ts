@@ -22,8 +22,14 @@ export interface CliRun {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv } = {}): CliRun {
-  const child = spawn(process.execPath, ['--import', 'tsx', cliMain, ...withLoadTolerance(args)], {
+/**
+ * `wrap`: a command the CLI runs under, e.g. `['unshare', '--mount', …]` for a process that
+ * must not see some folder (another machine's file system).
+ */
+export function startCli(args: string[], options: { env?: NodeJS.ProcessEnv; wrap?: string[] } = {}): CliRun {
+  const cli = [process.execPath, '--import', 'tsx', cliMain, ...withLoadTolerance(args)]
+  const [command, ...rest] = [...(options.wrap ?? []), ...cli]
+  const child = spawn(command!, rest, {
     cwd: repoRoot,
     // vitest's launcher sets NODE_PATH to pnpm's hoisted store; a user's shell does not.
     env: { ...withoutNodePath(process.env), ...options.env },

@@ -5,7 +5,8 @@
  * back are carried out here. A failed write of metrics.jsonl or summary.json fails the job
  * with an `OutputWriteError` (docs/design.md, "Output files and write errors").
  */
-import { ConfigError, openControlServer, errorFromWire, type DistError, type JobConfig, type JobSecurity } from '@ringtrain/core'
+import { ConfigError, MessageType, OUT_TOKEN_FILE, controlMessage, openControlServer, errorFromWire, type DistError, type JobConfig, type JobSecurity } from '@ringtrain/core'
+import { OutputSink, writeOutToken } from './output-sink.js'
 import { eventFromReceipt } from './rendezvous/events.js'
 import { decide, initialState } from './rendezvous/decide.js'
 import type { CoordinatorEvent, Failure, JobSummary, RendezvousAction, RendezvousEvent } from './rendezvous/types.js'
@@ -86,6 +87,16 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     throw error
   }
   const jobFiles = files
+  // Rank 0 writes its outputs itself only where it finds this token (the same folder);
+  // otherwise it streams them here.
+  let outToken: string | undefined
+  try {
+    outToken = await writeOutToken(config.outDir)
+  } catch (error) {
+    log(`Could not write ${config.outDir}/${OUT_TOKEN_FILE} (${(error as Error).message}); rank 0 will stream checkpoints and the model here.`)
+  }
+  state = { ...state, config: { ...state.config, ...(outToken !== undefined ? { outToken } : {}) } }
+  const sink = new OutputSink(config.outDir, config.keepCheckpoints, log)
   const tickIntervalMs = options.tickIntervalMs ?? Math.min(500, Math.max(10, config.heartbeatIntervalMs / 4))
   const timer = setInterval(() => apply({ kind: 'tick' }), tickIntervalMs)
   log(`Job ${JSON.stringify(config.jobId)} waits for ${config.worldSize} worker(s) on ${server.endpoint}; metrics go to ${jobFiles.metricsPath}.`)
@@ -104,6 +115,12 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
       case 'broadcast': for (const to of action.to) void server.send(to, action.message); break
       case 'writeMetricsLine': jobFiles.writeMetricsLine(action.line); break
       case 'log': log(action.line); break
+      case 'writeOutputPart': sink.part(action.message); break
+      case 'commitOutput': {
+        const { from, message } = action
+        void sink.commit(message).then((answer) => server.send(from, controlMessage(MessageType.OutputAck, config.jobId, { target: message.target, step: message.step, ...answer }))).catch((error: unknown) => log(`Could not answer rank 0 about its output: ${(error as Error).message}`))
+        break
+      }
       case 'writeStallReports': void jobFiles.writeStallReports(action.reports).catch((error: unknown) => log(`Could not write ${jobFiles.stallReportsPath}: ${(error as Error).message}`)); break
       case 'progress': emit(action.event); break
       case 'finish': void settle({ ok: true, exitCode: 0, summary: action.summary }); break
@@ -125,6 +142,7 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     clearInterval(timer)
     // metrics.jsonl is complete and on disk before summary.json, which commits the run, is written.
     try {
+      await sink.close()
       await jobFiles.closeMetrics()
     } catch (error) {
       result = withOutputFailure(result, error as DistError)

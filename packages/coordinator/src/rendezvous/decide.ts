@@ -54,6 +54,7 @@ export function decide(state: RendezvousState, event: RendezvousEvent, now: numb
     case 'workerExited': decideWorkerExited(next, event, now, actions); break
     case 'shutdownRequested': decideShutdownRequested(next, event, now, actions); break
     case 'stopRequested': decideStopRequested(next, event, now, actions); break
+    case 'outputPart': case 'outputCommit': decideOutput(next, event, now, actions); break
     case 'outputFailed': decideOutputFailed(next, event, now, actions); break
     case 'invalidMessage': decideInvalidMessage(next, event.from, event.error, now, actions); break
     case 'failed': decideFailed(next, event.from, event.message, now, actions); break
@@ -232,6 +233,24 @@ function decideStopRequested(state: RendezvousState, event: Extract<RendezvousEv
   const to = Object.keys(state.participants)
   actions.push(log(`Stopping gracefully (${event.reason}): the ranks finish the step in flight, rank 0 writes a checkpoint, then the job ends.`))
   actions.push({ kind: 'broadcast', to, message: controlMessage(MessageType.StopRequest, state.config.jobId, { reason: event.reason }) })
+}
+
+/**
+ * What rank 0 streams to this --out (a checkpoint, the final model): only from rank 0 of the
+ * current round, while the job runs (or regroups, or finishes: the model comes last).
+ */
+function decideOutput(state: RendezvousState, event: Extract<RendezvousEvent, { kind: 'outputPart' | 'outputCommit' }>, now: number, actions: RendezvousAction[]): void {
+  const { from, message } = event
+  const participant = state.participants[from]
+  const type = event.kind === 'outputPart' ? 'OutputPart' : 'OutputCommit'
+  if (participant === undefined) return drop(state, 'notParticipant', from, now, `Dropped an ${type} from worker ${from.slice(0, 8)}, which is not a participant of round ${state.round} (phase ${state.phase}).`, actions)
+  if (participant.rank !== 0 || message.rank !== 0 || message.round !== state.round) {
+    return drop(state, 'wrongRankOrRound', from, now, `Dropped an ${type} from ${describeParticipant(participant)} naming rank ${message.rank}, round ${message.round}: only rank 0 of round ${state.round} writes the job's outputs.`, actions)
+  }
+  if (state.phase === 'failed') return
+  participant.lastHeartbeatAt = now
+  if (event.kind === 'outputPart') actions.push({ kind: 'writeOutputPart', message: event.message })
+  else actions.push({ kind: 'commitOutput', from, message: event.message })
 }
 
 function describeRank(state: RendezvousState, rank: number): string {

@@ -19,6 +19,8 @@ export function eventFromReceipt(receipt: ControlReceipt): RendezvousEvent {
     case MessageType.WorkerFailed: return { kind: 'failed', from, message }
     case MessageType.KeepAlive: return { kind: 'keepAlive', from, message }
     case MessageType.Alive: return { kind: 'alive', from, message }
+    case MessageType.OutputPart: return { kind: 'outputPart', from, message }
+    case MessageType.OutputCommit: return { kind: 'outputCommit', from, message }
     default: {
       const text = `The coordinator got a ${messageTypeName(message.type)} from worker ${from.slice(0, 8)}; only the coordinator sends that type. Dropped it.`
       return { kind: 'invalidMessage', from, error: { name: 'FrameError', code: 'E_BAD_FRAME', message: text, context: { expected: 'a worker-to-coordinator message', got: messageTypeName(message.type) } } }

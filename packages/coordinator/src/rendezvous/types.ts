@@ -5,7 +5,7 @@
  * Everything here is plain JSON-like data, so `decide` stays pure and testable.
  */
 import type {
-  Alive, BarrierRequest, ControlMessage, Heartbeat, JobConfig, JoinRequest, MessageType, StepMetrics, WireError, WorkerDone, WorkerFailed,
+  Alive, BarrierRequest, ControlMessage, Heartbeat, JobConfig, JoinRequest, MessageType, StepMetrics, WireError, WorkerDone, WorkerFailed, OutputPart, OutputCommit,
 } from '@ringtrain/core'
 
 type KeepAlive = Extract<ControlMessage, { type: typeof MessageType.KeepAlive }>
@@ -236,6 +236,9 @@ export type RendezvousEvent =
   | { kind: 'keepAlive'; from: string; message: KeepAlive }
   /** A participant's liveness thread says its process is alive. */
   | { kind: 'alive'; from: string; message: Alive }
+  /** Rank 0 streams a checkpoint or the final model to the coordinator's --out. */
+  | { kind: 'outputPart'; from: string; message: OutputPart }
+  | { kind: 'outputCommit'; from: string; message: OutputCommit }
   /** A message that failed validation at the edge (or a type the coordinator never receives). */
   | { kind: 'invalidMessage'; from: string; error: WireError }
   | { kind: 'tick' }
@@ -330,6 +333,9 @@ export type RendezvousAction =
   | { kind: 'log'; line: string }
   /** The job's latest stall reports, to write to stall-reports.json. */
   | { kind: 'writeStallReports'; reports: StallReport[] }
+  /** Write a part of what rank 0 streams; commit it and answer OutputAck to `from`. */
+  | { kind: 'writeOutputPart'; message: OutputPart }
+  | { kind: 'commitOutput'; from: string; message: OutputCommit }
   | { kind: 'progress'; event: CoordinatorEvent }
   | { kind: 'finish'; summary: JobSummary }
   /** `summary` is set when every rank finished but the job failed anyway (the replicas differ). */

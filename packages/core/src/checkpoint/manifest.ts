@@ -16,6 +16,8 @@ import { ConfigError } from '../errors.js'
 export const CHECKPOINTS_DIR = 'checkpoints'
 export const MANIFEST_FILE = 'manifest.json'
 export const CHECKPOINT_FORMAT = 'ringtrain-checkpoint/1'
+/** The coordinator's token file in --out (JobConfig.outToken): who sees it shares the folder. */
+export const OUT_TOKEN_FILE = '.ringtrain-out'
 
 /** Where the data stands at a checkpoint: enough to continue the epoch exactly. */
 export interface DataPosition {

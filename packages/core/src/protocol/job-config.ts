@@ -68,6 +68,12 @@ export interface JobConfig {
   maxWorkers?: number
   /** Elastic mode: how long a job below minWorkers waits for workers before it stops. */
   elasticTimeoutMs: number
+  /**
+   * The token the coordinator wrote into `outDir/.ringtrain-out`: rank 0 writes checkpoints
+   * and the model there itself only when it reads the same token (the folder is the
+   * coordinator's, on a shared file system); otherwise it streams them to the coordinator.
+   */
+  outToken?: string
 }
 
 /** The values of `JobConfig.onNonFinite` (and of `--on-nonfinite`). */

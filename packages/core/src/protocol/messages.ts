@@ -27,6 +27,9 @@ export const MessageType = {
   Alive: 13,
   StopRequest: 14,
   Regroup: 15,
+  OutputPart: 16,
+  OutputCommit: 17,
+  OutputAck: 18,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -248,9 +251,54 @@ export interface Regroup extends Envelope<typeof MessageType.Regroup> {
   atStepBoundary: number
 }
 
+/** What rank 0 streams to the coordinator's --out: a checkpoint directory, or the final model. */
+export type OutputTarget = 'checkpoint' | 'model'
+
+/**
+ * rank 0 → coordinator: `data` goes at `offset` of `file` of the checkpoint of `step` (or
+ * of the final model), when the coordinator's --out is not on rank 0's machine. Parts are
+ * at most OUTPUT_PART_BYTES; the coordinator writes them into a temporary directory.
+ */
+export interface OutputPart extends Envelope<typeof MessageType.OutputPart> {
+  rank: number
+  round: number
+  target: OutputTarget
+  step: number
+  file: string
+  offset: number
+  data: Uint8Array
+}
+
+/**
+ * rank 0 → coordinator: every part of `step`'s output was sent; `files[i]` must hold
+ * `sizes[i]` bytes (decimal strings: sizes may pass 2^32). The coordinator fsyncs, renames
+ * the directory into place, writes `manifest` (a checkpoint's) last, and answers OutputAck.
+ */
+export interface OutputCommit extends Envelope<typeof MessageType.OutputCommit> {
+  rank: number
+  round: number
+  target: OutputTarget
+  step: number
+  files: string[]
+  sizes: string[]
+  manifest?: string
+}
+
+/** coordinator → rank 0: the output of `step` is committed at `path`, or failed with `error`. */
+export interface OutputAck extends Envelope<typeof MessageType.OutputAck> {
+  target: OutputTarget
+  step: number
+  path?: string
+  error?: WireError
+}
+
+/** The largest `data` of one OutputPart: a control message stays under MAX_CONTROL_MESSAGE_BYTES. */
+export const OUTPUT_PART_BYTES = 512 * 1024
+
 export type ControlMessage =
   | JoinRequest | Assignment | Reject | Heartbeat | BarrierRequest | BarrierRelease
   | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive | Alive | StopRequest | Regroup
+  | OutputPart | OutputCommit | OutputAck
 
 /** The fields of a message without its envelope: what a sender fills in. */
 export type MessageFields<M extends ControlMessage> = Omit<M, 'type' | 'version' | 'jobId'>

@@ -23,7 +23,7 @@ export interface ValidateExpectation {
   jobId?: string
 }
 
-type FieldKind = 'string' | 'int' | 'number' | 'strings' | 'endpointLists' | 'wireError' | 'metricSums' | 'jobConfig'
+type FieldKind = 'string' | 'int' | 'number' | 'strings' | 'endpointLists' | 'wireError' | 'metricSums' | 'jobConfig' | 'bytes' | 'outputTarget'
 /** A kind ending in '?' is optional. */
 type Schema = Record<string, FieldKind | `${FieldKind}?`>
 
@@ -42,6 +42,9 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.KeepAlive]: { intervalMs: 'int', maxMissed: 'int' },
   [MessageType.StopRequest]: { reason: 'string' },
   [MessageType.Regroup]: { round: 'int', reason: 'string', atStepBoundary: 'int' },
+  [MessageType.OutputPart]: { rank: 'int', round: 'int', target: 'outputTarget', step: 'int', file: 'string', offset: 'int', data: 'bytes' },
+  [MessageType.OutputCommit]: { rank: 'int', round: 'int', target: 'outputTarget', step: 'int', files: 'strings', sizes: 'strings', manifest: 'string?' },
+  [MessageType.OutputAck]: { target: 'outputTarget', step: 'int', path: 'string?', error: 'wireError?' },
   [MessageType.Alive]: { token: 'string', step: 'int', op: 'int?', collective: 'string?', phase: 'string?', waitingFor: 'int?', inPhaseMs: 'int?' },
 }
 
@@ -104,6 +107,8 @@ function fieldProblem(kind: FieldKind, x: unknown): string | undefined {
     case 'endpointLists': return Array.isArray(x) && x.every(isStrings) ? undefined : 'an array of arrays of strings'
     case 'wireError': return isWireError(x) ? undefined : 'an error {name, code, message, context}'
     case 'metricSums': return isMetricSums(x) ? undefined : 'a map of {sum, count} numbers'
+    case 'bytes': return x instanceof Uint8Array ? undefined : 'bytes'
+    case 'outputTarget': return x === 'checkpoint' || x === 'model' ? undefined : "'checkpoint' or 'model'"
     case 'jobConfig': {
       const problem = jobConfigProblem(x)
       return problem === undefined ? undefined : `a job configuration (${problem.replace(/\.$/, '')})`

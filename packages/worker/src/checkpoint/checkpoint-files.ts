@@ -14,14 +14,14 @@
  * fsynced. A crash at any point leaves either no directory, a directory without manifest
  * (ignored, and removed by `pruneCheckpoints`), or a complete checkpoint.
  */
-import { mkdir, mkdtemp, open, readFile, rename, rm, stat } from 'node:fs/promises'
+import { readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  CHECKPOINTS_DIR, CHECKPOINT_FORMAT, ConfigError, MANIFEST_FILE, checkpointDirName, createLayout, hashBytes, outputWriteError, readManifest,
-  type CheckpointManifest, type DataPosition,
+  CHECKPOINTS_DIR, CHECKPOINT_FORMAT, ConfigError, checkpointDirName, commitCheckpointDir, createLayout, hashBytes, outputWriteError, readManifest,
+  temporaryCheckpointDir, writeFileSynced, type CheckpointManifest, type DataPosition,
 } from '@ringtrain/core'
 import type { OptimizerState } from '../train/optimizer-state.js'
-import { modelJsonFile, weightsFile, writeFileSynced } from './save-model.js'
+import { modelJsonFile, weightsFile } from './save-model.js'
 
 export const optimizerFile = 'optimizer.bin'
 
@@ -51,62 +51,62 @@ export interface CheckpointSnapshot {
   copyMs?: number
 }
 
-/** Commits `snapshot` as `outDir/checkpoints/step-NNNNNNN`; returns that directory. Errors name the path (`OutputWriteError`). */
+/** The files of a checkpoint (weights.bin, optimizer.bin, model.json) and its manifest, from a snapshot. */
+export function checkpointContents(snapshot: CheckpointSnapshot): { files: [string, Uint8Array][]; manifest: CheckpointManifest } {
+  const weightBytes = bytesOf(snapshot.weights)
+  const optimizerBytes = bytesOf(snapshot.optimizer.values)
+  const modelJson = { ...snapshot.modelJson, weightsManifest: [{ paths: [weightsFile], weights: snapshot.weightSpecs.map((w) => ({ ...w, dtype: 'float32' })) }] }
+  const files: [string, Uint8Array][] = [
+    [weightsFile, weightBytes],
+    [optimizerFile, optimizerBytes],
+    [modelJsonFile, new TextEncoder().encode(JSON.stringify(modelJson))],
+  ]
+  const manifest: CheckpointManifest = {
+    format: CHECKPOINT_FORMAT,
+    ringtrainVersion: snapshot.ringtrainVersion,
+    jobId: snapshot.jobId,
+    step: snapshot.step,
+    position: snapshot.position,
+    seed: snapshot.seed,
+    worldSize: snapshot.worldSize,
+    layoutHash: snapshot.layoutHash,
+    weights: snapshot.weightSpecs,
+    optimizer: { name: snapshot.optimizerName, state: snapshot.optimizer.layout.entries.map((e) => ({ name: e.name, shape: [...e.shape] })) },
+    learningRate: snapshot.learningRate,
+    skippedSteps: snapshot.skippedSteps,
+    ...(snapshot.stallMs !== undefined ? { stallMs: Math.round(snapshot.stallMs * 10) / 10 } : {}),
+    ...(snapshot.copyMs !== undefined ? { copyMs: Math.round(snapshot.copyMs * 10) / 10 } : {}),
+    parameterHash: hashBytes(snapshot.weights),
+    files: files.map(([file, bytes]) => ({ name: file, bytes: bytes.byteLength })),
+    createdAt: new Date().toISOString(),
+  }
+  return { files, manifest }
+}
+
+/** The text of manifest.json. */
+export function manifestText(manifest: CheckpointManifest): string {
+  return `${JSON.stringify(manifest, null, 2)}\n`
+}
+
+/** Commits `snapshot` as `outDir/checkpoints/step-NNNNNNN` on this machine; returns that directory. Errors name the path (`OutputWriteError`). */
 export async function writeCheckpoint(outDir: string, snapshot: CheckpointSnapshot): Promise<string> {
-  const root = join(outDir, CHECKPOINTS_DIR)
   const name = checkpointDirName(snapshot.step)
-  const final = join(root, name)
-  let path = root
-  const what = `checkpoint ${name}`
+  let path = join(outDir, CHECKPOINTS_DIR)
   let temp: string | undefined
   try {
-    await mkdir(root, { recursive: true })
-    temp = await mkdtemp(join(root, `.${name}.tmp-`))
-    const weightBytes = bytesOf(snapshot.weights)
-    const optimizerBytes = bytesOf(snapshot.optimizer.values)
-    const modelJson = { ...snapshot.modelJson, weightsManifest: [{ paths: [weightsFile], weights: snapshot.weightSpecs.map((w) => ({ ...w, dtype: 'float32' })) }] }
-    const files: [string, Uint8Array][] = [
-      [weightsFile, weightBytes],
-      [optimizerFile, optimizerBytes],
-      [modelJsonFile, new TextEncoder().encode(JSON.stringify(modelJson))],
-    ]
+    const { files, manifest } = checkpointContents(snapshot)
+    temp = await temporaryCheckpointDir(outDir, snapshot.step)
     for (const [file, bytes] of files) {
       path = join(temp, file)
       await writeFileSynced(path, bytes)
     }
-    path = final
-    await rm(final, { recursive: true, force: true })
-    await rename(temp, final)
+    path = join(outDir, CHECKPOINTS_DIR, name)
+    const dir = await commitCheckpointDir(outDir, snapshot.step, temp, manifestText(manifest))
     temp = undefined
-    await syncDirectory(root)
-    const manifest: CheckpointManifest = {
-      format: CHECKPOINT_FORMAT,
-      ringtrainVersion: snapshot.ringtrainVersion,
-      jobId: snapshot.jobId,
-      step: snapshot.step,
-      position: snapshot.position,
-      seed: snapshot.seed,
-      worldSize: snapshot.worldSize,
-      layoutHash: snapshot.layoutHash,
-      weights: snapshot.weightSpecs,
-      optimizer: { name: snapshot.optimizerName, state: snapshot.optimizer.layout.entries.map((e) => ({ name: e.name, shape: [...e.shape] })) },
-      learningRate: snapshot.learningRate,
-      skippedSteps: snapshot.skippedSteps,
-      ...(snapshot.stallMs !== undefined ? { stallMs: Math.round(snapshot.stallMs * 10) / 10 } : {}),
-      ...(snapshot.copyMs !== undefined ? { copyMs: Math.round(snapshot.copyMs * 10) / 10 } : {}),
-      parameterHash: hashBytes(snapshot.weights),
-      files: files.map(([file, bytes]) => ({ name: file, bytes: bytes.byteLength })),
-      createdAt: new Date().toISOString(),
-    }
-    path = join(final, MANIFEST_FILE)
-    const tempManifest = `${path}.tmp`
-    await writeFileSynced(tempManifest, new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`))
-    await rename(tempManifest, path)
-    await syncDirectory(final)
-    return final
+    return dir
   } catch (error) {
     if (temp !== undefined) await rm(temp, { recursive: true, force: true }).catch(() => undefined)
-    throw outputWriteError(error, path, what)
+    throw outputWriteError(error, path, `checkpoint ${name}`)
   }
 }
 
@@ -143,14 +143,4 @@ function floatsOf(bytes: Buffer): Float32Array {
   const out = new Float32Array(bytes.byteLength / 4)
   new Uint8Array(out.buffer).set(bytes.subarray(0, out.byteLength))
   return out
-}
-
-/** fsyncs a directory, so a rename inside it survives a crash. */
-async function syncDirectory(path: string): Promise<void> {
-  const dir = await open(path, 'r')
-  try {
-    await dir.sync()
-  } finally {
-    await dir.close()
-  }
 }

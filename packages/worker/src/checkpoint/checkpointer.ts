@@ -21,14 +21,21 @@ export class Checkpointer {
   /** Milliseconds the last `take()` held training (snapshot, and waiting for the previous write). */
   lastStallMs = 0
 
+  /**
+   * `commit` writes a snapshot where the job's outputs go and returns the directory: by
+   * default into `outDir` on this machine; a rank 0 that does not share the coordinator's
+   * --out passes one that streams it there (which also prunes there).
+   */
   constructor(
     private readonly outDir: string,
     private readonly keep: number,
     private readonly log: (line: string) => void,
+    private readonly commit?: (state: CheckpointSnapshot) => Promise<string>,
   ) {}
 
   /** Removes what interrupted writes left under `outDir/checkpoints` (before the first write). */
   async removeIncomplete(): Promise<void> {
+    if (this.commit) return
     const removed = await pruneCheckpoints(this.outDir, Number.MAX_SAFE_INTEGER, { removeTemporary: true })
     for (const path of removed) this.log(`removed ${path}: an interrupted checkpoint write (no manifest).`)
   }
@@ -58,9 +65,9 @@ export class Checkpointer {
   private async write(state: CheckpointSnapshot): Promise<void> {
     const started = performance.now()
     try {
-      const dir = await writeCheckpoint(this.outDir, state)
+      const dir = this.commit ? await this.commit(state) : await writeCheckpoint(this.outDir, state)
       this.lastCommitted = { step: state.step, dir }
-      const removed = await pruneCheckpoints(this.outDir, this.keep)
+      const removed = this.commit ? [] : await pruneCheckpoints(this.outDir, this.keep)
       const seconds = ((performance.now() - started) / 1000).toFixed(2)
       this.log(`committed checkpoint ${dir} (step ${state.step}, ${(state.weights.byteLength / 1e6).toFixed(1)} MB of weights) in ${seconds} s${removed.length > 0 ? `; removed ${removed.length} older` : ''}.`)
     } catch (error) {

@@ -7,10 +7,10 @@
  * complete model or the new complete model, never half of one. If `dir` already exists it
  * is first renamed aside and removed after the swap.
  */
-import { mkdir, mkdtemp, open, rename, rm } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
+import { rm } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import * as tf from '@tensorflow/tfjs'
-import { outputWriteError } from '@ringtrain/core'
+import { outputWriteError, swapDirectory, temporarySibling, writeFileSynced } from '@ringtrain/core'
 
 /** What is saved: a LayersModel (topology and weights), or named weights of a custom model. */
 export type SavedModelSource = { layersModel: tf.LayersModel } | { weights: readonly { name: string; tensor: tf.Tensor }[] }
@@ -28,16 +28,20 @@ export async function saveModel(source: SavedModelSource, dir: string): Promise<
   const target = resolve(dir)
   let temp: string | undefined
   try {
-    await mkdir(dirname(target), { recursive: true })
-    temp = await mkdtemp(join(dirname(target), `.${basename(target)}.tmp-`))
-    const { modelJson, weightData } = await serialize(source)
-    await writeFileSynced(join(temp, weightsFile), new Uint8Array(weightData))
-    await writeFileSynced(join(temp, modelJsonFile), new TextEncoder().encode(JSON.stringify(modelJson)))
-    await swapIntoPlace(temp, target)
+    const files = await modelFiles(source)
+    temp = await temporarySibling(target)
+    for (const [name, bytes] of files) await writeFileSynced(join(temp, name), bytes)
+    await swapDirectory(temp, target)
   } catch (error) {
     if (temp !== undefined) await rm(temp, { recursive: true, force: true }).catch(() => undefined)
     throw outputWriteError(error, target, 'the trained model')
   }
+}
+
+/** The files of a saved model: weights.bin and model.json, as `saveModel` writes them (and rank 0 streams them). */
+export async function modelFiles(source: SavedModelSource): Promise<[string, Uint8Array][]> {
+  const { modelJson, weightData } = await serialize(source)
+  return [[weightsFile, new Uint8Array(weightData)], [modelJsonFile, new TextEncoder().encode(JSON.stringify(modelJson))]]
 }
 
 async function serialize(source: SavedModelSource): Promise<{ modelJson: object; weightData: ArrayBuffer }> {
@@ -74,29 +78,4 @@ export async function modelJsonWithoutWeights(source: SavedModelSource): Promise
 
 function withoutUndefined(record: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(record).filter(([, value]) => value !== undefined))
-}
-
-/** Writes `bytes` to `path` and fsyncs the file before it resolves. */
-export async function writeFileSynced(path: string, bytes: Uint8Array): Promise<void> {
-  const file = await open(path, 'w')
-  try {
-    await file.writeFile(bytes)
-    await file.sync()
-  } finally {
-    await file.close()
-  }
-}
-
-async function swapIntoPlace(temp: string, target: string): Promise<void> {
-  try {
-    await rename(temp, target)
-    return
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'EISDIR' && code !== 'ENOTDIR') throw error
-  }
-  const aside = `${temp}.previous`
-  await rename(target, aside)
-  await rename(temp, target)
-  await rm(aside, { recursive: true, force: true })
 }

@@ -18,7 +18,7 @@
  * listeners fire, waits end), so a worker never hangs on a coordinator that is gone.
  */
 import {
-  CollectiveAbortedError, CollectiveTimeoutError, DistError, MessageType, PeerLostError, connectControlClient, controlMessage, errorFromWire, type JobSecurity,
+  CollectiveAbortedError, CollectiveTimeoutError, DistError, MessageType, OUTPUT_PART_BYTES, PeerLostError, connectControlClient, controlMessage, errorFromWire, type JobSecurity, type OutputTarget,
   messageTypeName, type Assignment, type ControlClient, type ControlMessage, type ControlReceipt, type JoinRequest, type MessageFields,
   type StepMetrics, type WireError, type WorkerDone, type CollectivePosition,
 } from '@ringtrain/core'
@@ -229,6 +229,30 @@ export class CoordinatorClient {
       this.mailbox.log(`${this.mailbox.prefix()} the coordinator ends round ${message.round}${message.atStepBoundary ? ' at the next step boundary' : ''}: ${message.reason}.`)
       callback({ round: message.round, reason: message.reason, atStepBoundary: message.atStepBoundary === 1 })
     }
+  }
+
+  /**
+   * Streams `files` of a checkpoint (with its manifest) or of the final model to the
+   * coordinator's --out, in OutputParts of at most OUTPUT_PART_BYTES, then commits them and
+   * waits for the coordinator's OutputAck; resolves with the path it committed. Rejects with
+   * the coordinator's `OutputWriteError`, an Abort, or a timeout of `timeoutMs`.
+   */
+  async streamOutput(target: OutputTarget, step: number, files: [string, Uint8Array][], timeoutMs: number, manifest?: string): Promise<string> {
+    const at = { rank: this.rank, round: this.round, target, step }
+    for (const [file, bytes] of files) {
+      for (let offset = 0; offset < bytes.byteLength; offset += OUTPUT_PART_BYTES) {
+        await this.send(MessageType.OutputPart, { ...at, file, offset, data: bytes.subarray(offset, Math.min(bytes.byteLength, offset + OUTPUT_PART_BYTES)) })
+      }
+    }
+    const what = target === 'checkpoint' ? `the checkpoint of step ${step}` : 'the trained model'
+    const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `rank ${this.rank} streamed ${what} to the coordinator at ${this.endpoint} and got no answer within ${timeoutMs} ms.`, { rank: this.rank, step, expected: 'an OutputAck', got: 'no answer', timeoutMs })
+    const answer = this.mailbox.next([MessageType.OutputAck, MessageType.Abort, MessageType.Shutdown], timeoutMs, timeoutError)
+    await this.send(MessageType.OutputCommit, { ...at, files: files.map(([name]) => name), sizes: files.map(([, bytes]) => String(bytes.byteLength)), ...(manifest !== undefined ? { manifest } : {}) })
+    const message = await answer
+    if (message.type === MessageType.Abort) throw errorFromWire(message.error ?? closedError(message.reason))
+    if (message.type !== MessageType.OutputAck) throw errorFromWire(closedError('the job ended while rank 0 streamed its output'))
+    if (message.error !== undefined) throw errorFromWire(message.error)
+    return message.path ?? '(the coordinator\'s --out)'
   }
 
   /** Calls `callback` when the coordinator asks for a graceful stop (Ctrl-C or SIGTERM to the launcher). */

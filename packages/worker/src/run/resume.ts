@@ -5,7 +5,9 @@
  * usual broadcast of rank 0's initial weights (run-worker.ts).
  */
 import { ConfigError, LayoutMismatchError, createLayout, formatShape, newestCheckpoint, type DataPosition, type JobConfig, type ProcessGroup } from '@ringtrain/core'
+import { hostname } from 'node:os'
 import { readCheckpoint } from '../checkpoint/checkpoint-files.js'
+import { sharesOutDir } from '../checkpoint/output-place.js'
 import type { CommittedCheckpoint } from '../checkpoint/checkpointer.js'
 import type { Replica } from '../train/replica.js'
 import type { StartPoint } from './train-loop.js'
@@ -24,6 +26,9 @@ export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, c
   let header: ResumeHeader | undefined
   let optimizerValues: Float32Array | undefined
   if (group.rank === 0) {
+    if (!(await sharesOutDir(config))) {
+      throw new ConfigError(`rank 0 (${hostname()}) cannot read checkpoint ${dir}: it is in the coordinator's --out, which this machine does not see. Start rank 0's worker on the coordinator's machine (ranks follow the order hosts joined in), or copy the checkpoints folder to the same path here.`, { path: dir, expected: "the coordinator's --out on this machine", got: 'another file system' })
+    }
     const loaded = await readCheckpoint(dir)
     const { manifest } = loaded
     checkSameWeights(dir, manifest.weights, replica)

@@ -26,6 +26,7 @@ import { checkSameSetup } from './check-same-setup.js'
 import { evaluateShard } from './evaluate-shard.js'
 import { endsRound, trainLoop, type StartPoint, type TrainResult } from './train-loop.js'
 import { Checkpointer } from '../checkpoint/checkpointer.js'
+import { sharesOutDir, streamCheckpoints } from '../checkpoint/output-place.js'
 import { resumeHint, restoreCheckpoint, shareState } from './resume.js'
 import { WorkerLog } from './worker-log.js'
 
@@ -96,6 +97,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
 
     const task = await loadTask(config.task)
     const replica = await Replica.create(task, { baseLearningRate: config.learningRate, seed: config.seed })
+    // Rank 0 writes outputs into --out itself only where it sees the coordinator's folder.
+    const local = await sharesOutDir(config)
+    const outputTimeoutMs = Math.max(config.stepTimeoutMs, 300_000)
     let start: StartPoint | undefined
     let result: TrainResult
     let resizedBatch: number | undefined
@@ -129,7 +133,8 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
           log.info(`task '${task.name}' onResize(${start.position.shardWorldSize} → ${worldSize} ranks): ${JSON.stringify(answer)}.`)
         }
         if (rank === 0 && checkpointer === undefined) {
-          checkpointer = new Checkpointer(config.outDir, config.keepCheckpoints, (line) => log.info(line))
+          checkpointer = new Checkpointer(config.outDir, config.keepCheckpoints, (line) => log.info(line), local ? undefined : streamCheckpoints(client, outputTimeoutMs))
+        if (!local) log.info(`does not see the coordinator's ${config.outDir} on this machine: streams checkpoints and the model to the coordinator.`)
           if (round === 0 || stateFrom === undefined) await checkpointer.removeIncomplete()
         }
         result = await trainLoop({
@@ -154,7 +159,10 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     const { rank, worldSize } = client.assignment
     // A stopped job ends with its checkpoint; evaluation and the model are for a finished one.
     const evalSums = result.stopped ? { eval: {} } : await evaluateShard(replica, task, { rank, worldSize })
-    if (rank === 0 && !result.stopped) await replica.saveModel(join(config.outDir, 'model'))
+    if (rank === 0 && !result.stopped) {
+      if (local) await replica.saveModel(join(config.outDir, 'model'))
+      else log.info(`streamed the trained model to ${await client.streamOutput('model', result.steps, await replica.modelFiles(), outputTimeoutMs)}.`)
+    }
     const { position: _position, stopped, ended: _ended, ...report } = result
     const checkpoint = checkpointer?.lastCommitted
     await client.done({

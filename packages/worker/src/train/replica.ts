@@ -16,7 +16,7 @@ import type { Task } from '../task/define-task.js'
 import type { LearningRateSchedule, LossFunction } from '../task/task-spec.js'
 import { requireNumber } from '../task/spec-rules.js'
 import { assignVariablesFromFlat, readVariablesInto, scalarValue, tensorsFromFlat, writeTensorsInto } from '../tfjs-adapter.js'
-import { modelJsonWithoutWeights, saveModel, type SavedModelSource } from '../checkpoint/save-model.js'
+import { modelFiles, modelJsonWithoutWeights, saveModel, type SavedModelSource } from '../checkpoint/save-model.js'
 import { createOptimizer, setLearningRate } from './create-optimizer.js'
 import { learningRateAt, withBaseLearningRate } from './learning-rate-at.js'
 import { resolveLoss } from './losses.js'
@@ -229,6 +229,11 @@ export class Replica {
     const optimizer = await this.readOptimizerState()
     const weightSpecs = this.weightsLayout.entries.map((e) => ({ name: e.name, shape: [...e.shape] }))
     return { weights, optimizer, modelJson: await this.modelJsonTemplate, weightSpecs }
+  }
+
+  /** The files of the trained model as `saveModel` writes them (for rank 0 to stream them). */
+  modelFiles(): Promise<[string, Uint8Array][]> {
+    return modelFiles(this.savedModelSource())
   }
 
   /** The optimizer's name in the task (sgd, momentum, adam, …), for checkpoints. */
