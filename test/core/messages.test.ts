@@ -26,7 +26,7 @@ describe('control messages', () => {
   test('keep their wire type numbers (never renumber: they are the protocol)', () => {
     expect(MessageType).toEqual({
       JoinRequest: 1, Assignment: 2, Reject: 3, Heartbeat: 4, BarrierRequest: 5, BarrierRelease: 6,
-      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12, Alive: 13, StopRequest: 14, Regroup: 15,
+      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12, Alive: 13, StopRequest: 14, Regroup: 15, OutputPart: 16, OutputCommit: 17, OutputAck: 18, OutputRequest: 19,
     })
   })
 
@@ -49,10 +49,19 @@ describe('control messages', () => {
       controlMessage(MessageType.Alive, jobId, { token: 'a1b2', step: 3 }),
       controlMessage(MessageType.StopRequest, jobId, { reason: 'the launcher got SIGINT' }),
       controlMessage(MessageType.Regroup, jobId, { round: 2, reason: 'rank 1 (pid 7 on a) was lost', atStepBoundary: 0 }),
+      controlMessage(MessageType.OutputPart, jobId, { rank: 0, round: 1, target: 'checkpoint', step: 40, file: 'weights.bin', offset: 524288, data: new Uint8Array([1, 2, 3]) }),
+      controlMessage(MessageType.OutputCommit, jobId, { rank: 0, round: 1, target: 'model', step: 40, files: ['model.json', 'weights.bin'], sizes: ['10', '5000000000'] }),
+      controlMessage(MessageType.OutputAck, jobId, { target: 'checkpoint', step: 40, path: '/out/checkpoints/step-0000040' }),
+      controlMessage(MessageType.OutputRequest, jobId, { rank: 0, round: 0, path: '/out/checkpoints/step-0000040' }),
       controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 40, parameterHash: 'abc', finalLoss: 0.1, eval: {}, backend: 'cpu', stopReason: 'SIGINT', checkpointDir: '/out/checkpoints/step-0000040', checkpointStep: 40, skippedSteps: 1 }),
       controlMessage(MessageType.Alive, jobId, { token: 'a1b2', step: 3, op: 12, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 2, from rank 0', waitingFor: 0, inPhaseMs: 4200 }),
     ]
-    for (const message of messages) expect(roundTrip(message)).toEqual(message)
+    for (const message of messages) {
+      const back = roundTrip(message) as ControlMessage & { data?: Uint8Array }
+      // msgpack gives bytes back as a Buffer (a Uint8Array): compare the bytes.
+      if (back.data !== undefined) back.data = Uint8Array.from(back.data)
+      expect(back).toEqual(message)
+    }
   })
 
   test('stay within their encoded byte budgets', () => {

@@ -8,15 +8,15 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
-import { cliTestTimeout, startCli, waitForExit, waitForOutput } from '../helpers/run-cli.js'
+import { cliTestTimeout, runCli, startCli, waitForExit, waitForOutput } from '../helpers/run-cli.js'
 import { testKeyFile } from '../helpers/test-key.js'
 import { loadSavedLayersModel } from '../helpers/saved-weights.js'
 
 const task = 'test/integration/fixtures/recovery-task.ts'
-const job = ['--backend', 'cpu', '--seed', '7', '--epochs', '1']
+const job = ['--backend', 'cpu', '--seed', '7']
 
 /** `ringtrain coordinator` and one worker that cannot see `out`; resolves with both runs' exits. */
-async function remoteJob(out: string, extra: string[] = []) {
+async function remoteJob(out: string, extra: string[] = ['--epochs', '1']) {
   const key = testKeyFile()
   const coordinator = startCli(['coordinator', task, '-n', '1', '--bind', 'tcp://127.0.0.1:0', '--job-id', 'remote', '--secret-file', key, ...job, '--out', out, '--checkpoint-every', '7', ...extra])
   const endpoint = /waits for 1 worker\(s\) on (tcp:\/\/127\.0\.0\.1:\d+)/.exec(await waitForOutput(coordinator, /waits for 1 worker\(s\) on tcp:\/\/127\.0\.0\.1:\d+/))![1]!
@@ -46,8 +46,16 @@ test('a rank 0 that does not see --out streams its checkpoints and the model to 
   expect(model.layers.map((l) => l.name)).toEqual(['hidden', 'output'])
   model.dispose()
 
-  // Resuming needs rank 0 where the checkpoint is: a clear error names why, before step 0.
-  const resumed = await remoteJob(out, ['--resume', out])
-  expect(resumed.workerExit.code).toBe(1)
-  expect(resumed.worker.output()).toMatch(/cannot read checkpoint \S+step-0000060: it is in the coordinator's --out, which this machine does not see/)
-}, cliTestTimeout(undefined, 2))
+  // Resumed with a second epoch, the remote rank 0 fetches the checkpoint from the coordinator
+  // and ends bitwise where an uninterrupted two-epoch run of one worker ends.
+  const reference = mkdtempSync(join(tmpdir(), 'ringtrain-stream-ref-'))
+  onTestFinished(() => rmSync(reference, { recursive: true, force: true }))
+  const whole = await runCli(['launch', '-n', '1', task, '--backend', 'cpu', '--seed', '7', '--epochs', '2', '--quiet', '--out', reference])
+  expect(whole.code, whole.output).toBe(0)
+  const resumed = await remoteJob(out, ['--resume', out, '--epochs', '2'])
+  expect([resumed.coordinatorExit.code, resumed.workerExit.code], `${resumed.coordinator.output()}\n${resumed.worker.output()}`).toEqual([0, 0])
+  expect(resumed.worker.output()).toMatch(/does not see \S+step-0000060 on this machine \(\S+\): fetches it from the coordinator\./)
+  const after = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { steps: number; parameterHashes: string[] }
+  expect(after.steps).toBe(120)
+  expect(after.parameterHashes).toEqual((JSON.parse(readFileSync(join(reference, 'summary.json'), 'utf8')) as { parameterHashes: string[] }).parameterHashes)
+}, cliTestTimeout(undefined, 3))

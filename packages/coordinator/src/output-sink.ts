@@ -11,10 +11,10 @@
  * that reads the same token there shares the folder and writes itself.
  */
 import { randomBytes } from 'node:crypto'
-import { open, rm, writeFile, type FileHandle } from 'node:fs/promises'
+import { open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  OUT_TOKEN_FILE, OutputWriteError, commitCheckpointDir, outputWriteError, pruneCheckpoints, swapDirectory, temporaryCheckpointDir, temporarySibling,
+  DistError, MANIFEST_FILE, MessageType, OUTPUT_PART_BYTES, OUT_TOKEN_FILE, OutputWriteError, commitCheckpointDir, controlMessage, readManifest, type ControlMessage, outputWriteError, pruneCheckpoints, swapDirectory, temporaryCheckpointDir, temporarySibling,
   type OutputCommit, type OutputPart, type OutputTarget, type WireError,
 } from '@ringtrain/core'
 
@@ -137,6 +137,30 @@ export class OutputSink {
     if (pending === undefined) return
     await this.closeFiles(pending)
     await rm(pending.dir, { recursive: true, force: true }).catch(() => undefined)
+  }
+}
+
+/**
+ * Sends the checkpoint at `dir` (a resumed job's, in this --out) to rank 0, which does not
+ * see this folder: its files in OutputParts, then an OutputCommit that carries the manifest;
+ * a checkpoint that cannot be read is answered with an OutputAck naming the error.
+ */
+export async function sendCheckpoint(jobId: string, dir: string, round: number, send: (message: ControlMessage) => Promise<void>): Promise<void> {
+  let step = 0
+  try {
+    const manifest = await readManifest(dir)
+    step = manifest.step
+    const text = await readFile(join(dir, MANIFEST_FILE), 'utf8')
+    for (const file of manifest.files) {
+      const bytes = await readFile(join(dir, file.name))
+      for (let offset = 0; offset < bytes.byteLength; offset += OUTPUT_PART_BYTES) {
+        await send(controlMessage(MessageType.OutputPart, jobId, { rank: 0, round, target: 'checkpoint', step, file: file.name, offset, data: bytes.subarray(offset, Math.min(bytes.byteLength, offset + OUTPUT_PART_BYTES)) }))
+      }
+    }
+    await send(controlMessage(MessageType.OutputCommit, jobId, { rank: 0, round, target: 'checkpoint', step, files: manifest.files.map((f) => f.name), sizes: manifest.files.map((f) => String(f.bytes)), manifest: text }))
+  } catch (error) {
+    const wire = error instanceof DistError ? error.toWire() : new OutputWriteError(`the coordinator could not read checkpoint ${dir}: ${(error as Error).message}`, { path: dir }).toWire()
+    await send(controlMessage(MessageType.OutputAck, jobId, { target: 'checkpoint', step, error: wire }))
   }
 }
 

@@ -6,7 +6,7 @@
  * with an `OutputWriteError` (docs/design.md, "Output files and write errors").
  */
 import { ConfigError, MessageType, OUT_TOKEN_FILE, controlMessage, openControlServer, errorFromWire, type DistError, type JobConfig, type JobSecurity } from '@ringtrain/core'
-import { OutputSink, writeOutToken } from './output-sink.js'
+import { OutputSink, sendCheckpoint, writeOutToken } from './output-sink.js'
 import { eventFromReceipt } from './rendezvous/events.js'
 import { decide, initialState } from './rendezvous/decide.js'
 import type { CoordinatorEvent, Failure, JobSummary, RendezvousAction, RendezvousEvent } from './rendezvous/types.js'
@@ -121,6 +121,7 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
         void sink.commit(message).then((answer) => server.send(from, controlMessage(MessageType.OutputAck, config.jobId, { target: message.target, step: message.step, ...answer }))).catch((error: unknown) => log(`Could not answer rank 0 about its output: ${(error as Error).message}`))
         break
       }
+      case 'sendCheckpoint': void sendCheckpoint(config.jobId, action.path, action.round, (message) => server.send(action.to, message)).catch((error: unknown) => log(`Could not send checkpoint ${action.path} to rank 0: ${(error as Error).message}`)); break
       case 'writeStallReports': void jobFiles.writeStallReports(action.reports).catch((error: unknown) => log(`Could not write ${jobFiles.stallReportsPath}: ${(error as Error).message}`)); break
       case 'progress': emit(action.event); break
       case 'finish': void settle({ ok: true, exitCode: 0, summary: action.summary }); break

@@ -34,7 +34,7 @@ export { mulberry32, seededPermutation } from './sharding/mulberry32.js'
 export { MessageType, messageTypeName, controlMessage, OUTPUT_PART_BYTES } from './protocol/messages.js'
 export type {
   ControlMessage, MessageFields, JoinRequest, JoinResponse, Assignment, Reject, Heartbeat, Alive, BarrierRequest,
-  BarrierRelease, StepMetrics, MetricSum, WorkerDone, WorkerFailed, Abort, Shutdown, OutputPart, OutputCommit, OutputAck, OutputTarget,
+  BarrierRelease, StepMetrics, MetricSum, WorkerDone, WorkerFailed, Abort, Shutdown, OutputPart, OutputCommit, OutputAck, OutputRequest, OutputTarget,
 } from './protocol/messages.js'
 export { MAX_CONTROL_MESSAGE_BYTES } from './protocol/validate.js'
 export { resolveJobConfig, JOB_CONFIG_DEFAULTS, BACKEND_NAMES, ON_NONFINITE_MODES } from './protocol/job-config.js'
@@ -66,7 +66,7 @@ export { hashBytes } from './gradients/hash.js'
 export { WebAssemblyApi, WASM_HEADER, WASM_PAGE_BYTES, uleb, sleb, wasmSection, wasmVector, wasmName } from './wasm/encode.js'
 export type { WasmMemory } from './wasm/encode.js'
 export {
-  CHECKPOINTS_DIR, CHECKPOINT_FORMAT, MANIFEST_FILE, OUT_TOKEN_FILE, checkpointDirName, consumedSamples, listCheckpoints, newestCheckpoint, pruneCheckpoints, readManifest,
+  CHECKPOINTS_DIR, CHECKPOINT_FORMAT, MANIFEST_FILE, OUT_TOKEN_FILE, checkpointDirName, consumedSamples, listCheckpoints, newestCheckpoint, parseManifest, pruneCheckpoints, readManifest,
 } from './checkpoint/manifest.js'
 export type { CheckpointFile, CheckpointManifest, DataPosition, FoundCheckpoint } from './checkpoint/manifest.js'
 export { commitCheckpointDir, swapDirectory, syncDirectory, temporaryCheckpointDir, temporarySibling, writeFileSynced } from './checkpoint/commit.js'

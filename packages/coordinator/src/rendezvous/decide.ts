@@ -54,7 +54,7 @@ export function decide(state: RendezvousState, event: RendezvousEvent, now: numb
     case 'workerExited': decideWorkerExited(next, event, now, actions); break
     case 'shutdownRequested': decideShutdownRequested(next, event, now, actions); break
     case 'stopRequested': decideStopRequested(next, event, now, actions); break
-    case 'outputPart': case 'outputCommit': decideOutput(next, event, now, actions); break
+    case 'outputPart': case 'outputCommit': case 'outputRequest': decideOutput(next, event, now, actions); break
     case 'outputFailed': decideOutputFailed(next, event, now, actions); break
     case 'invalidMessage': decideInvalidMessage(next, event.from, event.error, now, actions); break
     case 'failed': decideFailed(next, event.from, event.message, now, actions); break
@@ -239,10 +239,10 @@ function decideStopRequested(state: RendezvousState, event: Extract<RendezvousEv
  * What rank 0 streams to this --out (a checkpoint, the final model): only from rank 0 of the
  * current round, while the job runs (or regroups, or finishes: the model comes last).
  */
-function decideOutput(state: RendezvousState, event: Extract<RendezvousEvent, { kind: 'outputPart' | 'outputCommit' }>, now: number, actions: RendezvousAction[]): void {
+function decideOutput(state: RendezvousState, event: Extract<RendezvousEvent, { kind: 'outputPart' | 'outputCommit' | 'outputRequest' }>, now: number, actions: RendezvousAction[]): void {
   const { from, message } = event
   const participant = state.participants[from]
-  const type = event.kind === 'outputPart' ? 'OutputPart' : 'OutputCommit'
+  const type = event.kind === 'outputPart' ? 'OutputPart' : event.kind === 'outputCommit' ? 'OutputCommit' : 'OutputRequest'
   if (participant === undefined) return drop(state, 'notParticipant', from, now, `Dropped an ${type} from worker ${from.slice(0, 8)}, which is not a participant of round ${state.round} (phase ${state.phase}).`, actions)
   if (participant.rank !== 0 || message.rank !== 0 || message.round !== state.round) {
     return drop(state, 'wrongRankOrRound', from, now, `Dropped an ${type} from ${describeParticipant(participant)} naming rank ${message.rank}, round ${message.round}: only rank 0 of round ${state.round} writes the job's outputs.`, actions)
@@ -250,7 +250,10 @@ function decideOutput(state: RendezvousState, event: Extract<RendezvousEvent, { 
   if (state.phase === 'failed') return
   participant.lastHeartbeatAt = now
   if (event.kind === 'outputPart') actions.push({ kind: 'writeOutputPart', message: event.message })
-  else actions.push({ kind: 'commitOutput', from, message: event.message })
+  else if (event.kind === 'outputCommit') actions.push({ kind: 'commitOutput', from, message: event.message })
+  else if (event.message.path === state.config.resumeFrom) actions.push({ kind: 'sendCheckpoint', to: from, path: event.message.path, round: state.round })
+  // Only the checkpoint the job resumes from is served: never another file of this machine.
+  else drop(state, 'invalid', from, now, `Dropped an OutputRequest from ${describeParticipant(participant)} for ${JSON.stringify(event.message.path)}: only the checkpoint the job resumes from (${JSON.stringify(state.config.resumeFrom ?? 'none')}) is sent.`, actions)
 }
 
 function describeRank(state: RendezvousState, rank: number): string {

@@ -21,6 +21,7 @@ export function eventFromReceipt(receipt: ControlReceipt): RendezvousEvent {
     case MessageType.Alive: return { kind: 'alive', from, message }
     case MessageType.OutputPart: return { kind: 'outputPart', from, message }
     case MessageType.OutputCommit: return { kind: 'outputCommit', from, message }
+    case MessageType.OutputRequest: return { kind: 'outputRequest', from, message }
     default: {
       const text = `The coordinator got a ${messageTypeName(message.type)} from worker ${from.slice(0, 8)}; only the coordinator sends that type. Dropped it.`
       return { kind: 'invalidMessage', from, error: { name: 'FrameError', code: 'E_BAD_FRAME', message: text, context: { expected: 'a worker-to-coordinator message', got: messageTypeName(message.type) } } }

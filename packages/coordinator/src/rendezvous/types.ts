@@ -5,7 +5,7 @@
  * Everything here is plain JSON-like data, so `decide` stays pure and testable.
  */
 import type {
-  Alive, BarrierRequest, ControlMessage, Heartbeat, JobConfig, JoinRequest, MessageType, StepMetrics, WireError, WorkerDone, WorkerFailed, OutputPart, OutputCommit,
+  Alive, BarrierRequest, ControlMessage, Heartbeat, JobConfig, JoinRequest, MessageType, StepMetrics, WireError, WorkerDone, WorkerFailed, OutputPart, OutputCommit, OutputRequest,
 } from '@ringtrain/core'
 
 type KeepAlive = Extract<ControlMessage, { type: typeof MessageType.KeepAlive }>
@@ -239,6 +239,7 @@ export type RendezvousEvent =
   /** Rank 0 streams a checkpoint or the final model to the coordinator's --out. */
   | { kind: 'outputPart'; from: string; message: OutputPart }
   | { kind: 'outputCommit'; from: string; message: OutputCommit }
+  | { kind: 'outputRequest'; from: string; message: OutputRequest }
   /** A message that failed validation at the edge (or a type the coordinator never receives). */
   | { kind: 'invalidMessage'; from: string; error: WireError }
   | { kind: 'tick' }
@@ -336,6 +337,8 @@ export type RendezvousAction =
   /** Write a part of what rank 0 streams; commit it and answer OutputAck to `from`. */
   | { kind: 'writeOutputPart'; message: OutputPart }
   | { kind: 'commitOutput'; from: string; message: OutputCommit }
+  /** Send the checkpoint at `path` (the job's resumeFrom) to rank 0. */
+  | { kind: 'sendCheckpoint'; to: string; path: string; round: number }
   | { kind: 'progress'; event: CoordinatorEvent }
   | { kind: 'finish'; summary: JobSummary }
   /** `summary` is set when every rank finished but the job failed anyway (the replicas differ). */

@@ -117,7 +117,11 @@ export async function newestCheckpoint(outDir: string): Promise<FoundCheckpoint 
 /** Reads and checks `dir/manifest.json`; throws a `ConfigError` naming the file and what is wrong. */
 export async function readManifest(dir: string): Promise<CheckpointManifest> {
   const path = join(dir, MANIFEST_FILE)
-  const text = await readFile(path, 'utf8')
+  return parseManifest(path, await readFile(path, 'utf8'))
+}
+
+/** Checks the text of a manifest; `path` names it in the ConfigError. */
+export function parseManifest(path: string, text: string): CheckpointManifest {
   let value: unknown
   try {
     value = JSON.parse(text)

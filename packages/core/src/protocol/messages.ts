@@ -30,6 +30,7 @@ export const MessageType = {
   OutputPart: 16,
   OutputCommit: 17,
   OutputAck: 18,
+  OutputRequest: 19,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -292,13 +293,25 @@ export interface OutputAck extends Envelope<typeof MessageType.OutputAck> {
   error?: WireError
 }
 
+/**
+ * rank 0 → coordinator: send me the checkpoint at `path` (a resumed job's `resumeFrom`, in
+ * the coordinator's --out, which rank 0's machine does not see). The coordinator answers
+ * with OutputParts and an OutputCommit that carries the manifest, or an OutputAck with the
+ * error.
+ */
+export interface OutputRequest extends Envelope<typeof MessageType.OutputRequest> {
+  rank: number
+  round: number
+  path: string
+}
+
 /** The largest `data` of one OutputPart: a control message stays under MAX_CONTROL_MESSAGE_BYTES. */
 export const OUTPUT_PART_BYTES = 512 * 1024
 
 export type ControlMessage =
   | JoinRequest | Assignment | Reject | Heartbeat | BarrierRequest | BarrierRelease
   | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive | Alive | StopRequest | Regroup
-  | OutputPart | OutputCommit | OutputAck
+  | OutputPart | OutputCommit | OutputAck | OutputRequest
 
 /** The fields of a message without its envelope: what a sender fills in. */
 export type MessageFields<M extends ControlMessage> = Omit<M, 'type' | 'version' | 'jobId'>

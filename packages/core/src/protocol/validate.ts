@@ -45,6 +45,7 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.OutputPart]: { rank: 'int', round: 'int', target: 'outputTarget', step: 'int', file: 'string', offset: 'int', data: 'bytes' },
   [MessageType.OutputCommit]: { rank: 'int', round: 'int', target: 'outputTarget', step: 'int', files: 'strings', sizes: 'strings', manifest: 'string?' },
   [MessageType.OutputAck]: { target: 'outputTarget', step: 'int', path: 'string?', error: 'wireError?' },
+  [MessageType.OutputRequest]: { rank: 'int', round: 'int', path: 'string' },
   [MessageType.Alive]: { token: 'string', step: 'int', op: 'int?', collective: 'string?', phase: 'string?', waitingFor: 'int?', inPhaseMs: 'int?' },
 }
 

@@ -14,7 +14,7 @@
  * fsynced. A crash at any point leaves either no directory, a directory without manifest
  * (ignored, and removed by `pruneCheckpoints`), or a complete checkpoint.
  */
-import { readFile, rm, stat } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   CHECKPOINTS_DIR, CHECKPOINT_FORMAT, ConfigError, checkpointDirName, commitCheckpointDir, createLayout, hashBytes, outputWriteError, readManifest,
@@ -121,13 +121,23 @@ export interface LoadedCheckpoint {
 /** Reads a committed checkpoint; throws a `ConfigError` naming the file when it is incomplete or its sizes disagree with the manifest. */
 export async function readCheckpoint(dir: string): Promise<LoadedCheckpoint> {
   const manifest = await readManifest(dir)
+  const files = new Map<string, Uint8Array>()
   for (const file of manifest.files) {
-    const size = await stat(join(dir, file.name)).then((s) => s.size, () => -1)
+    const bytes = await readFile(join(dir, file.name)).catch(() => undefined)
+    if (bytes !== undefined) files.set(file.name, bytes)
+  }
+  return checkpointFromFiles(dir, manifest, files)
+}
+
+/** A checkpoint from its manifest and file contents (read here, or streamed from the coordinator); checks sizes and the parameter hash. */
+export function checkpointFromFiles(dir: string, manifest: CheckpointManifest, files: ReadonlyMap<string, Uint8Array>): LoadedCheckpoint {
+  for (const file of manifest.files) {
+    const size = files.get(file.name)?.byteLength ?? -1
     if (size !== file.bytes) throw new ConfigError(`checkpoint ${dir}: ${join(dir, file.name)} holds ${size < 0 ? 'nothing (missing)' : `${size} bytes`}; its manifest says ${file.bytes}. The checkpoint is damaged; resume from an older one (move this one away).`, { path: join(dir, file.name), expected: file.bytes, got: size })
   }
-  const weights = floatsOf(await readFile(join(dir, weightsFile)))
+  const weights = floatsOf(files.get(weightsFile)!)
   const optimizerLayout = createLayout(manifest.optimizer.state)
-  const optimizer = { layout: optimizerLayout, values: floatsOf(await readFile(join(dir, optimizerFile))) }
+  const optimizer = { layout: optimizerLayout, values: floatsOf(files.get(optimizerFile)!) }
   if (hashBytes(weights) !== manifest.parameterHash) {
     throw new ConfigError(`checkpoint ${dir}: weights.bin does not match the parameter hash in its manifest. The checkpoint is damaged; resume from an older one.`, { path: join(dir, weightsFile), expected: manifest.parameterHash, got: hashBytes(weights) })
   }
@@ -138,7 +148,7 @@ function bytesOf(values: Float32Array): Uint8Array {
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
 }
 
-function floatsOf(bytes: Buffer): Float32Array {
+function floatsOf(bytes: Uint8Array): Float32Array {
   // A copy: Buffer's memory may be shared and unaligned.
   const out = new Float32Array(bytes.byteLength / 4)
   new Uint8Array(out.buffer).set(bytes.subarray(0, out.byteLength))

@@ -255,6 +255,38 @@ export class CoordinatorClient {
     return message.path ?? '(the coordinator\'s --out)'
   }
 
+  /**
+   * Asks the coordinator for the checkpoint at `path` (in its --out, which this machine does
+   * not see) and resolves with its manifest text and files, assembled from OutputParts.
+   * Rejects with the coordinator's error, an Abort, or after `timeoutMs`.
+   */
+  async fetchCheckpoint(path: string, timeoutMs: number): Promise<{ manifest: string; files: Map<string, Uint8Array> }> {
+    const parts = new Map<string, { offset: number; data: Uint8Array }[]>()
+    this.mailbox.onOutputPart = (message) => {
+      const list = parts.get(message.file) ?? []
+      list.push({ offset: message.offset, data: new Uint8Array(message.data) })
+      parts.set(message.file, list)
+    }
+    try {
+      const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `rank ${this.rank} asked the coordinator at ${this.endpoint} for checkpoint ${path} and got it not within ${timeoutMs} ms.`, { rank: this.rank, expected: 'the checkpoint', got: 'not all of it', timeoutMs })
+      const answer = this.mailbox.next([MessageType.OutputCommit, MessageType.OutputAck, MessageType.Abort, MessageType.Shutdown], timeoutMs, timeoutError)
+      await this.send(MessageType.OutputRequest, { rank: this.rank, round: this.round, path })
+      const message = await answer
+      if (message.type === MessageType.Abort) throw errorFromWire(message.error ?? closedError(message.reason))
+      if (message.type === MessageType.OutputAck) throw errorFromWire(message.error ?? closedError('the coordinator sent no checkpoint'))
+      if (message.type !== MessageType.OutputCommit) throw errorFromWire(closedError('the job ended while rank 0 fetched its checkpoint'))
+      const files = new Map<string, Uint8Array>()
+      for (const [i, name] of message.files.entries()) {
+        const bytes = new Uint8Array(Number(message.sizes[i]))
+        for (const part of parts.get(name) ?? []) if (part.offset + part.data.byteLength <= bytes.byteLength) bytes.set(part.data, part.offset)
+        files.set(name, bytes)
+      }
+      return { manifest: message.manifest ?? '', files }
+    } finally {
+      this.mailbox.onOutputPart = () => {}
+    }
+  }
+
   /** Calls `callback` when the coordinator asks for a graceful stop (Ctrl-C or SIGTERM to the launcher). */
   onStopRequest(callback: (reason: string) => void): void {
     this.mailbox.onStopRequest = (reason) => {

@@ -4,9 +4,10 @@
  * takes its step, data position and optimizer state by broadcast; the weights follow in the
  * usual broadcast of rank 0's initial weights (run-worker.ts).
  */
-import { ConfigError, LayoutMismatchError, createLayout, formatShape, newestCheckpoint, type DataPosition, type JobConfig, type ProcessGroup } from '@ringtrain/core'
+import { ConfigError, LayoutMismatchError, createLayout, formatShape, newestCheckpoint, parseManifest, type DataPosition, type JobConfig, type ProcessGroup } from '@ringtrain/core'
 import { hostname } from 'node:os'
-import { readCheckpoint } from '../checkpoint/checkpoint-files.js'
+import { checkpointFromFiles, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint-files.js'
+import type { CoordinatorClient } from '../control/coordinator-client.js'
 import { sharesOutDir } from '../checkpoint/output-place.js'
 import type { CommittedCheckpoint } from '../checkpoint/checkpointer.js'
 import type { Replica } from '../train/replica.js'
@@ -21,15 +22,13 @@ interface ResumeHeader {
 }
 
 /** Loads `config.resumeFrom` into every rank's replica (rank 0's weights only; see above) and returns where training continues. */
-export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, config: JobConfig, log: WorkerLog): Promise<StartPoint> {
+export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, config: JobConfig, log: WorkerLog, client: CoordinatorClient): Promise<StartPoint> {
   const dir = config.resumeFrom!
   let header: ResumeHeader | undefined
   let optimizerValues: Float32Array | undefined
   if (group.rank === 0) {
-    if (!(await sharesOutDir(config))) {
-      throw new ConfigError(`rank 0 (${hostname()}) cannot read checkpoint ${dir}: it is in the coordinator's --out, which this machine does not see. Start rank 0's worker on the coordinator's machine (ranks follow the order hosts joined in), or copy the checkpoints folder to the same path here.`, { path: dir, expected: "the coordinator's --out on this machine", got: 'another file system' })
-    }
-    const loaded = await readCheckpoint(dir)
+    // The checkpoint is in the coordinator's --out: read here, or fetched from the coordinator.
+    const loaded = (await sharesOutDir(config)) ? await readCheckpoint(dir) : await fetchCheckpoint(client, dir, log)
     const { manifest } = loaded
     checkSameWeights(dir, manifest.weights, replica)
     if (manifest.seed !== config.seed) {
@@ -75,6 +74,13 @@ export async function shareState(group: ProcessGroup, replica: Replica, root: nu
   }
   log.info(`takes rank ${root}'s state: step ${start.step}, epoch ${start.position.epoch}${mine ? ' (its own)' : ''}.`)
   return start
+}
+
+/** The checkpoint at `dir` from the coordinator, whose --out this machine does not see. */
+async function fetchCheckpoint(client: CoordinatorClient, dir: string, log: WorkerLog): Promise<LoadedCheckpoint> {
+  log.info(`does not see ${dir} on this machine (${hostname()}): fetches it from the coordinator.`)
+  const { manifest, files } = await client.fetchCheckpoint(dir, 300_000)
+  return checkpointFromFiles(dir, parseManifest(`${dir}/manifest.json (from the coordinator)`, manifest), files)
 }
 
 /** Fails before step 0, naming the first tensor where the checkpoint's weights and the task's model differ. */

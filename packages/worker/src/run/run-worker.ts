@@ -119,7 +119,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
           start = await shareState(group, replica, stateFrom, start, log)
         } else {
           // A resumed job: rank 0 loads the checkpoint, and every rank takes its state below.
-          start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log)
+          start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log, client)
           const weights = replica.readWeights()
           await group.broadcast(weights, { step: start?.step ?? 0 })
           if (rank !== 0) replica.writeWeights(weights)
