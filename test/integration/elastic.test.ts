@@ -104,3 +104,20 @@ test('below --min-workers for --elastic-timeout-ms: the survivors checkpoint in 
   expect(summary.checkpoint.step).toBe(summary.steps)
   expect(readFileSync(join(summary.checkpoint.dir, 'manifest.json'), 'utf8')).toContain(`"step": ${summary.steps}`)
 }, cliTestTimeout())
+
+test('launch starts a killed worker again (--max-restarts), and the job takes it in: it ends with 3 workers', async () => {
+  const out = tempDir('ringtrain-elastic-restart-')
+  const run = startCli(['launch', '-n', '3', task, ...job, '--quiet', '--out', out, '--min-workers', '2', '--max-restarts', '1', '--checkpoint-every', '3'], { env: { RINGTRAIN_TEST_STEP_MS: '150' } })
+  await waitForOutput(run, /committed checkpoint \S+step-0000003 /)
+  const victim = Number(/started worker 2 \(pid (\d+)\)/.exec(run.output())![1])
+  process.kill(victim, 'SIGKILL')
+  const exit = await waitForExit(run)
+  expect(exit.code, run.output()).toBe(0)
+  expect(run.output()).toMatch(new RegExp(`worker 2 \\(pid ${victim}\\) was killed by SIGKILL; starting it again \\(0 restart\\(s\\) left\\)`))
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Summary
+  // Usually [3, 2, 3]: the survivors regroup before the new process is up; on a slow machine
+  // it may already wait when they do, and round 1 takes it in at once ([3, 3]).
+  const sizes = summary.rounds.map((r) => r.worldSize)
+  expect([[3, 2, 3], [3, 3]], JSON.stringify(summary.rounds)).toContainEqual(sizes)
+  expect(summary).toMatchObject({ workers: 3, replicasIdentical: true })
+}, cliTestTimeout())
