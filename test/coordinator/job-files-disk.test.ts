@@ -104,7 +104,7 @@ async function metricsLines(path: string): Promise<Array<{ step: number }>> {
 describe.skipIf(!isRoot)('the coordinator on a full or read-only disk (needs root for mount)', () => {
   test('metrics.jsonl hitting ENOSPC mid-job stops the job with an OutputWriteError naming the path, aborts the worker, and leaves only whole lines', async () => {
     const disk = await tinyDisk()
-    await fill(disk, 4096) // room for a page of metrics: some twenty lines
+    await fill(disk, 8192) // room for .ringtrain-out and a page of metrics: some twenty lines
     const config = jobConfig(disk)
     const job = await startJob(config)
     const metricsPath = join(disk, 'metrics.jsonl')
@@ -194,7 +194,7 @@ describe('an --out folder reused by a second run', () => {
     const thirdSummary = JSON.parse(await readFile(join(outDir, 'summary.json'), 'utf8')) as { jobId: string; startedAt: string }
     expect(thirdSummary).toMatchObject({ jobId: 'third', steps: 1 })
     expect(Date.parse(thirdSummary.startedAt)).toBeGreaterThanOrEqual(Date.parse(firstSummary.startedAt))
-    expect((await readdir(outDir)).sort()).toEqual(['metrics.jsonl', 'metrics.previous.jsonl', 'summary.json'])
+    expect((await readdir(outDir)).sort()).toEqual(['.ringtrain-out', 'metrics.jsonl', 'metrics.previous.jsonl', 'summary.json'])
   })
 })
 
