@@ -21,6 +21,8 @@ function run(state: RendezvousState, events: RendezvousEvent[], now = T0): { sta
   return { state, actions }
 }
 
+/** Rank 0's metrics of step 0: the round trained, so a later round takes a survivor's state. */
+const trained: RendezvousEvent = { kind: 'metrics', from: 'a1', message: controlMessage(MessageType.StepMetrics, 'job-1', { rank: 0, round: 0, step: 0, epoch: 0, loss: 1, learningRate: 0.1, samples: 4, computeMs: 1, allReduceMs: 1, bytesSent: 1 }) }
 const exited = (pid: number): RendezvousEvent => ({ kind: 'workerExited', pid, code: null, signal: 'SIGKILL' })
 const tick: RendezvousEvent = { kind: 'tick' }
 const assignments = (actions: RendezvousAction[]) => actions.flatMap((a) => (a.kind === 'send' && a.message.type === MessageType.Assignment ? [{ to: a.to, message: a.message as Assignment }] : []))
@@ -28,7 +30,7 @@ const regroups = (actions: RendezvousAction[]) => actions.flatMap((a) => (a.kind
 
 /** Three running workers a1, b2, c3 (ranks 0, 1, 2), and rank 2 killed (its exit grace passed). */
 function lostRank2() {
-  const started = run(initialState(config, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3')]).state
+  const started = run(initialState(config, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3'), trained]).state
   const { state } = run(started, [exited(0xc3)], T0 + 200)
   return run(state, [tick], T0 + 400)
 }
@@ -58,7 +60,7 @@ describe('elastic rounds', () => {
   })
 
   test('below --min-workers the job waits elasticTimeoutMs, lets the survivors checkpoint in a last round, then fails naming the lost ranks and the resume command', () => {
-    const started = run(initialState(config, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3')]).state
+    const started = run(initialState(config, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3'), trained]).state
     const { state: exiting } = run(started, [exited(0xc3), exited(0xb2)], T0 + 200)
     const { state: regrouping } = run(exiting, [tick], T0 + 400)
     const { state: waiting } = run(regrouping, [join('a1'), tick], T0 + 500)
@@ -78,7 +80,7 @@ describe('elastic rounds', () => {
   })
 
   test('with no survivor back after elasticTimeoutMs, the job fails at once', () => {
-    const started = run(initialState(config, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3')]).state
+    const started = run(initialState(config, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3'), trained]).state
     const { state: exiting } = run(started, [exited(0xc3), exited(0xb2), exited(0xa1)], T0 + 200)
     const { state: regrouping } = run(exiting, [tick], T0 + 400)
     const { state, actions } = run(regrouping, [tick], T0 + 400 + 30_001)
@@ -87,7 +89,7 @@ describe('elastic rounds', () => {
   })
 
   test('a new worker waits, the ranks end the round at a step boundary, and the next round takes it in after the survivors', () => {
-    const started = run(initialState(config), [join('a1'), join('b2'), join('c3')]).state
+    const started = run(initialState(config), [join('a1'), join('b2'), join('c3'), trained]).state
     const { state: asked, actions } = run(started, [join('d4')], T0 + 100)
     expect(asked.phase).toBe('running')
     expect(regroups(actions)).toEqual([{ to: ['a1', 'b2', 'c3'], message: expect.objectContaining({ round: 0, atStepBoundary: 1 }) as unknown }])
@@ -119,5 +121,22 @@ describe('elastic stragglers', () => {
     expect(assignments(actions).map((s) => [s.to, s.message.worldSize])).toEqual([['a1', 2], ['b2', 2]])
     expect(actions.some((a) => a.kind === 'send' && a.to === 'c3' && a.message.type === MessageType.Abort)).toBe(true)
     expect(state.lost.map((l) => l.rank)).toEqual([3, 2])
+  })
+})
+
+describe('elastic rounds before any training, and stops between rounds', () => {
+  test('a round that broke before its first step shares no state: the next one starts as the first did (initial weights or the checkpoint resumed from)', () => {
+    const started = run(initialState(config, { exitGraceMs: 100 }), [join('a1'), join('b2'), join('c3')]).state
+    const { state: exiting } = run(started, [exited(0xc3)], T0 + 200)
+    const { actions } = run(run(exiting, [tick], T0 + 400).state, [join('a1'), join('b2')], T0 + 500)
+    expect(assignments(actions).map((s) => s.message.stateFrom)).toEqual([undefined, undefined])
+  })
+
+  test('a graceful stop asked for while regrouping is sent with the next round, which stops at its first step boundary', () => {
+    const { state: regrouping } = lostRank2()
+    const { state: asked } = run(regrouping, [{ kind: 'stopRequested', reason: 'the launcher got SIGINT' }], T0 + 450)
+    expect(asked.phase).toBe('regrouping')
+    const { actions } = run(asked, [join('a1'), join('b2')], T0 + 500)
+    expect(actions.some((a) => a.kind === 'broadcast' && a.message.type === MessageType.StopRequest && a.to.length === 2)).toBe(true)
   })
 })

@@ -20,9 +20,9 @@ const commit = (target: OutputTarget, step: number, files: [string, number][], m
   controlMessage(MessageType.OutputCommit, 'job', { rank: 0, round: 0, target, step, files: files.map(([f]) => f), sizes: files.map(([, n]) => String(n)), ...(manifest !== undefined ? { manifest } : {}) })
 
 /** A manifest readManifest accepts (pruning keeps only complete checkpoints). */
-const manifestOf = (step: number) => JSON.stringify({
+const manifestOf = (step: number, bytes = 10) => JSON.stringify({
   format: CHECKPOINT_FORMAT, step, seed: 1, worldSize: 2, position: { epoch: 0, startSample: 0, shardWorldSize: 2, batchSize: 4, batch: step },
-  weights: [], files: [{ name: 'weights.bin', bytes: 10 }], optimizer: { name: 'sgd', state: [] },
+  weights: [], files: [{ name: 'weights.bin', bytes }], optimizer: { name: 'sgd', state: [] },
 })
 
 describe('OutputSink', () => {
@@ -44,9 +44,20 @@ describe('OutputSink', () => {
     const out = outDir()
     const sink = new OutputSink(out, 3, () => {})
     sink.part(part('checkpoint', 4, 'weights.bin', 0, 'abc'))
-    const answer = await sink.commit(commit('checkpoint', 4, [['weights.bin', 8]], '{}'))
+    const answer = await sink.commit(commit('checkpoint', 4, [['weights.bin', 8]], manifestOf(4, 8)))
     expect(answer.error).toMatchObject({ name: 'OutputWriteError', code: 'E_OUTPUT', context: { expected: 8, got: 3 } })
     expect(answer.error?.message).toMatch(/the checkpoint of step 4: \S+weights\.bin holds 3 bytes after the stream; rank 0 sent 8\./)
+    expect(readdirSync(join(out, 'checkpoints'))).toEqual([])
+  })
+
+  test('a manifest that names a file outside the checkpoint, or other files than were sent, is refused', async () => {
+    const out = outDir()
+    const sink = new OutputSink(out, 3, () => {})
+    sink.part(part('checkpoint', 5, 'weights.bin', 0, 'abcdefghij'))
+    const escaping = manifestOf(5).replace('"weights.bin"', '"../../etc/passwd"')
+    expect((await sink.commit(commit('checkpoint', 5, [['weights.bin', 10]], escaping))).error?.message).toMatch(/files must be plain names in the checkpoint directory/)
+    sink.part(part('checkpoint', 5, 'weights.bin', 0, 'abcdefghij'))
+    expect((await sink.commit(commit('checkpoint', 5, [['weights.bin', 10]], manifestOf(5, 9)))).error?.message).toMatch(/does not describe the files sent/)
     expect(readdirSync(join(out, 'checkpoints'))).toEqual([])
   })
 

@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto'
 import { open, readFile, rm, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  DistError, MANIFEST_FILE, MessageType, OUTPUT_PART_BYTES, OUT_TOKEN_FILE, OutputWriteError, commitCheckpointDir, controlMessage, readManifest, type ControlMessage, outputWriteError, pruneCheckpoints, swapDirectory, temporaryCheckpointDir, temporarySibling,
+  DistError, MANIFEST_FILE, parseManifest, MessageType, OUTPUT_PART_BYTES, OUT_TOKEN_FILE, OutputWriteError, commitCheckpointDir, controlMessage, readManifest, type ControlMessage, outputWriteError, pruneCheckpoints, swapDirectory, temporaryCheckpointDir, temporarySibling,
   type OutputCommit, type OutputPart, type OutputTarget, type WireError,
 } from '@ringtrain/core'
 
@@ -94,6 +94,13 @@ export class OutputSink {
     let path = pending.dir
     try {
       if (pending.failure !== undefined) throw pending.failure
+      if (message.target === 'checkpoint') {
+        // The manifest that commits it must describe exactly the files sent.
+        const manifest = parseManifest(`the manifest of ${what}`, message.manifest ?? '')
+        const described = manifest.files.map((f) => `${f.name}:${f.bytes}`).sort().join(',')
+        const sent = message.files.map((f, i) => `${f}:${message.sizes[i]}`).sort().join(',')
+        if (manifest.step !== message.step || described !== sent) throw new OutputWriteError(`${what}: its manifest (step ${manifest.step}, ${described}) does not describe the files sent (${sent}).`, { expected: sent, got: described })
+      }
       for (const [i, name] of message.files.entries()) {
         path = join(pending.dir, safeName(name))
         const file = pending.files.get(safeName(name))

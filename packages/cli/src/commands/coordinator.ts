@@ -41,7 +41,10 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
       process.stderr.write(signals === 1
         ? `[coordinator] got ${signal}: stopping at the next step boundary with a checkpoint; ${signal} again stops at once.\n`
         : `[coordinator] got ${signal} again: stopping now.\n`)
-      if (coordinator === undefined && signals > 1) process.exit(interruptedBy === 'SIGINT' ? 130 : 143)
+      if (coordinator === undefined && signals > 1) {
+        ownKey?.remove()
+        process.exit(interruptedBy === 'SIGINT' ? 130 : 143)
+      }
       act()
     }
     process.on('SIGINT', onSignal)

@@ -33,6 +33,8 @@ export async function launch(config: JobConfig, options: LaunchOptions): Promise
 }
 
 async function launchWithKey(config: JobConfig, options: LaunchOptions, security: JobSecurity, keyPath: string): Promise<number> {
+  /** Set once the job ended or failed: lost workers are no longer started again. */
+  let settled = false
   const progress = new ProgressBar()
   const log = (text: string) => progress.log(text)
   const coordinator = await startCoordinator(config, {
@@ -41,6 +43,8 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
     log,
     onEvent: (event: CoordinatorEvent) => {
       if (event.type === 'metrics' && !options.quiet) progress.update(event.progress)
+      // A job that ended (or failed) takes no restarted worker.
+      if (event.type === 'done' || event.type === 'failed') settled = true
     },
   })
   log(`[launcher] coordinator of job ${config.jobId} listens on ${coordinator.endpoint}; starting ${config.worldSize} worker(s) for ${config.task}.`)
@@ -53,7 +57,6 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
   // Elastic jobs: a lost local worker is started again (up to --max-restarts in all, as
   // torchrun does) and joins the running job at its next step boundary.
   let restartsLeft = config.minWorkers !== undefined ? options.maxRestarts ?? 3 : 0
-  let settled = false
   const startWorker = (localRank: number) => {
     const env: NodeJS.ProcessEnv = {
       // See Note [Receive buffers and malloc] (core/transport/zeromq-options.ts).

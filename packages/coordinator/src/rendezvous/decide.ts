@@ -80,8 +80,9 @@ function decideFromParticipant(state: RendezvousState, event: Extract<Rendezvous
     return drop(state, 'notParticipant', from, now, `Dropped a ${type} from worker ${from.slice(0, 8)}, which is not a participant of round ${state.round} (phase ${state.phase}).`, actions)
   }
   if (state.phase === 'regrouping' && message.rank === participant.rank) {
-    // Between rounds its heartbeats still say it lives; its step reports belong to the old round.
+    // Between rounds its heartbeats still say it lives; the last step's metrics of the round still count.
     participant.lastHeartbeatAt = now
+    if (event.kind === 'metrics' && event.message.round === state.round) decideMetrics(state, participant, event.message, actions)
     return
   }
   if (state.phase !== 'running') {
@@ -161,7 +162,7 @@ function decideAlive(state: RendezvousState, from: string, message: Extract<Rend
   if (owner.livenessIdentity !== undefined && owner.livenessIdentity !== from) {
     return drop(state, 'notParticipant', from, now, `Dropped an Alive from worker ${from.slice(0, 8)} with the token of ${describeWorker(owner)}, whose liveness connection is ${owner.livenessIdentity.slice(0, 8)}.`, actions)
   }
-  if (state.phase !== 'running' && state.phase !== 'waiting') {
+  if (state.phase !== 'running' && state.phase !== 'waiting' && state.phase !== 'regrouping') {
     return quietLog(state, 'afterEnd', from, now, `Dropped an Alive from the liveness connection of ${describeWorker(owner)}: the job has ${state.phase}.`, actions)
   }
   if (owner.livenessIdentity === undefined) {
@@ -169,7 +170,7 @@ function decideAlive(state: RendezvousState, from: string, message: Extract<Rend
     actions.push(log(`${describeWorker(owner)} reports its liveness from a thread of its own (connection ${from.slice(0, 8)}); long steps no longer silence it.`))
   }
   owner.lastHeartbeatAt = now
-  if (state.participants[owner.identity] === owner) recordPosition(owner as Participant, message, now)
+  if (state.phase === 'running' && state.participants[owner.identity] === owner) recordPosition(owner as Participant, message, now)
 }
 
 function decideBarrier(state: RendezvousState, participant: Participant, name: string, actions: RendezvousAction[]): void {
@@ -227,6 +228,12 @@ function decideDone(state: RendezvousState, participant: Participant, report: Ex
  * is nothing to save, so it stops at once.
  */
 function decideStopRequested(state: RendezvousState, event: Extract<RendezvousEvent, { kind: 'stopRequested' }>, now: number, actions: RendezvousAction[]): void {
+  if (state.phase === 'regrouping' && state.stopRequested === undefined) {
+    // Between elastic rounds: the next round stops at its first step boundary, with a checkpoint.
+    state.stopRequested = event.reason
+    actions.push(log(`Stopping gracefully (${event.reason}): the next round stops at its first step boundary, rank 0 writes a checkpoint, then the job ends.`))
+    return
+  }
   if (state.phase !== 'running') return decideShutdownRequested(state, { kind: 'shutdownRequested', reason: event.reason }, now, actions)
   if (state.stopRequested !== undefined) return
   state.stopRequested = event.reason

@@ -38,7 +38,11 @@ function headcount(state: RendezvousState): number {
  */
 export function loseParticipant(state: RendezvousState, participant: Participant, reason: string, now: number, actions: RendezvousAction[]): boolean {
   if (!isElastic(state) || (state.phase !== 'running' && state.phase !== 'regrouping')) return false
+  // Training is over once a rank reported done: the others cannot train on; the job fails as any other.
+  if (Object.keys(state.doneReports).length > 0) return false
   delete state.participants[participant.identity]
+  // It may be alive (stopped, cut off): it must not go on writing or computing for this job.
+  actions.push({ kind: 'send', to: participant.identity, message: controlMessage(MessageType.Abort, state.config.jobId, { reason: `the job went on without ${describeParticipant(participant)}` }) })
   // The failure texts end with what a job that is not elastic does; this one goes on.
   const what = reason.replace(/;? stopping the job\..*$/s, '')
   state.lost.push({ rank: participant.rank, round: state.round, pid: participant.pid, host: participant.host, reason: what, atMs: now })
@@ -63,7 +67,10 @@ export function elasticJoin(state: RendezvousState, from: string, join: JoinRequ
     const { rank: _rank, step: _step, exited: _exited, position: _position, ...rest } = participant
     state.waitList.push({ ...rest, dataEndpoints: join.dataEndpoints, lastHeartbeatAt: now })
     if (state.phase === 'running' && state.boundaryRegroupAsked) {
-      // The round ends at the step boundary the coordinator asked for: the others follow.
+      // The round ends at the step boundary the coordinator asked for. Should this rank have
+      // left it early (a collective broke), the others must not wait out the step timeout.
+      const to = Object.keys(state.participants)
+      if (to.length > 0) actions.push({ kind: 'broadcast', to, message: controlMessage(MessageType.Regroup, state.config.jobId, { round: state.round, reason: `${describeParticipant(participant)} ended round ${state.round}`, atStepBoundary: 0 }) })
       state.phase = 'regrouping'
       state.regroupingSinceMs = now
     } else if (state.phase === 'running') {
@@ -168,4 +175,6 @@ function tryStartRound(state: RendezvousState, now: number, actions: RendezvousA
   state.previousRanks = {}
   startRound(state, now, actions, { why, previousRanks })
   state.waitList.push(...waiting)
+  // A graceful stop asked for between rounds: the new round stops at its first step boundary.
+  if (state.stopRequested !== undefined) actions.push({ kind: 'broadcast', to: Object.keys(state.participants), message: controlMessage(MessageType.StopRequest, state.config.jobId, { reason: state.stopRequested }) })
 }

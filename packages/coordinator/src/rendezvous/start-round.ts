@@ -15,12 +15,15 @@ export function startRound(state: RendezvousState, now: number, actions: Rendezv
   const localSizes = localWorldSizes(participants)
   const peers = participants.map((p) => p.dataEndpoints)
   const hosts = participants.map((p) => p.host)
-  const previous = options.previousRanks
+  // A state to share exists once a round trained; before that every round starts like the first (initial weights, or the checkpoint resumed from).
+  const trained = state.rounds.some((r) => r.firstStep !== undefined)
+  const previous = trained ? options.previousRanks : undefined
   const holder = previous === undefined ? undefined : participants
     .filter((p) => previous[p.identity] !== undefined)
     .sort((a, b) => previous[a.identity]! - previous[b.identity]!)[0]
   state.waitList = []
   state.phase = 'running'
+  state.doneReports = {}
   for (const p of participants) {
     state.participants[p.identity] = p
     const assignment = controlMessage(MessageType.Assignment, state.config.jobId, {

@@ -14,6 +14,8 @@ import { join } from 'node:path'
 import { ConfigError } from '../errors.js'
 
 export const CHECKPOINTS_DIR = 'checkpoints'
+/** A file name a checkpoint may hold: no folders, no dot files. */
+export const PLAIN_FILE_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/
 export const MANIFEST_FILE = 'manifest.json'
 export const CHECKPOINT_FORMAT = 'ringtrain-checkpoint/1'
 /** The coordinator's token file in --out (JobConfig.outToken): who sees it shares the folder. */
@@ -140,6 +142,9 @@ export function parseManifest(path: string, text: string): CheckpointManifest {
   if (!Array.isArray(m.weights) || !Array.isArray(m.files) || typeof m.optimizer?.name !== 'string' || !Array.isArray(m.optimizer.state)) {
     throw new ConfigError(`${path}: weights, files and optimizer must be present.`, { path })
   }
+  // Files are plain names inside the checkpoint directory: a manifest never points elsewhere.
+  const bad = m.files.find((f) => typeof f?.name !== 'string' || !PLAIN_FILE_NAME.test(f.name) || !Number.isSafeInteger(f.bytes) || f.bytes < 0)
+  if (bad !== undefined) throw new ConfigError(`${path}: files must be plain names in the checkpoint directory with byte counts, got ${JSON.stringify(bad)}.`, { path, field: 'files', got: bad })
   return m as CheckpointManifest
 }
 
@@ -161,8 +166,9 @@ export async function pruneCheckpoints(outDir: string, keep: number, options: { 
   }
   for (const name of names) {
     const path = join(root, name)
-    // Temporary directories (`.step-…tmp-…`) may be a write in progress: only removed when asked (at a start).
-    if (keepDirs.has(path) || (name.startsWith('.') && !options.removeTemporary)) continue
+    // Temporary directories, and step directories whose manifest is not written yet, may be a
+    // write in progress (in this process or another): only removed when asked (at a start).
+    if (keepDirs.has(path) || (!options.removeTemporary && (name.startsWith('.') || !complete.some((c) => c.dir === path)))) continue
     await rm(path, { recursive: true, force: true })
     removed.push(path)
   }

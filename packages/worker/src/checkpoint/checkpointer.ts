@@ -5,7 +5,7 @@
  * next `take()` or `flush()` (an `OutputWriteError` naming the path); older checkpoints are
  * only pruned after a newer one committed, so the last good one always stays.
  */
-import { pruneCheckpoints } from '@ringtrain/core'
+import { OutputWriteError, pruneCheckpoints } from '@ringtrain/core'
 import { writeCheckpoint, type CheckpointSnapshot } from './checkpoint-files.js'
 
 export interface CommittedCheckpoint {
@@ -71,7 +71,8 @@ export class Checkpointer {
       const seconds = ((performance.now() - started) / 1000).toFixed(2)
       this.log(`committed checkpoint ${dir} (step ${state.step}, ${(state.weights.byteLength / 1e6).toFixed(1)} MB of weights) in ${seconds} s${removed.length > 0 ? `; removed ${removed.length} older` : ''}.`)
     } catch (error) {
-      this.failure = error instanceof Error ? error : new Error(String(error))
+      // Never a collective's error (a streamed write that timed out, say): a failed checkpoint stops the job, it does not end a round.
+      this.failure = error instanceof OutputWriteError ? error : new OutputWriteError(`could not commit the checkpoint of step ${state.step}: ${(error as Error).message}`, { step: state.step, got: (error as { code?: string }).code ?? 'an error' }, { cause: error })
     }
   }
 }

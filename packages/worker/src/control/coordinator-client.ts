@@ -211,9 +211,11 @@ export class CoordinatorClient {
     const { jobId, ...fields } = this.joinFields
     const who = `rank ${this.rank} of round ${this.round}`
     const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `${who} waited ${timeoutMs} ms for the coordinator at ${this.endpoint} to start the next round.`, { rank: this.rank, round: this.round, expected: 'an Assignment', got: 'no answer', timeoutMs })
-    const answer = this.mailbox.next([MessageType.Assignment, MessageType.Abort, MessageType.Shutdown], timeoutMs, timeoutError)
+    const answer = this.mailbox.next([MessageType.Assignment, MessageType.Reject, MessageType.Abort, MessageType.Shutdown], timeoutMs, timeoutError)
+    answer.catch(() => undefined) // awaited below; handled if the send fails first
     await this.socket.send(controlMessage(MessageType.JoinRequest, jobId, { ...fields, dataEndpoints }))
     const message = await answer
+    if (message.type === MessageType.Reject) throw errorFromWire(message.error)
     if (message.type === MessageType.Abort) throw errorFromWire(message.error ?? closedError(message.reason))
     if (message.type !== MessageType.Assignment) throw errorFromWire(closedError(message.type === MessageType.Shutdown ? message.reason : 'unexpected answer'))
     this.assignment = message
@@ -247,6 +249,7 @@ export class CoordinatorClient {
     const what = target === 'checkpoint' ? `the checkpoint of step ${step}` : 'the trained model'
     const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `rank ${this.rank} streamed ${what} to the coordinator at ${this.endpoint} and got no answer within ${timeoutMs} ms.`, { rank: this.rank, step, expected: 'an OutputAck', got: 'no answer', timeoutMs })
     const answer = this.mailbox.next([MessageType.OutputAck, MessageType.Abort, MessageType.Shutdown], timeoutMs, timeoutError)
+    answer.catch(() => undefined) // awaited below; handled if the send fails first
     await this.send(MessageType.OutputCommit, { ...at, files: files.map(([name]) => name), sizes: files.map(([, bytes]) => String(bytes.byteLength)), ...(manifest !== undefined ? { manifest } : {}) })
     const message = await answer
     if (message.type === MessageType.Abort) throw errorFromWire(message.error ?? closedError(message.reason))
@@ -270,6 +273,7 @@ export class CoordinatorClient {
     try {
       const timeoutError = () => new CollectiveTimeoutError('E_TIMEOUT', `rank ${this.rank} asked the coordinator at ${this.endpoint} for checkpoint ${path} and got it not within ${timeoutMs} ms.`, { rank: this.rank, expected: 'the checkpoint', got: 'not all of it', timeoutMs })
       const answer = this.mailbox.next([MessageType.OutputCommit, MessageType.OutputAck, MessageType.Abort, MessageType.Shutdown], timeoutMs, timeoutError)
+      answer.catch(() => undefined) // awaited below; handled if the send fails first
       await this.send(MessageType.OutputRequest, { rank: this.rank, round: this.round, path })
       const message = await answer
       if (message.type === MessageType.Abort) throw errorFromWire(message.error ?? closedError(message.reason))
@@ -277,8 +281,16 @@ export class CoordinatorClient {
       if (message.type !== MessageType.OutputCommit) throw errorFromWire(closedError('the job ended while rank 0 fetched its checkpoint'))
       const files = new Map<string, Uint8Array>()
       for (const [i, name] of message.files.entries()) {
-        const bytes = new Uint8Array(Number(message.sizes[i]))
-        for (const part of parts.get(name) ?? []) if (part.offset + part.data.byteLength <= bytes.byteLength) bytes.set(part.data, part.offset)
+        const size = Number(message.sizes[i])
+        const bytes = new Uint8Array(size)
+        // Every byte must have come: parts in order of offset, without gaps or overlaps.
+        let covered = 0
+        for (const part of (parts.get(name) ?? []).sort((a, b) => a.offset - b.offset)) {
+          if (part.offset !== covered || part.offset + part.data.byteLength > size) break
+          bytes.set(part.data, part.offset)
+          covered += part.data.byteLength
+        }
+        if (covered !== size) throw new CollectiveAbortedError('E_BAD_FRAME', `rank ${this.rank} got ${covered} of the ${size} bytes of ${name} of checkpoint ${path} from the coordinator; parts were lost on the way. Try again, or resume with rank 0 on the coordinator's machine.`, { rank: this.rank, expected: size, got: covered })
         files.set(name, bytes)
       }
       return { manifest: message.manifest ?? '', files }

@@ -48,7 +48,7 @@ export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, c
   const values = optimizerValues ?? new Float32Array(layout.length)
   await group.broadcast(values, { step: 0 })
   await replica.writeOptimizerState({ layout, values })
-  return { step: agreed.step, position: agreed.position, skippedSteps: agreed.skippedSteps }
+  return { step: agreed.step, position: agreed.position, skippedSteps: agreed.skippedSteps, checkpointed: true }
 }
 
 /**
@@ -56,10 +56,12 @@ export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, c
  * data position, skipped-step count, weights and optimizer state; every rank takes them, so
  * the replicas are identical again whatever step each reached when the last round broke.
  */
-export async function shareState(group: ProcessGroup, replica: Replica, root: number, own: StartPoint | undefined, log: WorkerLog): Promise<StartPoint> {
+export async function shareState(group: ProcessGroup, replica: Replica, root: number, own: StartPoint | undefined, log: WorkerLog, batchSize: number | undefined): Promise<{ start: StartPoint; batchSize: number | undefined }> {
   const mine = group.rank === root
   const optimizer = mine ? await replica.readOptimizerState() : undefined
-  const header = await group.broadcastValue(mine ? { start: own, optimizer: optimizer!.layout.entries.map((e) => ({ name: e.name, shape: [...e.shape] })) } : undefined, { step: 0, root })
+  // A task's onResize answer (batch, rate scale) travels with the state, so a newcomer trains as the others do.
+  const resize = { batchSize: batchSize ?? null, learningRateScale: replica.learningRateScale }
+  const header = await group.broadcastValue(mine ? { start: own, resize, optimizer: optimizer!.layout.entries.map((e) => ({ name: e.name, shape: [...e.shape] })) } : undefined, { step: 0, root })
   if (header === undefined) throw new ConfigError(`rank ${group.rank} got no state from rank ${root}.`, { rank: group.rank, peer: root })
   const start: StartPoint = header.start ?? { step: 0, position: { epoch: 0, startSample: 0, shardWorldSize: group.worldSize, batchSize: 1, batch: 0 } }
   const weights = mine ? replica.readWeights() : new Float32Array(replica.weightsLayout.length)
@@ -71,9 +73,10 @@ export async function shareState(group: ProcessGroup, replica: Replica, root: nu
   if (!mine) {
     replica.writeWeights(weights)
     await replica.writeOptimizerState({ layout, values })
+    replica.learningRateScale = header.resize.learningRateScale
   }
   log.info(`takes rank ${root}'s state: step ${start.step}, epoch ${start.position.epoch}${mine ? ' (its own)' : ''}.`)
-  return start
+  return { start, batchSize: header.resize.batchSize ?? undefined }
 }
 
 /** The checkpoint at `dir` from the coordinator, whose --out this machine does not see. */

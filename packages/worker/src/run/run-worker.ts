@@ -116,7 +116,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         await checkSameSetup(group, replica.layout, backend.name)
         if (stateFrom !== undefined) {
           // A later round of an elastic job: every rank takes a survivor's state.
-          start = await shareState(group, replica, stateFrom, start, log)
+          ;({ start, batchSize: resizedBatch } = await shareState(group, replica, stateFrom, start, log, resizedBatch))
         } else {
           // A resumed job: rank 0 loads the checkpoint, and every rank takes its state below.
           start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log, client)

@@ -45,6 +45,8 @@ export interface StartPoint {
   position: DataPosition
   /** Steps skipped for non-finite gradients before it. */
   skippedSteps?: number
+  /** It is a checkpoint's (a resume): the end of the job needs no new one if no step is left. */
+  checkpointed?: boolean
 }
 
 /*
@@ -131,7 +133,7 @@ export async function trainLoop(context: {
     learningRate: replica.learningRateAt(step), layoutHash: replica.weightsLayout.hash, optimizerName: replica.optimizerName,
     skippedSteps: nonFinite.skippedSteps,
   })
-  let lastCheckpointStep = step
+  let lastCheckpointStep = context.start?.checkpointed ? step : -1
   let ended: TrainResult['ended'] = 'finished'
   try {
     for (; epoch < epochs && step < totalSteps && ended === 'finished'; epoch++, startSample = 0, first = 0) {
