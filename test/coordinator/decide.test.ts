@@ -1,6 +1,7 @@
 import { decide, initialState, type RendezvousAction, type RendezvousEvent, type RendezvousState } from '@ringtrain/coordinator/unstable-internals-do-not-import'
 import { MessageType, PROTOCOL_VERSION, controlMessage, resolveJobConfig, type Assignment, type JoinRequest } from '@ringtrain/core'
 import { describe, expect, test } from 'vitest'
+import { runEvents } from '../helpers/decide-events.js'
 
 const config = resolveJobConfig({ jobId: 'job-1', worldSize: 3, task: 'task.ts', outDir: 'out', epochs: 1, heartbeatIntervalMs: 1000, heartbeatMaxMissed: 5 })
 const T0 = 1_000_000
@@ -10,16 +11,8 @@ function join(from: string, fields: Partial<JoinRequest> = {}): RendezvousEvent 
   return { kind: 'join', from, message }
 }
 
-/** Applies events in order at time `now`; returns the last state and every action. */
-function run(state: RendezvousState, events: RendezvousEvent[], now = T0): { state: RendezvousState; actions: RendezvousAction[] } {
-  const actions: RendezvousAction[] = []
-  for (const event of events) {
-    const decision = decide(state, event, now)
-    state = decision.state
-    actions.push(...decision.actions)
-  }
-  return { state, actions }
-}
+/** Applies events in order at time `now` (T0 by default). */
+const run = (state: RendezvousState, events: RendezvousEvent[], now = T0) => runEvents(state, events, now)
 
 const running = () => run(initialState(config), [join('a1'), join('b2'), join('c3')]).state
 const sends = (actions: RendezvousAction[]) => actions.filter((a) => a.kind === 'send')

@@ -1,7 +1,8 @@
 /** The coordinator's elastic rounds as pure decisions (rendezvous/elastic.ts). */
-import { decide, initialState, type RendezvousAction, type RendezvousEvent, type RendezvousState } from '@ringtrain/coordinator/unstable-internals-do-not-import'
+import { initialState, type RendezvousAction, type RendezvousEvent, type RendezvousState } from '@ringtrain/coordinator/unstable-internals-do-not-import'
 import { MessageType, controlMessage, resolveJobConfig, type Assignment, type JoinRequest } from '@ringtrain/core'
 import { describe, expect, test } from 'vitest'
+import { runEvents } from '../helpers/decide-events.js'
 
 const config = resolveJobConfig({ jobId: 'job-1', worldSize: 3, task: 'task.ts', outDir: '/out', heartbeatIntervalMs: 1000, heartbeatMaxMissed: 5, minWorkers: 2, maxWorkers: 4, elasticTimeoutMs: 30_000 })
 const T0 = 1_000_000
@@ -11,15 +12,8 @@ function join(from: string, port = from): RendezvousEvent {
   return { kind: 'join', from, message }
 }
 
-function run(state: RendezvousState, events: RendezvousEvent[], now = T0): { state: RendezvousState; actions: RendezvousAction[] } {
-  const actions: RendezvousAction[] = []
-  for (const event of events) {
-    const decision = decide(state, event, now)
-    state = decision.state
-    actions.push(...decision.actions)
-  }
-  return { state, actions }
-}
+/** Applies events in order at time `now` (T0 by default). */
+const run = (state: RendezvousState, events: RendezvousEvent[], now = T0) => runEvents(state, events, now)
 
 /** Rank 0's metrics of step 0: the round trained, so a later round takes a survivor's state. */
 const trained: RendezvousEvent = { kind: 'metrics', from: 'a1', message: controlMessage(MessageType.StepMetrics, 'job-1', { rank: 0, round: 0, step: 0, epoch: 0, loss: 1, learningRate: 0.1, samples: 4, computeMs: 1, allReduceMs: 1, bytesSent: 1 }) }

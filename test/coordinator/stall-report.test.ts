@@ -3,24 +3,17 @@
  * its liveness thread's Alive messages, once a collective has waited for half the step
  * timeout, when a rank is declared lost, or when a rank reports a collective timeout.
  */
-import { decide, initialState, type RendezvousAction, type RendezvousEvent, type RendezvousState } from '@ringtrain/coordinator/unstable-internals-do-not-import'
+import { initialState, type RendezvousAction, type RendezvousEvent, type RendezvousState } from '@ringtrain/coordinator/unstable-internals-do-not-import'
 import { MessageType, controlMessage, resolveJobConfig, type Alive, type MessageFields } from '@ringtrain/core'
 import { describe, expect, test } from 'vitest'
+import { runEvents } from '../helpers/decide-events.js'
 
 // Heartbeat limit 1 s × 30 = 30 s, well past the step timeout's half (5 s): a stall is reported before anyone is lost.
 const config = resolveJobConfig({ jobId: 'job-1', worldSize: 3, task: 'task.ts', outDir: 'out', epochs: 1, heartbeatIntervalMs: 1000, heartbeatMaxMissed: 30, stepTimeoutMs: 10_000 })
 const T0 = 1_000_000
 const ids = ['a1', 'b2', 'c3']
 
-function run(state: RendezvousState, events: RendezvousEvent[], now: number): { state: RendezvousState; actions: RendezvousAction[] } {
-  const actions: RendezvousAction[] = []
-  for (const event of events) {
-    const decision = decide(state, event, now)
-    state = decision.state
-    actions.push(...decision.actions)
-  }
-  return { state, actions }
-}
+const run = runEvents
 
 const join = (from: string, rank: number): RendezvousEvent => ({
   kind: 'join', from, message: controlMessage(MessageType.JoinRequest, 'job-1', { host: 'host-a', pid: 100 + rank, localRank: rank, dataEndpoints: [`tcp://127.0.0.1:${from}`], backend: 'cpu', livenessToken: `token-${rank}` }),
