@@ -6,6 +6,7 @@
  * with an `OutputWriteError` (docs/design.md, "Output files and write errors").
  */
 import { ConfigError, MessageType, OUT_TOKEN_FILE, controlMessage, openControlServer, errorFromWire, type DistError, type JobConfig, type JobSecurity } from '@ringtrain/core'
+import { hostname } from 'node:os'
 import { OutputSink, sendCheckpoint, writeOutToken } from './output-sink.js'
 import { eventFromReceipt } from './rendezvous/events.js'
 import { decide, initialState } from './rendezvous/decide.js'
@@ -63,7 +64,10 @@ export interface Coordinator {
 
 export async function startCoordinator(config: JobConfig, options: CoordinatorOptions): Promise<Coordinator> {
   const log = (line: string) => (options.log ?? ((text: string) => process.stderr.write(`${text}\n`)))(`[coordinator] ${line}`)
-  let state = initialState(config, { exitGraceMs: options.exitGraceMs })
+  const bind = options.bind ?? 'tcp://127.0.0.1:0'
+  // Listening beyond loopback: workers may be on other machines, and must not advertise loopback.
+  const multiHost = !/^tcp:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\]):/.test(bind)
+  let state = initialState(config, { exitGraceMs: options.exitGraceMs, ...(multiHost ? { coordinatorHost: hostname() } : {}) })
   let settled = false
   let resolveDone!: (result: CoordinatorResult) => void
   const done = new Promise<CoordinatorResult>((resolve) => { resolveDone = resolve })
@@ -72,7 +76,6 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
   // Messages that arrive before metrics.jsonl is open wait in `early`.
   const early: RendezvousEvent[] = []
   let files: JobFiles | undefined
-  const bind = options.bind ?? 'tcp://127.0.0.1:0'
   const server = await openControlServer(bind, {
     jobId: config.jobId,
     security: options.security,

@@ -13,6 +13,8 @@ interface WorkerArgs extends SecurityArgs {
   host: string
   backend?: string
   'join-timeout-ms': number
+  transport: 'auto' | 'tcp' | 'ipc'
+  'data-port': number
 }
 
 /** Local rank as schedulers set it, when the flag is not given. */
@@ -36,11 +38,15 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('local-rank', { type: 'number', describe: 'rank among the workers of this machine (default: from RINGTRAIN_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID)' })
       .option('backend', { choices: BACKEND_NAMES, describe: "this worker's tfjs backend (default: the job's --backend)" })
       .option('host', { type: 'string', default: '127.0.0.1', describe: 'address other workers reach this one on (set it for multi-host jobs)' })
+      .option('transport', { choices: ['auto', 'tcp', 'ipc'] as const, default: 'auto' as const, describe: 'ring links: ipc to peers provably on this machine (same kernel, network and mount namespace) and tcp to the others (auto), tcp only, or ipc only (every peer on this machine)' })
+      .option('data-port', { type: 'number', default: 0, describe: 'TCP port of this worker\'s data socket (0: any free one), for firewalls' })
       .option('join-timeout-ms', { type: 'number', default: 330_000, describe: "how long to wait for the coordinator to assign a rank (keep it at least the coordinator's --join-timeout-ms)" })
       .check((argv) => {
         if (!/^tcp:\/\/[^:\s]+:\d+$/.test(argv.coordinator)) throw new ConfigError(`--coordinator must look like tcp://HOST:PORT; got '${argv.coordinator}'.`, { flag: 'coordinator', got: argv.coordinator })
         const localRank = argv['local-rank']
         if (localRank !== undefined && (!Number.isInteger(localRank) || localRank < 0)) throw new ConfigError(`--local-rank must be a non-negative integer; got ${localRank}.`, { flag: 'local-rank', got: localRank })
+        const port = argv['data-port']
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(`--data-port must be a port number 0-65535 (0: any free one); got ${port}.`, { flag: 'data-port', got: port })
         const joinTimeoutMs = argv['join-timeout-ms']
         if (!Number.isInteger(joinTimeoutMs) || joinTimeoutMs <= 0) throw new ConfigError(`--join-timeout-ms must be an integer greater than zero; got ${joinTimeoutMs}.`, { flag: 'join-timeout-ms', got: joinTimeoutMs })
         return true
@@ -64,6 +70,8 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       host: argv.host,
       backend: argv.backend,
       joinTimeoutMs: argv['join-timeout-ms'],
+      transport: argv.transport,
+      dataPort: argv['data-port'],
     })
   },
 }

@@ -18,8 +18,9 @@ import { differingReplicas, implausibleEval } from './final-checks.js'
 import { recordPosition } from './stall.js'
 import type { Decision, DropLimits, Participant, RendezvousAction, RendezvousEvent, RendezvousState, WaitingWorker } from './types.js'
 
-export function initialState(config: JobConfig, options: { exitGraceMs?: number; dropLimits?: Partial<DropLimits> } = {}): RendezvousState {
+export function initialState(config: JobConfig, options: { exitGraceMs?: number; dropLimits?: Partial<DropLimits>; coordinatorHost?: string } = {}): RendezvousState {
   return {
+    ...(options.coordinatorHost !== undefined ? { coordinatorHost: options.coordinatorHost } : {}),
     config,
     phase: 'waiting',
     round: 0,
@@ -111,6 +112,8 @@ function decideJoin(state: RendezvousState, from: string, join: Extract<Rendezvo
     const error: WireError = { name: 'FrameError', code: 'E_JOB_MISMATCH', message: `The coordinator refused the join of ${who}, which asked for job ${JSON.stringify(join.jobId)}: it does not serve that job. Check the --coordinator address and the job id.`, context: { got: join.jobId } }
     return refuseJoin(state, from, 'invalid', error, now, actions)
   }
+  const unreachable = loopbackElsewhere(state, join)
+  if (unreachable !== undefined) return refuseJoin(state, from, 'invalid', unreachable, now, actions)
   if (state.phase !== 'waiting' && elasticJoin(state, from, join, now, actions)) return
   if (state.phase !== 'waiting') {
     const how = state.config.minWorkers === undefined ? 'Elastic joins are off (--min-workers).' : 'The elastic job is at --max-workers.'
@@ -261,6 +264,20 @@ function decideOutput(state: RendezvousState, event: Extract<RendezvousEvent, { 
   else if (event.message.path === state.config.resumeFrom) actions.push({ kind: 'sendCheckpoint', to: from, path: event.message.path, round: state.round })
   // Only the checkpoint the job resumes from is served: never another file of this machine.
   else drop(state, 'invalid', from, now, `Dropped an OutputRequest from ${describeParticipant(participant)} for ${JSON.stringify(event.message.path)}: only the checkpoint the job resumes from (${JSON.stringify(state.config.resumeFrom ?? 'none')}) is sent.`, actions)
+}
+
+const LOOPBACK = /^tcp:\/\/(127\.\d+\.\d+\.\d+|localhost|\[::1\]):/
+
+/**
+ * A worker on another host than the coordinator that advertises a loopback data address
+ * (it was started without --host): nobody else could reach it. Refused at its join, with
+ * the fix, rather than after the step timeout.
+ */
+function loopbackElsewhere(state: RendezvousState, join: Extract<RendezvousEvent, { kind: 'join' }>['message']): WireError | undefined {
+  const tcp = join.dataEndpoints.find((a) => a.startsWith('tcp://'))
+  if (state.coordinatorHost === undefined || tcp === undefined || !LOOPBACK.test(tcp) || join.host === state.coordinatorHost) return undefined
+  const message = `The coordinator refused the join of pid ${join.pid} on ${join.host}: it advertises ${tcp}, a loopback address, but runs on another host than the coordinator (${state.coordinatorHost}), so its peers could not reach it. Start it with --host ADDRESS, an address of ${join.host} that the other machines reach.`
+  return { name: 'ConfigError', code: 'E_CONFIG', message, context: { expected: 'a data address other hosts reach (--host)', got: tcp } }
 }
 
 function describeRank(state: RendezvousState, rank: number): string {

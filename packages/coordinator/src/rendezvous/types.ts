@@ -181,6 +181,11 @@ export interface RendezvousState {
   keepAliveMaxMissed: number
   /** How long a non-zero exit seen by the launcher waits for the worker's own WorkerFailed. */
   exitGraceMs: number
+  /**
+   * The coordinator's hostname, when it listens beyond loopback (a multi-host job): a worker
+   * on another host that advertises a loopback data address is refused at its join.
+   */
+  coordinatorHost?: string
   /** When the coordinator first saw itself waiting for workers (the join deadline counts from here). */
   waitingSinceMs?: number
   /** When the last KeepAlive went to every waiting and participating worker. */

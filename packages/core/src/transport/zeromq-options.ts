@@ -3,7 +3,7 @@
  * file does not load the native addon.
  */
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, readlinkSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { INSECURE, type JobSecurity } from '../security/socket-security.js'
 import type { Transport } from './transport.js'
@@ -87,6 +87,8 @@ export interface ZmqTransportOptions {
    * figures in bench/transport-throughput.ts).
    */
   ipc?: boolean
+  /** `--transport ipc`: every peer must be reachable over ipc (the same host, provably); `connect()` refuses any other. */
+  requireIpc?: boolean
   /**
    * ZMQ_MAXMSGSIZE on the receiving ROUTER, and the limit `send()` enforces, in bytes.
    * A peer that sends a larger frame is disconnected by ZeroMQ (see Note [Oversized frames]).
@@ -129,6 +131,7 @@ export function resolveZmqOptions(options: ZmqTransportOptions): ResolvedZmqOpti
     host: '127.0.0.1',
     port: 0,
     ipc: true,
+    requireIpc: false,
     maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
     sendHighWaterMark: 1000,
     receiveHighWaterMark: 1000,
@@ -146,14 +149,27 @@ function stripUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T
 }
 
+/**
+ * `hostname/boot_id/net:[inode]/mnt:[inode]` on Linux. Two processes may use ipc only when
+ * all four agree: the same kernel (boot id) is not enough, since network namespaces (and
+ * containers) share a kernel but not abstract sockets, and mount namespaces not /tmp, where
+ * the ipc socket file lives. Elsewhere the hostname alone.
+ */
 function defaultHostId(): string {
   let bootId = ''
   try {
     bootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
   } catch {
-    // Not Linux: the hostname alone.
+    return hostname()
   }
-  return bootId ? `${hostname()}/${bootId}` : hostname()
+  const namespace = (kind: string) => {
+    try {
+      return readlinkSync(`/proc/self/ns/${kind}`)
+    } catch {
+      return `${kind}:?`
+    }
+  }
+  return `${hostname()}/${bootId}/${namespace('net')}/${namespace('mnt')}`
 }
 
 /**

@@ -157,6 +157,9 @@ export class ZmqTransport implements BoundZmqTransport {
       const endpoints = all[peer]!
       if (endpoints.rank !== peer) throw new ConfigError(`rank ${this.rank} got endpoints of rank ${endpoints.rank} at index ${peer}; expected rank ${peer}.`, { rank: this.rank, peer })
       const sameHost = endpoints.hostId === this.endpoints.hostId
+      if (this.options.requireIpc && !(sameHost && endpoints.ipc && this.endpoints.ipc)) {
+        throw new ConfigError(`rank ${this.rank} cannot reach rank ${peer} over ipc (--transport ipc): ${sameHost ? 'it bound no ipc socket' : `it is on another host or namespace (${endpoints.hostId}, this one ${this.endpoints.hostId})`}. Use --transport auto, which takes tcp there.`, { rank: this.rank, peer, expected: this.endpoints.hostId, got: endpoints.hostId })
+      }
       const address = sameHost && endpoints.ipc ? endpoints.ipc : endpoints.tcp
       const dealer = new zmq.Dealer({
         context: this.context,

@@ -48,12 +48,17 @@ export interface WorkerOptions {
    * Ranks must still agree: a job refuses to mix backends before step 0.
    */
   backend?: string
+  /** Ring links: `auto` (ipc to peers provably on this machine, tcp to the others), `tcp` only, or `ipc` only. */
+  transport?: 'auto' | 'tcp' | 'ipc'
+  /** TCP port of the data socket; 0 (default) any free one. */
+  dataPort?: number
 }
 
 export async function runWorker(options: WorkerOptions): Promise<number> {
   const log = new WorkerLog()
   const host = options.host ?? '127.0.0.1'
-  let transport = await createZmqTransport({ host, security: options.security })
+  const transportOptions = { host, security: options.security, port: options.dataPort ?? 0, ipc: options.transport !== 'tcp', requireIpc: options.transport === 'ipc' }
+  let transport = await createZmqTransport(transportOptions)
   const how = options.security.mode === 'key' ? `with the job key${options.security.encryptLocal ? ' (encrypted on this machine too)' : ''}` : 'WITHOUT a key (--insecure)'
   log.info(`listens for its ring peers on ${[transport.endpoints.tcp, transport.endpoints.ipc].filter(Boolean).join(' and ')}, ${how}.`)
   let client: CoordinatorClient | undefined
@@ -153,7 +158,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       ringRound = undefined
       await checkpointer?.flush()
       await transport.close()
-      transport = await createZmqTransport({ host, security: options.security })
+      transport = await createZmqTransport(transportOptions)
       await client.rejoin(endpointsToWire(transport.endpoints), config.elasticTimeoutMs + config.stepTimeoutMs)
     }
     const { rank, worldSize } = client.assignment
