@@ -45,20 +45,23 @@ test('a job across 3 hosts (coordinator on one, a worker on each of two others) 
   const key = testKeyFile()
   const coordinator = startCli(['coordinator', task, '-n', '2', '--bind', `tcp://${address(1)}:29400`, '--job-id', 'bed', '--secret-file', key, ...job, '--out', out], { wrap: on(1), env: { RINGTRAIN_TESTBED: bed } })
   await waitForOutput(coordinator, /waits for 2 worker\(s\) on tcp:\/\/10\.213\.0\.1:29400/)
-  const workers = [2, 3].map((h) => startCli(['worker', '--coordinator', `tcp://${address(1)}:29400`, '--job-id', 'bed', '--secret-file', key, '--host', address(h)], { wrap: on(h), env: { RINGTRAIN_TESTBED: bed } }))
+  // Host 2 names its address; host 3 leaves it to the route to the coordinator.
+  const hostFlags = [['--host', address(2)], []]
+  const workers = [2, 3].map((h, i) => startCli(['worker', '--coordinator', `tcp://${address(1)}:29400`, '--job-id', 'bed', '--secret-file', key, ...hostFlags[i]!], { wrap: on(h), env: { RINGTRAIN_TESTBED: bed } }))
   const exits = await Promise.all([coordinator, ...workers].map((p) => waitForExit(p)))
+  expect(workers[1]!.output()).toContain(`listens for its peers on ${address(3)}, this machine's address on the route to the coordinator`)
   expect(exits.map((e) => e.code), `${coordinator.output()}\n${workers.map((w) => w.output()).join('\n')}`).toEqual([0, 0, 0])
   expect(coordinator.output()).toMatch(new RegExp(`Round 0 starts with 2 workers on 2 host\\(s\\)`))
   expect(hashesIn(out)).toEqual(hashesIn(local))
 }, cliTestTimeout(undefined, 2))
 
-test('a worker on another host started without --host is refused at its join, in seconds, with the fix', async () => {
+test('a worker on another host that advertises a loopback address (--host 127.0.0.1) is refused at its join, in seconds, with the fix', async () => {
   const out = tempDir('ringtrain-testbed-nohost-')
   const key = testKeyFile()
   const coordinator = startCli(['coordinator', task, '-n', '2', '--bind', `tcp://${address(1)}:29401`, '--job-id', 'bed', '--secret-file', key, ...job, '--out', out], { wrap: on(1), env: { RINGTRAIN_TESTBED: bed } })
   await waitForOutput(coordinator, /waits for 2 worker\(s\)/)
   const started = Date.now()
-  const forgetful = startCli(['worker', '--coordinator', `tcp://${address(1)}:29401`, '--job-id', 'bed', '--secret-file', key], { wrap: on(2), env: { RINGTRAIN_TESTBED: bed } })
+  const forgetful = startCli(['worker', '--coordinator', `tcp://${address(1)}:29401`, '--job-id', 'bed', '--secret-file', key, '--host', '127.0.0.1'], { wrap: on(2), env: { RINGTRAIN_TESTBED: bed } })
   const exit = await waitForExit(forgetful, scaled(30_000))
   expect(exit.code).toBe(1)
   expect(Date.now() - started).toBeLessThan(scaled(30_000))

@@ -1,4 +1,5 @@
 /** `ringtrain coordinator TASK -n N`: only the coordinator, for jobs whose workers start elsewhere. */
+import { networkInterfaces } from 'node:os'
 import type { CommandModule } from 'yargs'
 import { generateJobKey, writePrivateKeyFile } from '@ringtrain/core'
 import { checkWorkers, jobConfigWithOutDir, withJobOptions, type JobArgs } from './job-options.js'
@@ -55,7 +56,8 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
       if (security.mode === 'insecure') process.stderr.write(`[coordinator] ${insecureWarning('coordinator', argv.bind)}\n`)
       coordinator = await startCoordinator(config, { bind: argv.bind, security, log: (line: string) => process.stderr.write(`${line}\n`) })
       const keyFlag = security.mode === 'insecure' ? ' --insecure' : ` --secret-file ${ownKey?.path ?? argv['secret-file']}`
-      const endpoint = coordinator.endpoint.replace(/^tcp:\/\/(0\.0\.0\.0|\[::\]):/, 'tcp://ADDRESS-OF-THIS-MACHINE:')
+      // Listening on every interface: name one that other machines can use, so the command runs as printed.
+      const endpoint = coordinator.endpoint.replace(/^tcp:\/\/(0\.0\.0\.0|\[::\]):/, `tcp://${externalAddress() ?? 'ADDRESS-OF-THIS-MACHINE'}:`)
       process.stderr.write(`[coordinator] job ${config.jobId} waits for ${config.worldSize} worker(s) on ${coordinator.endpoint}: run \`ringtrain worker --coordinator ${endpoint} --job-id ${config.jobId}${keyFlag}\` on each.\n`)
       if (ownKey) process.stderr.write(`[coordinator] No --secret-file: made a job key for this run at ${ownKey.path} (removed at exit); workers on this machine pass it with --secret-file.\n`)
       act()
@@ -67,4 +69,12 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
       ownKey?.remove()
     }
   },
+}
+
+/** The first IPv4 address of this machine that is not loopback, if any. */
+function externalAddress(): string | undefined {
+  for (const addresses of Object.values(networkInterfaces())) {
+    for (const a of addresses ?? []) if (a.family === 'IPv4' && !a.internal) return a.address
+  }
+  return undefined
 }

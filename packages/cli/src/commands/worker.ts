@@ -4,13 +4,14 @@
  */
 import type { CommandModule } from 'yargs'
 import { BACKEND_NAMES, ConfigError } from '@ringtrain/core'
+import { routedAddress } from './routed-address.js'
 import { insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
 
 interface WorkerArgs extends SecurityArgs {
   coordinator: string
   'job-id': string
   'local-rank'?: number
-  host: string
+  host?: string
   backend?: string
   'join-timeout-ms': number
   transport: 'auto' | 'tcp' | 'ipc'
@@ -37,7 +38,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('job-id', { type: 'string', default: 'ringtrain', describe: 'the name of the job the coordinator runs' })
       .option('local-rank', { type: 'number', describe: 'rank among the workers of this machine (default: from RINGTRAIN_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID)' })
       .option('backend', { choices: BACKEND_NAMES, describe: "this worker's tfjs backend (default: the job's --backend)" })
-      .option('host', { type: 'string', default: '127.0.0.1', describe: 'address other workers reach this one on (set it for multi-host jobs)' })
+      .option('host', { type: 'string', describe: "address other workers reach this one on (default: this machine's address on the route to the coordinator)" })
       .option('transport', { choices: ['auto', 'tcp', 'ipc'] as const, default: 'auto' as const, describe: 'ring links: ipc to peers provably on this machine (same kernel, network and mount namespace) and tcp to the others (auto), tcp only, or ipc only (every peer on this machine)' })
       .option('data-port', { type: 'number', default: 0, describe: 'TCP port of this worker\'s data socket (0: any free one), for firewalls' })
       .option('join-timeout-ms', { type: 'number', default: 330_000, describe: "how long to wait for the coordinator to assign a rank (keep it at least the coordinator's --join-timeout-ms)" })
@@ -52,10 +53,15 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
         return true
       }) as never,
   handler: async (argv) => {
-    const security = jobSecurityFrom(argv, { who: 'worker', flag: '--host', value: argv.host, host: argv.host }, () => {
+    const [, coordinatorHost, coordinatorPort] = /^tcp:\/\/([^:\s]+):(\d+)$/.exec(argv.coordinator)!
+    const host = argv.host ?? await routedAddress(coordinatorHost!, Number(coordinatorPort)).catch((error: Error) => {
+      throw new ConfigError(`this machine has no route to the coordinator's ${coordinatorHost} (${error.message}); pass --host with the address other workers reach this one on.`, { flag: 'host', got: coordinatorHost })
+    })
+    if (argv.host === undefined && host !== '127.0.0.1') process.stderr.write(`[worker pid ${process.pid}] listens for its peers on ${host}, this machine's address on the route to the coordinator (--host to choose another).\n`)
+    const security = jobSecurityFrom(argv, { who: 'worker', flag: '--host', value: host, host }, () => {
       throw new ConfigError('A worker needs the job\'s key: pass --secret-file FILE with the coordinator\'s key (the file given to the coordinator, or the one it printed when it made its own), or --insecure when the coordinator runs with --insecure.', { flag: 'secret-file', expected: '--secret-file or --insecure', got: 'neither' })
     })
-    if (security.mode === 'insecure') process.stderr.write(`[worker pid ${process.pid}] ${insecureWarning('worker', `its data socket on ${argv.host}`)}\n`)
+    if (security.mode === 'insecure') process.stderr.write(`[worker pid ${process.pid}] ${insecureWarning('worker', `its data socket on ${host}`)}\n`)
     // A terminal's Ctrl-C reaches the launcher's whole process group: the launcher turns the
     // first into a graceful stop through the coordinator, so its workers must not die of it.
     if (process.env['RINGTRAIN_LAUNCHER_PID'] !== undefined) {
@@ -67,7 +73,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       jobId: argv['job-id'],
       security,
       localRank: argv['local-rank'] ?? localRankFromEnvironment(),
-      host: argv.host,
+      host,
       backend: argv.backend,
       joinTimeoutMs: argv['join-timeout-ms'],
       transport: argv.transport,
