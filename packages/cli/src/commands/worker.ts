@@ -5,10 +5,11 @@
 import type { CommandModule } from 'yargs'
 import { BACKEND_NAMES, ConfigError } from '@ringtrain/core'
 import { routedAddress } from './routed-address.js'
+import { coordinatorFromEnvironment, localRankFromEnvironment } from './scheduler-environment.js'
 import { insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
 
 interface WorkerArgs extends SecurityArgs {
-  coordinator: string
+  coordinator?: string
   'job-id': string
   'local-rank'?: number
   host?: string
@@ -18,23 +19,13 @@ interface WorkerArgs extends SecurityArgs {
   'data-port': number
 }
 
-/** Local rank as schedulers set it, when the flag is not given. */
-export function localRankFromEnvironment(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  for (const name of ['RINGTRAIN_LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_RANK', 'SLURM_LOCALID', 'LOCAL_RANK']) {
-    const value = env[name]
-    if (value === undefined) continue
-    if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${name} must be a non-negative integer (the local rank); got '${value}'.`, { got: value })
-    return Number(value)
-  }
-  return undefined
-}
 
 export const workerCommand: CommandModule<object, WorkerArgs> = {
   command: 'worker',
   describe: 'Run one worker that joins a coordinator',
   builder: (y) =>
     withSecurityOptions(y)
-      .option('coordinator', { type: 'string', demandOption: true, describe: 'coordinator endpoint, tcp://HOST:PORT' })
+      .option('coordinator', { type: 'string', describe: 'coordinator endpoint, tcp://HOST:PORT (default: from RINGTRAIN_COORDINATOR, MASTER_ADDR/MASTER_PORT or SLURM_JOB_NODELIST)' })
       .option('job-id', { type: 'string', default: 'ringtrain', describe: 'the name of the job the coordinator runs' })
       .option('local-rank', { type: 'number', describe: 'rank among the workers of this machine (default: from RINGTRAIN_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID)' })
       .option('backend', { choices: BACKEND_NAMES, describe: "this worker's tfjs backend (default: the job's --backend)" })
@@ -43,6 +34,8 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('data-port', { type: 'number', default: 0, describe: 'TCP port of this worker\'s data socket (0: any free one), for firewalls' })
       .option('join-timeout-ms', { type: 'number', default: 330_000, describe: "how long to wait for the coordinator to assign a rank (keep it at least the coordinator's --join-timeout-ms)" })
       .check((argv) => {
+        argv.coordinator ??= coordinatorFromEnvironment()
+        if (argv.coordinator === undefined) throw new ConfigError('ringtrain worker needs the coordinator: --coordinator tcp://HOST:PORT, or RINGTRAIN_COORDINATOR, MASTER_ADDR (with MASTER_PORT) or a Slurm allocation (SLURM_JOB_NODELIST) in the environment.', { flag: 'coordinator', got: 'none' })
         if (!/^tcp:\/\/[^:\s]+:\d+$/.test(argv.coordinator)) throw new ConfigError(`--coordinator must look like tcp://HOST:PORT; got '${argv.coordinator}'.`, { flag: 'coordinator', got: argv.coordinator })
         const localRank = argv['local-rank']
         if (localRank !== undefined && (!Number.isInteger(localRank) || localRank < 0)) throw new ConfigError(`--local-rank must be a non-negative integer; got ${localRank}.`, { flag: 'local-rank', got: localRank })
@@ -53,7 +46,8 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
         return true
       }) as never,
   handler: async (argv) => {
-    const [, coordinatorHost, coordinatorPort] = /^tcp:\/\/([^:\s]+):(\d+)$/.exec(argv.coordinator)!
+    const coordinator = argv.coordinator!
+    const [, coordinatorHost, coordinatorPort] = /^tcp:\/\/([^:\s]+):(\d+)$/.exec(coordinator)!
     const host = argv.host ?? await routedAddress(coordinatorHost!, Number(coordinatorPort)).catch((error: Error) => {
       throw new ConfigError(`this machine has no route to the coordinator's ${coordinatorHost} (${error.message}); pass --host with the address other workers reach this one on.`, { flag: 'host', got: coordinatorHost })
     })
@@ -69,7 +63,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
     }
     const { runWorker } = await import('@ringtrain/worker')
     process.exitCode = await runWorker({
-      coordinator: argv.coordinator,
+      coordinator,
       jobId: argv['job-id'],
       security,
       localRank: argv['local-rank'] ?? localRankFromEnvironment(),
