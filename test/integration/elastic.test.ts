@@ -2,7 +2,7 @@
  * Elastic rounds with real processes (test/integration/fixtures/recovery-task.ts, one epoch
  * of 240 samples, batch 4): a worker killed with SIGKILL, and a worker that joins late.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { expect, onTestFinished, test } from 'vitest'
@@ -71,12 +71,17 @@ test('a fourth worker joins a running elastic job at a step boundary and trains 
   const key = testKeyFile()
   const coordinator = startCli(['coordinator', task, '-n', '3', '--bind', 'tcp://127.0.0.1:0', '--job-id', 'grow', '--secret-file', key, ...job, '--out', out, '--min-workers', '2', '--max-workers', '4'])
   const endpoint = /waits for 3 worker\(s\) on (tcp:\/\/127\.0\.0\.1:\d+)/.exec(await waitForOutput(coordinator, /waits for 3 worker\(s\) on tcp:\/\/127\.0\.0\.1:\d+/))![1]!
-  const env = { RINGTRAIN_TEST_STEP_MS: '150' }
+  // The job is held (every batch waits) until the late worker joined: it cannot end first.
+  const hold = join(tempDir('ringtrain-elastic-hold-'), 'hold')
+  writeFileSync(hold, '')
+  const env = { RINGTRAIN_TEST_STEP_MS: '150', RINGTRAIN_TEST_HOLD_FILE: hold }
   const worker = () => startCli(['worker', '--coordinator', endpoint, '--job-id', 'grow', '--secret-file', key], { env })
   const first = [worker(), worker(), worker()]
   await waitForOutput(coordinator, /Round 0 starts with 3 workers/)
   await Promise.all(first.map((w) => waitForOutput(w, /trains 1 epoch/)))
   const late = worker()
+  await waitForOutput(coordinator, /joined the running job; the workers take it in at the next step boundary/)
+  rmSync(hold)
   await waitForOutput(late, /joined round 1 of job "grow" as rank 3 in a world of 4/)
   const exits = await Promise.all([coordinator, ...first, late].map((p) => waitForExit(p)))
   expect(exits.map((e) => e.code), coordinator.output()).toEqual([0, 0, 0, 0, 0])
@@ -107,10 +112,15 @@ test('below --min-workers for --elastic-timeout-ms: the survivors checkpoint in 
 
 test('launch starts a killed worker again (--max-restarts), and the job takes it in: it ends with 3 workers', async () => {
   const out = tempDir('ringtrain-elastic-restart-')
-  const run = startCli(['launch', '-n', '3', task, ...job, '--quiet', '--out', out, '--min-workers', '2', '--max-restarts', '1', '--checkpoint-every', '3'], { env: { RINGTRAIN_TEST_STEP_MS: '150' } })
+  const hold = join(tempDir('ringtrain-elastic-hold-'), 'hold')
+  const run = startCli(['launch', '-n', '3', task, ...job, '--quiet', '--out', out, '--min-workers', '2', '--max-restarts', '1', '--checkpoint-every', '3'], { env: { RINGTRAIN_TEST_STEP_MS: '150', RINGTRAIN_TEST_HOLD_FILE: hold } })
   await waitForOutput(run, /committed checkpoint \S+step-0000003 /)
   const victim = Number(/started worker 2 \(pid (\d+)\)/.exec(run.output())![1])
+  // Held (every batch waits) until the restarted worker joined: the job cannot end first.
+  writeFileSync(hold, '')
   process.kill(victim, 'SIGKILL')
+  await waitForOutput(run, /joined the running job; the workers take it in at the next step boundary/)
+  rmSync(hold)
   const exit = await waitForExit(run)
   expect(exit.code, run.output()).toBe(0)
   expect(run.output()).toMatch(new RegExp(`worker 2 \\(pid ${victim}\\) was killed by SIGKILL; starting it again \\(0 restart\\(s\\) left\\)`))

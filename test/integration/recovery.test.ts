@@ -60,9 +60,14 @@ describe('checkpoints and resume', () => {
   test('Ctrl-C finishes the step in flight, checkpoints and exits 130; --resume ends bitwise where an uninterrupted run ends', async () => {
     const expected = await uninterrupted()
     const out = tempDir('ringtrain-recovery-stop-')
-    const run = startCli(['launch', '-n', '2', task, ...common, '--out', out], { env: { RINGTRAIN_TEST_STEP_MS: '30' } })
+    // Held (every batch waits) until the stop was asked for: the job cannot end first.
+    const hold = join(tempDir('ringtrain-recovery-hold-'), 'hold')
+    writeFileSync(hold, '')
+    const run = startCli(['launch', '-n', '2', task, ...common, '--out', out], { env: { RINGTRAIN_TEST_STEP_MS: '30', RINGTRAIN_TEST_HOLD_FILE: hold } })
     await waitForOutput(run, /trains 2 epoch/)
     run.child.kill('SIGINT')
+    await waitForOutput(run, /Stopping gracefully/)
+    rmSync(hold)
     const exit = await waitForExit(run)
     expect(exit.code, run.output()).toBe(130)
     const stopped = summaryOf(out)

@@ -27,9 +27,13 @@ function maxWorkers(state: RendezvousState): number {
   return state.config.maxWorkers ?? state.config.worldSize
 }
 
-/** How many workers the next round will have, counting those still in the current one. */
+/**
+ * How many workers the next round will have, counting those still in the current one but
+ * not those the launcher saw exit (a restarted worker may join before its predecessor's
+ * exit grace ran out).
+ */
 function headcount(state: RendezvousState): number {
-  return Object.keys(state.participants).length + state.waitList.length
+  return Object.values(state.participants).filter((p) => p.exited === undefined).length + state.waitList.length
 }
 
 /**
