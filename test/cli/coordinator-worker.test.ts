@@ -51,11 +51,17 @@ async function job(workerArgs: string[][], options: { keyArgs?: string[]; coordi
 }
 
 test('a coordinator and two workers started separately train the job to the end', async () => {
-  const { out, coordinator, coordinatorExit, workerExits } = await job([[], []])
+  const { out, coordinator, coordinatorExit, workerExits, workers } = await job([[], []])
   expect(coordinatorExit.code, coordinator.output()).toBe(0)
   expect(workerExits.map((e) => e.code)).toEqual([0, 0])
   const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'))
   expect(summary).toMatchObject({ workers: 2, epochs: 2, steps: 32, replicasIdentical: true })
+  // Progress on both sides: the coordinator's plain lines (no terminal), each worker's every tenth of the job.
+  expect(coordinator.output()).toMatch(/epoch 2\/2 32\/32 steps .* samples\/s loss \d+\.\d{4}/)
+  for (const worker of workers) {
+    expect(worker.output()).toMatch(/step 4\/32 \(epoch 1\/2\), loss \d+\.\d{4}, \d+ samples\/s on this rank\./)
+    expect(worker.output()).toMatch(/step 32\/32 \(epoch 2\/2\)/)
+  }
 }, cliTestTimeout())
 
 test('a job refuses to mix backends across ranks, before step 0 (workers use the key the coordinator made)', async () => {

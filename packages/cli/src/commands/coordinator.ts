@@ -2,6 +2,7 @@
 import { networkInterfaces } from 'node:os'
 import type { CommandModule } from 'yargs'
 import { generateJobKey, writePrivateKeyFile } from '@ringtrain/core'
+import { ProgressBar } from '../launch/progress.js'
 import { checkWorkers, jobConfigWithOutDir, withJobOptions, type JobArgs } from './job-options.js'
 import { hostOf, insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
 
@@ -54,7 +55,15 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
       // Inside the try: a run folder that cannot be made still removes the key file.
       const config = await jobConfigWithOutDir(argv, (line) => process.stderr.write(`[coordinator] ${line}\n`))
       if (security.mode === 'insecure') process.stderr.write(`[coordinator] ${insecureWarning('coordinator', argv.bind)}\n`)
-      coordinator = await startCoordinator(config, { bind: argv.bind, security, log: (line: string) => process.stderr.write(`${line}\n`) })
+      // Progress as launch shows it: a bar on a terminal, a plain line every few seconds otherwise.
+      const progress = new ProgressBar()
+      coordinator = await startCoordinator(config, {
+        bind: argv.bind, security, log: (line: string) => progress.log(line),
+        onEvent: (event) => {
+          if (event.type === 'metrics') progress.update(event.progress)
+          if (event.type === 'done' || event.type === 'failed') progress.finish()
+        },
+      })
       const keyFlag = security.mode === 'insecure' ? ' --insecure' : ` --secret-file ${ownKey?.path ?? argv['secret-file']}`
       // Listening on every interface: name one that other machines can use, so the command runs as printed.
       const endpoint = coordinator.endpoint.replace(/^tcp:\/\/(0\.0\.0\.0|\[::\]):/, `tcp://${externalAddress() ?? 'ADDRESS-OF-THIS-MACHINE'}:`)

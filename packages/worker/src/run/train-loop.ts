@@ -118,6 +118,7 @@ export async function trainLoop(context: {
   log.info(`trains ${epochs} epoch(s) of ${fullEpoch} step(s) on ${train.length} samples, batch ${batchSize} per rank${step > 0 ? `, from step ${step} (epoch ${epoch})` : ''}.`)
 
   const hasBuffers = worldSize > 1 && replica.buffersLayout.length > 0
+  const logEvery = Math.max(1, Math.ceil(totalSteps / 10))
   const wire = replica.reduceBuffer
   const stopAt = replica.layout.length + STOP_SLOT
   const regroupAt = replica.layout.length + REGROUP_SLOT
@@ -184,6 +185,8 @@ export async function trainLoop(context: {
           bytesSent: worldSize > 1 ? Math.round((2 * (worldSize - 1) * wire.byteLength) / worldSize) : 0,
           skippedSteps: nonFinite.skippedSteps,
         })
+        // About ten lines a job (and the last step): a worker's own progress, whoever started it.
+        if (step % logEvery === 0 || step === totalSteps) log.info(`step ${step}/${totalSteps} (epoch ${epoch + 1}/${epochs}), loss ${loss.toFixed(4)}, ${Math.round(indices.length / ((applied - started) / 1000))} samples/s on this rank.`)
         if (wire[stopAt]! > 0) ended = 'stopped'
         else if (wire[regroupAt]! > 0) ended = 'regroup'
         if (ended === 'stopped') log.info(`stops after step ${s} as asked; every rank stops here.`)
