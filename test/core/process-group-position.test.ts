@@ -31,9 +31,12 @@ test('a call publishes its start, each ring step it waits in (with the peer), an
 
 test('a rank stuck in a collective shows the collective, the phase and the rank it waits for; after the timeout, the failure', async () => {
   const transports = new InProcessHub(2).transports()
-  const group = new ProcessGroup(transports[0]!, { round: 0, timeoutMs: scaled(300) })
+  // Resolves when the group publishes that it waits in the ring (an event, not a pause).
+  let waiting!: () => void
+  const waits = new Promise<void>((resolve) => { waiting = resolve })
+  const group = new ProcessGroup(transports[0]!, { round: 0, timeoutMs: scaled(300), onPosition: (p) => { if (p.waitingFor !== undefined) waiting() } })
   const call = group.allReduce(new Float32Array(8), { step: 3 })
-  await new Promise((resolve) => setTimeout(resolve, 20))
+  await waits
   expect(group.position).toMatchObject({ step: 3, op: 0, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 1, from rank 1', waitingFor: 1 })
   const error = await call.then(() => undefined, (e: DistError) => e)
   expect(error?.code).toBe('E_TIMEOUT')

@@ -2,21 +2,15 @@
  * Elastic rounds with real processes (test/integration/fixtures/recovery-task.ts, one epoch
  * of 240 samples, batch 4): a worker killed with SIGKILL, and a worker that joins late.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { expect, onTestFinished, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { cliTestTimeout, runCli, startCli, waitForExit, waitForOutput } from '../helpers/run-cli.js'
 import { testKeyFile } from '../helpers/test-key.js'
+import { tempDir } from '../helpers/temp-dir.js'
 
 const task = 'test/integration/fixtures/recovery-task.ts'
 const job = ['--backend', 'cpu', '--seed', '7', '--epochs', '1']
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
 
 interface Summary {
   workers: number

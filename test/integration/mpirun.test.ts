@@ -5,12 +5,11 @@
  * environment, and the job ends bitwise where `ringtrain launch` with the same seed ends.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { beforeAll, expect, onTestFinished, test } from 'vitest'
+import { beforeAll, expect, test } from 'vitest'
 import { cliTestTimeout, repoRoot, runCli, startCli, waitForExit, waitForOutput } from '../helpers/run-cli.js'
 import { testKeyFile } from '../helpers/test-key.js'
+import { parameterHashesIn, tempDir } from '../helpers/temp-dir.js'
 
 const task = 'test/integration/fixtures/recovery-task.ts'
 const job = ['--backend', 'cpu', '--seed', '13', '--epochs', '1']
@@ -18,14 +17,6 @@ const job = ['--backend', 'cpu', '--seed', '13', '--epochs', '1']
 beforeAll(() => {
   execFileSync(join(repoRoot, 'scripts/ensure-debian-packages.sh'), ['openmpi-bin'], { stdio: 'pipe' })
 }, 300_000)
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-const hashesIn = (out: string) => (JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { parameterHashes: string[] }).parameterHashes
 
 test('mpirun -np 2 ringtrain worker joins a ringtrain coordinator and ends bitwise where launch does', async () => {
   const local = tempDir('ringtrain-mpirun-local-')
@@ -42,5 +33,5 @@ test('mpirun -np 2 ringtrain worker joins a ringtrain coordinator and ends bitwi
   const [coordinatorExit, workersExit] = await Promise.all([waitForExit(coordinator), waitForExit(workers)])
   expect([coordinatorExit.code, workersExit.code], `${coordinator.output()}\n${workers.output()}`).toEqual([0, 0])
   expect(coordinator.output()).toMatch(/rank 0 \(pid \d+ on \S+\), rank 1 \(pid \d+ on \S+\)/)
-  expect(hashesIn(out)).toEqual(hashesIn(local))
+  expect(parameterHashesIn(out)).toEqual(parameterHashesIn(local))
 }, cliTestTimeout(undefined, 2))

@@ -4,13 +4,13 @@
  * The worker runs in a mount namespace of its own with an empty tmpfs over that folder (CI
  * runs as root, which `unshare --mount` needs): to it, --out is another machine's.
  */
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
-import { expect, onTestFinished, test } from 'vitest'
+import { expect, test } from 'vitest'
 import { cliTestTimeout, runCli, startCli, waitForExit, waitForOutput } from '../helpers/run-cli.js'
 import { testKeyFile } from '../helpers/test-key.js'
 import { loadSavedLayersModel } from '../helpers/saved-weights.js'
+import { parameterHashesIn, tempDir } from '../helpers/temp-dir.js'
 
 const task = 'test/integration/fixtures/recovery-task.ts'
 const job = ['--backend', 'cpu', '--seed', '7']
@@ -27,8 +27,7 @@ async function remoteJob(out: string, extra: string[] = ['--epochs', '1']) {
 }
 
 test('a rank 0 that does not see --out streams its checkpoints and the model to the coordinator, which commits them there', async () => {
-  const out = mkdtempSync(join(tmpdir(), 'ringtrain-stream-'))
-  onTestFinished(() => rmSync(out, { recursive: true, force: true }))
+  const out = tempDir('ringtrain-stream-')
   const { coordinator, worker, coordinatorExit, workerExit } = await remoteJob(out)
   expect([coordinatorExit.code, workerExit.code], `${coordinator.output()}\n${worker.output()}`).toEqual([0, 0])
   expect(worker.output()).toContain(`does not see the coordinator's ${out} on this machine: streams checkpoints and the model to the coordinator.`)
@@ -48,8 +47,7 @@ test('a rank 0 that does not see --out streams its checkpoints and the model to 
 
   // Resumed with a second epoch, the remote rank 0 fetches the checkpoint from the coordinator
   // and ends bitwise where an uninterrupted two-epoch run of one worker ends.
-  const reference = mkdtempSync(join(tmpdir(), 'ringtrain-stream-ref-'))
-  onTestFinished(() => rmSync(reference, { recursive: true, force: true }))
+  const reference = tempDir('ringtrain-stream-ref-')
   const whole = await runCli(['launch', '-n', '1', task, '--backend', 'cpu', '--seed', '7', '--epochs', '2', '--quiet', '--out', reference])
   expect(whole.code, whole.output).toBe(0)
   const resumed = await remoteJob(out, ['--resume', out, '--epochs', '2'])
@@ -57,5 +55,5 @@ test('a rank 0 that does not see --out streams its checkpoints and the model to 
   expect(resumed.worker.output()).toMatch(/does not see \S+step-0000060 on this machine \(\S+\): fetches it from the coordinator\./)
   const after = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { steps: number; parameterHashes: string[] }
   expect(after.steps).toBe(120)
-  expect(after.parameterHashes).toEqual((JSON.parse(readFileSync(join(reference, 'summary.json'), 'utf8')) as { parameterHashes: string[] }).parameterHashes)
+  expect(after.parameterHashes).toEqual(parameterHashesIn(reference))
 }, cliTestTimeout(undefined, 3))

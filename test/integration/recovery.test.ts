@@ -8,20 +8,15 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, onTestFinished, test } from 'vitest'
+import { describe, expect, test } from 'vitest'
 import { cliTestTimeout, isAlive, runCli, startCli, waitForExit, waitForOutput, type CliRun } from '../helpers/run-cli.js'
 import { scaled } from '../helpers/slack.js'
 import { testKeyFile } from '../helpers/test-key.js'
+import { tempDir } from '../helpers/temp-dir.js'
 
 const task = 'test/integration/fixtures/recovery-task.ts'
 const job = ['--backend', 'cpu', '--seed', '7']
 const common = [...job, '--quiet']
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
 
 interface Summary {
   steps: number

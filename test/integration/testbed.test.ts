@@ -5,13 +5,12 @@
  * use tcp, and the result must be bitwise that of a local job.
  */
 import { execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, expect, onTestFinished, test } from 'vitest'
+import { afterAll, beforeAll, expect, test } from 'vitest'
 import { cliTestTimeout, repoRoot, runCli, startCli, waitForExit, waitForOutput } from '../helpers/run-cli.js'
 import { scaled } from '../helpers/slack.js'
 import { testKeyFile } from '../helpers/test-key.js'
+import { parameterHashesIn, tempDir } from '../helpers/temp-dir.js'
 
 const bed = `t${(process.pid % 1_000_000).toString(36)}`.slice(0, 6)
 const script = join(repoRoot, 'scripts/testbed.sh')
@@ -27,14 +26,6 @@ beforeAll(() => {
 afterAll(() => {
   execFileSync(script, ['down'], { env, stdio: 'pipe' })
 })
-
-function tempDir(prefix: string): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix))
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
-  return dir
-}
-
-const hashesIn = (out: string) => (JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { parameterHashes: string[] }).parameterHashes
 
 test('a job across 3 hosts (coordinator on one, a worker on each of two others) ends bitwise where a local job ends', async () => {
   const local = tempDir('ringtrain-testbed-local-')
@@ -52,7 +43,7 @@ test('a job across 3 hosts (coordinator on one, a worker on each of two others) 
   expect(workers[1]!.output()).toContain(`listens for its peers on ${address(3)}, this machine's address on the route to the coordinator`)
   expect(exits.map((e) => e.code), `${coordinator.output()}\n${workers.map((w) => w.output()).join('\n')}`).toEqual([0, 0, 0])
   expect(coordinator.output()).toMatch(new RegExp(`Round 0 starts with 2 workers on 2 host\\(s\\)`))
-  expect(hashesIn(out)).toEqual(hashesIn(local))
+  expect(parameterHashesIn(out)).toEqual(parameterHashesIn(local))
 }, cliTestTimeout(undefined, 2))
 
 test('a worker on another host that advertises a loopback address (--host 127.0.0.1) is refused at its join, in seconds, with the fix', async () => {

@@ -15,7 +15,7 @@
  */
 import { open, mkdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
-import { OutputWriteError, outputWriteError } from '@ringtrain/core'
+import { OutputWriteError, outputWriteError, syncDirectory, writeFileSynced } from '@ringtrain/core'
 import type { JobSummary, MetricsLine, StallReport } from './rendezvous/types.js'
 
 export interface JobFilesOptions {
@@ -164,19 +164,14 @@ export class JobFiles {
     const { jobId, ...rest } = summary
     const text = `${JSON.stringify({ jobId, startedAt: this.startedAt, ...rest }, null, 2)}\n`
     try {
-      const handle = await open(temporary, 'w')
-      try {
-        await handle.writeFile(text)
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
+      await writeFileSynced(temporary, new TextEncoder().encode(text))
       await rename(temporary, this.summaryPath)
     } catch (error) {
       await rm(temporary, { force: true }).catch(() => {})
       throw asOutputError(error, this.summaryPath, 'the job summary')
     }
-    await syncFolder(join(this.summaryPath, '..'))
+    // Best effort: some file systems refuse to open or fsync a folder.
+    await syncDirectory(join(this.summaryPath, '..')).catch(() => {})
   }
 }
 
@@ -192,14 +187,6 @@ async function exists(path: string): Promise<boolean> {
     if (error.code === 'ENOENT') return false
     throw error
   })
-}
-
-/** Makes a rename durable. Best effort: some file systems refuse fsync on a folder. */
-async function syncFolder(path: string): Promise<void> {
-  const handle = await open(path, 'r').catch(() => undefined)
-  if (handle === undefined) return
-  await handle.sync().catch(() => {})
-  await handle.close().catch(() => {})
 }
 
 function describeStep(bytes: Buffer): string {

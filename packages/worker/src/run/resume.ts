@@ -1,10 +1,10 @@
 /**
  * Resuming from a checkpoint (`ringtrain launch --resume OUT`): rank 0 reads the checkpoint
- * the coordinator chose (`config.resumeFrom`), checks it against the task, and every rank
- * takes its step, data position and optimizer state by broadcast; the weights follow in the
- * usual broadcast of rank 0's initial weights (run-worker.ts).
+ * the coordinator chose (`config.resumeFrom`) into its replica after checking it against the
+ * task (`loadCheckpoint`), and every rank takes rank 0's state (`shareState`, which elastic
+ * rounds use too).
  */
-import { ConfigError, LayoutMismatchError, createLayout, formatShape, newestCheckpoint, parseManifest, type DataPosition, type JobConfig, type ProcessGroup } from '@ringtrain/core'
+import { ConfigError, LayoutMismatchError, createLayout, formatShape, newestCheckpoint, parseManifest, type JobConfig, type ProcessGroup } from '@ringtrain/core'
 import { hostname } from 'node:os'
 import { checkpointFromFiles, readCheckpoint, type LoadedCheckpoint } from '../checkpoint/checkpoint-files.js'
 import type { CoordinatorClient } from '../control/coordinator-client.js'
@@ -14,47 +14,34 @@ import type { Replica } from '../train/replica.js'
 import type { StartPoint } from './train-loop.js'
 import type { WorkerLog } from './worker-log.js'
 
-interface ResumeHeader {
-  step: number
-  skippedSteps: number
-  position: DataPosition
-  optimizer: { name: string; shape: number[] }[]
-}
-
-/** Loads `config.resumeFrom` into every rank's replica (rank 0's weights only; see above) and returns where training continues. */
-export async function restoreCheckpoint(group: ProcessGroup, replica: Replica, config: JobConfig, log: WorkerLog, client: CoordinatorClient): Promise<StartPoint> {
+/**
+ * Rank 0 only: loads `config.resumeFrom` (read here, or fetched from the coordinator when this
+ * machine does not see its --out) into its replica, weights and optimizer state, after checking
+ * it fits the task; returns where training continues. The other ranks then take rank 0's state
+ * with `shareState`, as in an elastic round.
+ */
+export async function loadCheckpoint(replica: Replica, config: JobConfig, log: WorkerLog, client: CoordinatorClient): Promise<StartPoint> {
   const dir = config.resumeFrom!
-  let header: ResumeHeader | undefined
-  let optimizerValues: Float32Array | undefined
-  if (group.rank === 0) {
-    // The checkpoint is in the coordinator's --out: read here, or fetched from the coordinator.
-    const loaded = (await sharesOutDir(config)) ? await readCheckpoint(dir) : await fetchCheckpoint(client, dir, log)
-    const { manifest } = loaded
-    checkSameWeights(dir, manifest.weights, replica)
-    if (manifest.seed !== config.seed) {
-      throw new ConfigError(`checkpoint ${dir} was trained with --seed ${manifest.seed}, this job has --seed ${config.seed}: the data order would not continue where it stopped. Resume with --seed ${manifest.seed}.`, { path: dir, field: 'seed', expected: manifest.seed, got: config.seed })
-    }
-    if (manifest.optimizer.name !== replica.optimizerName) {
-      throw new ConfigError(`checkpoint ${dir} holds the state of optimizer '${manifest.optimizer.name}', the task uses '${replica.optimizerName}'.`, { path: dir, field: 'optimizer', expected: manifest.optimizer.name, got: replica.optimizerName })
-    }
-    replica.writeWeights(loaded.weights)
-    header = { step: manifest.step, skippedSteps: manifest.skippedSteps ?? 0, position: manifest.position, optimizer: manifest.optimizer.state }
-    optimizerValues = loaded.optimizer.values
-    log.info(`resumes from ${dir}: step ${manifest.step}, epoch ${manifest.position.epoch}, written by ${manifest.worldSize} rank(s) with ringtrain ${manifest.ringtrainVersion}.`)
+  const loaded = (await sharesOutDir(config)) ? await readCheckpoint(dir) : await fetchCheckpoint(client, dir, log)
+  const { manifest } = loaded
+  checkSameWeights(dir, manifest.weights, replica)
+  if (manifest.seed !== config.seed) {
+    throw new ConfigError(`checkpoint ${dir} was trained with --seed ${manifest.seed}, this job has --seed ${config.seed}: the data order would not continue where it stopped. Resume with --seed ${manifest.seed}.`, { path: dir, field: 'seed', expected: manifest.seed, got: config.seed })
   }
-  const agreed = await group.broadcastValue(header, { step: 0 })
-  if (agreed === undefined) throw new ConfigError(`rank ${group.rank} got no resume header from rank 0.`, { rank: group.rank })
-  const layout = createLayout(agreed.optimizer)
-  const values = optimizerValues ?? new Float32Array(layout.length)
-  await group.broadcast(values, { step: 0 })
-  await replica.writeOptimizerState({ layout, values })
-  return { step: agreed.step, position: agreed.position, skippedSteps: agreed.skippedSteps, checkpointed: true }
+  if (manifest.optimizer.name !== replica.optimizerName) {
+    throw new ConfigError(`checkpoint ${dir} holds the state of optimizer '${manifest.optimizer.name}', the task uses '${replica.optimizerName}'.`, { path: dir, field: 'optimizer', expected: manifest.optimizer.name, got: replica.optimizerName })
+  }
+  replica.writeWeights(loaded.weights)
+  await replica.writeOptimizerState(loaded.optimizer)
+  log.info(`resumes from ${dir}: step ${manifest.step}, epoch ${manifest.position.epoch}, written by ${manifest.worldSize} rank(s) with ringtrain ${manifest.ringtrainVersion}.`)
+  return { step: manifest.step, position: manifest.position, skippedSteps: manifest.skippedSteps ?? 0, checkpointed: true }
 }
 
 /**
- * Elastic rounds after the first: rank `root` (a survivor of the last round) shares its step,
- * data position, skipped-step count, weights and optimizer state; every rank takes them, so
- * the replicas are identical again whatever step each reached when the last round broke.
+ * Rank `root` shares its step, data position, skipped-step count, weights and optimizer
+ * state, and every rank takes them: rank 0 after it loaded a checkpoint (a resume), or in an
+ * elastic round after the first, a survivor of the last round, so that the replicas are
+ * identical again whatever step each reached when that round broke.
  */
 export async function shareState(group: ProcessGroup, replica: Replica, root: number, own: StartPoint | undefined, log: WorkerLog, batchSize: number | undefined): Promise<{ start: StartPoint; batchSize: number | undefined }> {
   const mine = group.rank === root

@@ -27,7 +27,7 @@ import { evaluateShard } from './evaluate-shard.js'
 import { endsRound, trainLoop, type StartPoint, type TrainResult } from './train-loop.js'
 import { Checkpointer } from '../checkpoint/checkpointer.js'
 import { sharesOutDir, streamCheckpoints } from '../checkpoint/output-place.js'
-import { resumeHint, restoreCheckpoint, shareState } from './resume.js'
+import { loadCheckpoint, resumeHint, shareState } from './resume.js'
 import { WorkerLog } from './worker-log.js'
 
 export interface WorkerOptions {
@@ -122,13 +122,15 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         if (stateFrom !== undefined) {
           // A later round of an elastic job: every rank takes a survivor's state.
           ;({ start, batchSize: resizedBatch } = await shareState(group, replica, stateFrom, start, log, resizedBatch))
+        } else if (config.resumeFrom !== undefined) {
+          // A resumed job: rank 0 loads the checkpoint, and every rank takes its state.
+          const own = rank === 0 ? await loadCheckpoint(replica, config, log, client) : undefined
+          ;({ start, batchSize: resizedBatch } = await shareState(group, replica, 0, own, log, resizedBatch))
         } else {
-          // A resumed job: rank 0 loads the checkpoint, and every rank takes its state below.
-          start = config.resumeFrom === undefined ? undefined : await restoreCheckpoint(group, replica, config, log, client)
           const weights = replica.readWeights()
-          await group.broadcast(weights, { step: start?.step ?? 0 })
+          await group.broadcast(weights, { step: 0 })
           if (rank !== 0) replica.writeWeights(weights)
-          log.info(`has rank 0's ${start ? `weights of step ${start.step}` : 'initial weights'} (${weights.length} floats, layout hash ${replica.layout.hash}).`)
+          log.info(`has rank 0's initial weights (${weights.length} floats, layout hash ${replica.layout.hash}).`)
         }
         // A new world size (an elastic resize, or a resume with another count): the task may keep its global batch.
         if (task.onResize !== undefined && start !== undefined && start.position.shardWorldSize !== worldSize) {
