@@ -68,6 +68,36 @@ describe('joining', () => {
     expect(byRank).toEqual([['a1', 'x', 0], ['c3', 'x', 1], ['d4', 'y', 0], ['b2', 'y', 1]])
   })
 
+  test('ranks follow the schedulers\' rank hints, local ranks number each host\'s workers in rank order, and unhinted workers fill the free ranks', () => {
+    const events = [join('a1', { host: 'x', rankHint: 2 }), join('b2', { host: 'y', rankHint: 0 }), join('c3', { host: 'x' }), join('d4', { host: 'y', rankHint: 1 })]
+    const { state } = run(initialState({ ...config, worldSize: 4 }), events)
+    const byRank = Object.values(state.participants).sort((p, q) => p.rank - q.rank).map((p) => [p.identity, p.host, p.localRank])
+    expect(byRank).toEqual([['b2', 'y', 0], ['d4', 'y', 1], ['a1', 'x', 0], ['c3', 'x', 1]])
+  })
+
+  test('refuses a join whose scheduler started another number of workers, or that asks for a rank out of range or already asked for, naming both', () => {
+    const { state, actions } = run(initialState(config), [
+      join('a1', { worldSizeHint: 4, rankHint: 0, hintSource: 'SLURM_PROCID/SLURM_NTASKS' }),
+      join('b2', { rankHint: 3, hintSource: 'RANK' }),
+      join('c3', { rankHint: 1, worldSizeHint: 3, hintSource: 'OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE' }),
+      join('d4', { rankHint: 1, hintSource: 'JOB_COMPLETION_INDEX' }),
+    ])
+    expect(state.waitList.map((w) => w.identity)).toEqual(['c3'])
+    expect(sends(actions).map((a) => rejectOf(a)?.error.message)).toEqual([
+      'The coordinator refused the join of pid 161 on host-a: its launcher started 4 workers (SLURM_PROCID/SLURM_NTASKS), but the job runs 3 workers (-n). Start the coordinator with -n 4, or start 3 workers.',
+      'The coordinator refused the join of pid 178 on host-a: it asks for rank 3 (RANK), but the job runs 3 workers (-n), ranks 0-2.',
+      'The coordinator refused the join of pid 212 on host-a: it asks for rank 1 (JOB_COMPLETION_INDEX), which pid 195 on host-a asked for first (OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE). Each worker of a job needs its own rank.',
+    ])
+  })
+
+  test('in an elastic job the hints are preferences: a round smaller than the scheduler\'s world still starts, and only a world above --max-workers is refused', () => {
+    const elastic = { ...config, worldSize: 2, minWorkers: 1, maxWorkers: 3 }
+    const { state, actions } = run(initialState(elastic), [join('a1', { rankHint: 2, worldSizeHint: 3 }), join('b2', { rankHint: 2, worldSizeHint: 3 }), join('c3', { worldSizeHint: 5 })])
+    expect(rejectOf(sends(actions).find((a) => rejectOf(a) !== undefined))?.error.message).toMatch(/its launcher started 5 workers, but the job runs at most 3 workers \(--max-workers\)/)
+    const byRank = Object.values(state.participants).sort((p, q) => p.rank - q.rank).map((p) => p.identity)
+    expect(byRank).toEqual(['a1', 'b2'])
+  })
+
   test('rejects a join of another protocol version or another job, with the typed error', () => {
     const { state, actions } = run(initialState(config), [join('a1', { version: PROTOCOL_VERSION + 1 }), join('b2', { jobId: 'other' })])
     expect(state.waitList).toEqual([])

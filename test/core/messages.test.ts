@@ -33,7 +33,7 @@ describe('control messages', () => {
   test('round-trip through msgpack and validation unchanged', () => {
     const jobId = config.jobId
     const messages: ControlMessage[] = [
-      controlMessage(MessageType.JoinRequest, jobId, { host: 'host-a', pid: 1234, localRank: 0, dataEndpoints: ['tcp://127.0.0.1:5555'], backend: 'cpu', livenessToken: 'ff00' }),
+      controlMessage(MessageType.JoinRequest, jobId, { host: 'host-a', pid: 1234, localRank: 0, rankHint: 1, worldSizeHint: 2, hintSource: 'SLURM_PROCID/SLURM_NTASKS', dataEndpoints: ['tcp://127.0.0.1:5555'], backend: 'cpu', livenessToken: 'ff00' }),
       controlMessage(MessageType.Assignment, jobId, { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, round: 0, peers: [['tcp://127.0.0.1:5555']], hosts: ['host-a'], config: { ...config, worldSize: 1 } }),
       controlMessage(MessageType.Reject, jobId, { error: new ConfigError('full').toWire() }),
       controlMessage(MessageType.Heartbeat, jobId, { rank: 0, round: 0, step: 7 }),

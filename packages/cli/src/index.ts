@@ -1,4 +1,4 @@
 // What tests and embedders may use of @ringtrain/cli; the commands themselves are run through main.ts.
 export { createRunDir, runStamp, safeName, type RunDirOptions } from './commands/out-dir.js'
 export { jobConfigWithOutDir, type JobArgs } from './commands/job-options.js'
-export { coordinatorFromEnvironment, firstSlurmNode, localRankFromEnvironment } from './commands/scheduler-environment.js'
+export { coordinatorFromEnvironment, firstSlurmNode, localRankFromEnvironment, rankHintsFromEnvironment, withoutSchedulerRanks } from './commands/scheduler-environment.js'

@@ -9,6 +9,14 @@
  *                port, when not given, is RINGTRAIN_PORT or 29400
  *   local rank   RINGTRAIN_LOCAL_RANK, OMPI_COMM_WORLD_LOCAL_RANK (Open MPI), SLURM_LOCALID,
  *                LOCAL_RANK (torchrun)
+ *   rank         RINGTRAIN_RANK, OMPI_COMM_WORLD_RANK, SLURM_PROCID, JOB_COMPLETION_INDEX
+ *                (Kubernetes indexed Jobs), RANK (torchrun): a hint the coordinator follows
+ *                when it can (rendezvous/assign-ranks.ts)
+ *   world size   RINGTRAIN_WORLD_SIZE, OMPI_COMM_WORLD_SIZE, SLURM_NTASKS, WORLD_SIZE: checked
+ *                against the coordinator's -n at the join
+ *
+ * Each is read from the first scheduler whose variable is set, so a worker under one
+ * scheduler never mixes in another's leftovers.
  */
 import { ConfigError } from '@ringtrain/core'
 
@@ -50,11 +58,66 @@ export function firstSlurmNode(list: string): string {
 
 /** Local rank as schedulers set it, when the flag is not given. */
 export function localRankFromEnvironment(env: NodeJS.ProcessEnv = process.env): number | undefined {
-  for (const name of ['RINGTRAIN_LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_RANK', 'SLURM_LOCALID', 'LOCAL_RANK']) {
+  return firstInteger(env, ['RINGTRAIN_LOCAL_RANK', 'OMPI_COMM_WORLD_LOCAL_RANK', 'SLURM_LOCALID', 'LOCAL_RANK'], 'the local rank')?.value
+}
+
+/** A scheduler's rank and world size for this process, and the variables they came from. */
+export interface RankHints {
+  rank?: number
+  worldSize?: number
+  /** 'SLURM_PROCID/SLURM_NTASKS', for messages. */
+  source?: string
+}
+
+/** Rank and world size, in pairs of one scheduler; a Kubernetes indexed Job gives only the rank. */
+const RANK_SOURCES: readonly (readonly [rank: string, worldSize: string | undefined])[] = [
+  ['RINGTRAIN_RANK', 'RINGTRAIN_WORLD_SIZE'],
+  ['OMPI_COMM_WORLD_RANK', 'OMPI_COMM_WORLD_SIZE'],
+  ['SLURM_PROCID', 'SLURM_NTASKS'],
+  ['JOB_COMPLETION_INDEX', undefined],
+  ['RANK', 'WORLD_SIZE'],
+]
+
+/**
+ * The rank hint and world size of the first scheduler whose rank variable is set (only
+ * RINGTRAIN_WORLD_SIZE may come alone). Throws a ConfigError naming a malformed variable, or a
+ * rank that is not below its own world size.
+ */
+export function rankHintsFromEnvironment(env: NodeJS.ProcessEnv = process.env): RankHints {
+  for (const [rankName, sizeName] of RANK_SOURCES) {
+    const rank = firstInteger(env, [rankName], 'a rank')
+    if (rank === undefined) continue
+    const size = sizeName === undefined ? undefined : firstInteger(env, [sizeName], 'a world size')
+    if (size !== undefined && (size.value < 1 || rank.value >= size.value)) {
+      throw new ConfigError(`${rankName}=${rank.value} must be below ${sizeName}=${size.value}.`, { expected: `< ${size.value}`, got: rank.value })
+    }
+    return { rank: rank.value, ...(size !== undefined ? { worldSize: size.value } : {}), source: size !== undefined ? `${rankName}/${sizeName}` : rankName }
+  }
+  const size = firstInteger(env, ['RINGTRAIN_WORLD_SIZE'], 'a world size')
+  return size !== undefined ? { worldSize: size.value, source: 'RINGTRAIN_WORLD_SIZE' } : {}
+}
+
+function firstInteger(env: NodeJS.ProcessEnv, names: readonly string[], what: string): { name: string; value: number } | undefined {
+  for (const name of names) {
     const value = env[name]
-    if (value === undefined) continue
-    if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${name} must be a non-negative integer (the local rank); got '${value}'.`, { got: value })
-    return Number(value)
+    if (value === undefined || value.trim() === '') continue
+    if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${name} must be a non-negative integer (${what}); got '${value}'.`, { got: value })
+    return { name, value: Number(value) }
   }
   return undefined
+}
+
+/**
+ * The environment for workers a launcher numbers itself: without the rank and world-size
+ * variables of a scheduler the launcher itself may run under (a `launch` inside an srun
+ * step would otherwise hand every local worker the same SLURM_PROCID).
+ */
+export function withoutSchedulerRanks(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env }
+  for (const [rank, size] of RANK_SOURCES) {
+    delete copy[rank]
+    if (size !== undefined) delete copy[size]
+  }
+  delete copy['RINGTRAIN_WORLD_SIZE']
+  return copy
 }

@@ -6,6 +6,7 @@ import { startCoordinator, type CoordinatorEvent } from '@ringtrain/coordinator'
 import { generateJobKey, writePrivateKeyFile, type JobConfig, type JobSecurity } from '@ringtrain/core'
 import { Children } from './children.js'
 import { ProgressBar } from './progress.js'
+import { withoutSchedulerRanks } from '../commands/scheduler-environment.js'
 import { workerCommand } from './worker-command.js'
 
 export interface LaunchOptions {
@@ -61,7 +62,7 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
     const env: NodeJS.ProcessEnv = {
       // See Note [Receive buffers and malloc] (core/transport/zeromq-options.ts).
       GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456',
-      ...process.env,
+      ...withoutSchedulerRanks(process.env),
       RINGTRAIN_LOCAL_RANK: String(localRank),
       RINGTRAIN_LAUNCHER_PID: String(process.pid),
     }

@@ -1,26 +1,44 @@
 /**
- * Rank assignment when the world is full. Workers are grouped by host (hosts in the order
- * their first worker joined), then ordered by the localRank a launcher gave them, then by
- * join order; ranks are handed out in that order, so the local ranks of a host are
- * contiguous (as torchrun and Horovod do), and the ring crosses each host boundary once.
+ * Rank assignment when the world is full. A worker whose scheduler gave it a rank
+ * (rank-hints.ts) gets that rank when it is below the round's size and no earlier joiner
+ * holds it. The others fill the free ranks in this order: grouped by host (hosts in the
+ * order their first worker joined), then by the localRank a launcher gave them, then by join
+ * order; so without hints the local ranks of a host are contiguous (as torchrun and Horovod
+ * do), and the ring crosses each host boundary once. Local ranks number a host's workers in
+ * rank order.
  */
 import type { Participant, WaitingWorker } from './types.js'
 
 export function assignRanks(waitList: readonly WaitingWorker[], nowMs: number): Participant[] {
+  const size = waitList.length
+  const byRank: (WaitingWorker | undefined)[] = new Array<WaitingWorker | undefined>(size).fill(undefined)
+  const placed = new Set<WaitingWorker>()
+  for (const worker of waitList) {
+    const hint = worker.rankHint
+    if (hint === undefined || hint >= size || byRank[hint] !== undefined) continue
+    byRank[hint] = worker
+    placed.add(worker)
+  }
+  const rest = groupedByHost(waitList).filter((worker) => !placed.has(worker))
+  for (let rank = 0; rank < size; rank++) byRank[rank] ??= rest.shift()
+  const nextLocalRank = new Map<string, number>()
+  return byRank.map((worker, rank) => {
+    const { localRank: _asked, ...fields } = worker!
+    const localRank = nextLocalRank.get(fields.host) ?? 0
+    nextLocalRank.set(fields.host, localRank + 1)
+    return { ...fields, rank, localRank, lastHeartbeatAt: nowMs, step: 0 }
+  })
+}
+
+/** Workers grouped by host (in the order each host's first worker joined), each host's by localRank, then join order. */
+function groupedByHost(waitList: readonly WaitingWorker[]): WaitingWorker[] {
   const hosts: string[] = []
   for (const worker of waitList) if (!hosts.includes(worker.host)) hosts.push(worker.host)
-  const participants: Participant[] = []
-  for (const host of hosts) {
-    const local = waitList
-      .map((worker, joinOrder) => ({ worker, joinOrder }))
-      .filter(({ worker }) => worker.host === host)
-      .sort((a, b) => byLocalRank(a.worker, b.worker) || a.joinOrder - b.joinOrder)
-    local.forEach(({ worker }, localRank) => {
-      const { localRank: _asked, ...rest } = worker
-      participants.push({ ...rest, rank: participants.length, localRank, lastHeartbeatAt: nowMs, step: 0 })
-    })
-  }
-  return participants
+  return hosts.flatMap((host) => waitList
+    .map((worker, joinOrder) => ({ worker, joinOrder }))
+    .filter(({ worker }) => worker.host === host)
+    .sort((a, b) => byLocalRank(a.worker, b.worker) || a.joinOrder - b.joinOrder)
+    .map(({ worker }) => worker))
 }
 
 /** Workers with a localRank come first, in localRank order; the others keep their join order. */

@@ -12,6 +12,7 @@ import { broadcast, log } from './actions.js'
 import { describeParticipant, describeWorker } from './assign-ranks.js'
 import { startRound } from './start-round.js'
 import { elasticJoin } from './elastic.js'
+import { rankHintProblem, waitingWorker } from './rank-hints.js'
 import { DEFAULT_DROP_LIMITS, drop, emptyGate, noDrops, quietLog, sendReject } from './drops.js'
 import { decideFailed, decideInvalidMessage, decideOutputFailed, decideShutdownRequested, decideTick, decideWorkerExited, failJob } from './failures.js'
 import { differingReplicas, implausibleEval } from './final-checks.js'
@@ -114,6 +115,8 @@ function decideJoin(state: RendezvousState, from: string, join: Extract<Rendezvo
   }
   const unreachable = loopbackElsewhere(state, join)
   if (unreachable !== undefined) return refuseJoin(state, from, 'invalid', unreachable, now, actions)
+  const misfit = rankHintProblem(state, join)
+  if (misfit !== undefined) return refuseJoin(state, from, 'invalid', misfit, now, actions)
   if (state.phase !== 'waiting' && elasticJoin(state, from, join, now, actions)) return
   if (state.phase !== 'waiting') {
     const how = state.config.minWorkers === undefined ? 'Elastic joins are off (--min-workers).' : 'The elastic job is at --max-workers.'
@@ -125,7 +128,7 @@ function decideJoin(state: RendezvousState, from: string, join: Extract<Rendezvo
     already.lastHeartbeatAt = now
     return quietLog(state, 'repeatJoin', from, now, `Ignored a second join from ${who}, which is already on the wait list.`, actions)
   }
-  state.waitList.push({ identity: from, host: join.host, pid: join.pid, localRank: join.localRank, dataEndpoints: join.dataEndpoints, backend: join.backend, joinedAtMs: now, lastHeartbeatAt: now, ...(join.livenessToken !== undefined ? { livenessToken: join.livenessToken } : {}) })
+  state.waitList.push(waitingWorker(from, join, now))
   const joined = state.waitList.length
   actions.push(log(`${who} joined job ${JSON.stringify(config.jobId)} and waits for the others (${joined} of ${config.worldSize} workers).`))
   actions.push({ kind: 'progress', event: { type: 'joined', host: join.host, pid: join.pid, joined, worldSize: config.worldSize } })

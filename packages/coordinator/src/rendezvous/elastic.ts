@@ -17,6 +17,7 @@ import { MessageType, controlMessage, type JoinRequest, type WireError } from '@
 import { log } from './actions.js'
 import { describeParticipant } from './assign-ranks.js'
 import { startRound } from './start-round.js'
+import { waitingWorker } from './rank-hints.js'
 import type { Participant, RendezvousAction, RendezvousState, WaitingWorker } from './types.js'
 
 export function isElastic(state: RendezvousState): boolean {
@@ -86,7 +87,7 @@ export function elasticJoin(state: RendezvousState, from: string, join: JoinRequ
   }
   if (state.waitList.some((w) => w.identity === from)) return true
   if (headcount(state) >= maxWorkers(state)) return false
-  state.waitList.push({ identity: from, host: join.host, pid: join.pid, localRank: join.localRank, dataEndpoints: join.dataEndpoints, backend: join.backend, joinedAtMs: now, lastHeartbeatAt: now, ...(join.livenessToken !== undefined ? { livenessToken: join.livenessToken } : {}) })
+  state.waitList.push(waitingWorker(from, join, now))
   actions.push(log(`pid ${join.pid} on ${join.host} joined the running job; the workers take it in at the next step boundary (${headcount(state)} of at most ${maxWorkers(state)}).`))
   if (state.phase === 'running') beginRegroup(state, `pid ${join.pid} on ${join.host} joined`, true, now, actions)
   else tryStartRound(state, now, actions)

@@ -41,6 +41,9 @@ export interface WaitingWorker {
   host: string
   pid: number
   localRank?: number
+  /** The global rank its scheduler gave it (rank-hints.ts), and where that came from. */
+  rankHint?: number
+  hintSource?: string
   dataEndpoints: string[]
   backend?: string
   joinedAtMs: number

@@ -52,6 +52,15 @@ export interface JoinRequest extends Envelope<typeof MessageType.JoinRequest> {
   pid: number
   /** Set when a launcher or scheduler (mpirun, srun) already numbered the workers of a host. */
   localRank?: number
+  /**
+   * The global rank a scheduler gave this process (SLURM_PROCID, OMPI_COMM_WORLD_RANK,
+   * JOB_COMPLETION_INDEX, RANK, or --rank): the coordinator gives it that rank when it can.
+   */
+  rankHint?: number
+  /** The number of workers the scheduler started (SLURM_NTASKS, WORLD_SIZE, …): checked against the job's. */
+  worldSizeHint?: number
+  /** Where the hints came from, for messages: 'SLURM_PROCID/SLURM_NTASKS', '--rank'. */
+  hintSource?: string
   /** Addresses where this worker's ring transport listens. */
   dataEndpoints: string[]
   /**

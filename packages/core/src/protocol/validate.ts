@@ -28,7 +28,7 @@ type FieldKind = 'string' | 'int' | 'number' | 'strings' | 'endpointLists' | 'wi
 type Schema = Record<string, FieldKind | `${FieldKind}?`>
 
 const SCHEMAS: Record<number, Schema> = {
-  [MessageType.JoinRequest]: { host: 'string', pid: 'int', localRank: 'int?', dataEndpoints: 'strings', backend: 'string?', livenessToken: 'string?' },
+  [MessageType.JoinRequest]: { host: 'string', pid: 'int', localRank: 'int?', rankHint: 'int?', worldSizeHint: 'int?', hintSource: 'string?', dataEndpoints: 'strings', backend: 'string?', livenessToken: 'string?' },
   [MessageType.Assignment]: { rank: 'int', worldSize: 'int', localRank: 'int', localWorldSize: 'int', round: 'int', peers: 'endpointLists', hosts: 'strings', config: 'jobConfig', stateFrom: 'int?' },
   [MessageType.Reject]: { error: 'wireError' },
   [MessageType.Heartbeat]: { rank: 'int', round: 'int', step: 'int' },

@@ -40,6 +40,14 @@ export interface WorkerOptions {
    */
   security: JobSecurity
   localRank?: number
+  /** The rank a scheduler gave this process; the coordinator follows it when it can. */
+  rankHint?: number
+  /** The number of workers the scheduler started; the coordinator refuses the join when its job has another size. */
+  worldSizeHint?: number
+  /** Where the hints came from ('SLURM_PROCID/SLURM_NTASKS'), for messages. */
+  hintSource?: string
+  /** This machine's path of the task, instead of the job's (the coordinator's); ranks compare fingerprints before step 0. */
+  task?: string
   /** Address peers reach this worker's data socket on (default 127.0.0.1). */
   host?: string
   joinTimeoutMs?: number
@@ -61,6 +69,10 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   let transport = await createZmqTransport(transportOptions)
   const how = options.security.mode === 'key' ? `with the job key${options.security.encryptLocal ? ' (encrypted on this machine too)' : ''}` : 'WITHOUT a key (--insecure)'
   log.info(`listens for its ring peers on ${[transport.endpoints.tcp, transport.endpoints.ipc].filter(Boolean).join(' and ')}, ${how}.`)
+  if (options.rankHint !== undefined || options.worldSizeHint !== undefined) {
+    const asks = [options.rankHint !== undefined ? `rank ${options.rankHint}` : '', options.worldSizeHint !== undefined ? `a world of ${options.worldSizeHint}` : ''].filter(Boolean).join(' in ')
+    log.info(`asks for ${asks} (${options.hintSource ?? 'given'}).`)
+  }
   let client: CoordinatorClient | undefined
   let aborted: string | undefined
   let checkpointer: Checkpointer | undefined
@@ -68,7 +80,12 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
   try {
     client = await CoordinatorClient.join(
       options.coordinator,
-      { jobId: options.jobId, host: hostname(), pid: process.pid, localRank: options.localRank, dataEndpoints: endpointsToWire(transport.endpoints) },
+      {
+        jobId: options.jobId, host: hostname(), pid: process.pid, localRank: options.localRank, dataEndpoints: endpointsToWire(transport.endpoints),
+        ...(options.rankHint !== undefined ? { rankHint: options.rankHint } : {}),
+        ...(options.worldSizeHint !== undefined ? { worldSizeHint: options.worldSizeHint } : {}),
+        ...(options.hintSource !== undefined ? { hintSource: options.hintSource } : {}),
+      },
       // At least the coordinator's own default join wait (300 s), so a worker never gives up first.
       { timeoutMs: options.joinTimeoutMs ?? 330_000, security: options.security },
     )
