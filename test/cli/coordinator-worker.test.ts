@@ -3,7 +3,7 @@
  * `ringtrain keygen`, `ringtrain coordinator TASK -n 2 --bind … --secret-file` and two
  * `ringtrain worker --coordinator … --secret-file`, and the rules about keys and binds.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -62,6 +62,31 @@ test('a coordinator and two workers started separately train the job to the end'
     expect(worker.output()).toMatch(/step 4\/32 \(epoch 1\/2\), loss \d+\.\d{4}, \d+ samples\/s on this rank\./)
     expect(worker.output()).toMatch(/step 32\/32 \(epoch 2\/2\)/)
   }
+}, cliTestTimeout())
+
+/** examples/linear-regression copied to a private folder (another host's checkout), with `edit` applied to its source. */
+function taskCopy(edit: (source: string) => string = (source) => source): string {
+  const dir = mkdtempSync(join(tmpdir(), 'ringtrain-task-copy-'))
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+  const path = join(dir, 'task.mts')
+  writeFileSync(path, edit(readFileSync('examples/linear-regression/index.ts', 'utf8')))
+  return path
+}
+
+test('a worker may load the task from its own path (--task): the job trains when its copy is the same', async () => {
+  const copy = taskCopy()
+  const { coordinator, coordinatorExit, workers } = await job([[], ['--task', copy]])
+  expect(coordinatorExit.code, coordinator.output() + workers.map((w) => w.output()).join('')).toBe(0)
+  expect(workers[1]!.output()).toContain(`loads the task from its own path ${copy} (the coordinator's: `)
+}, cliTestTimeout())
+
+test('a worker whose copy of the task differs fails before step 0, naming the field, both ranks, hosts and paths', async () => {
+  const copy = taskCopy((source) => source.replace('learningRate: 0.1,', 'learningRate: 0.05,'))
+  const { coordinator, coordinatorExit, workers } = await job([['--local-rank', '0'], ['--local-rank', '1', '--task', copy]])
+  expect(coordinatorExit.code).toBe(1)
+  const all = coordinator.output() + workers.map((w) => w.output()).join('')
+  expect(all).toMatch(new RegExp(`rank 1 \\(host \\S+, task ${copy.replace(/[.]/g, '\\.')}\\) has another task than rank 0 \\(host \\S+, task \\S+examples/linear-regression/index\\.ts\\): their 'learningRate' differs\\.`))
+  expect(all).not.toMatch(/step 1\//)
 }, cliTestTimeout())
 
 test('a job refuses to mix backends across ranks, before step 0 (workers use the key the coordinator made)', async () => {

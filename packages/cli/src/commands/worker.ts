@@ -4,6 +4,7 @@
  */
 import type { CommandModule } from 'yargs'
 import { BACKEND_NAMES, ConfigError } from '@ringtrain/core'
+import { resolveTaskPath } from '../launch/resolve-task.js'
 import { routedAddress } from './routed-address.js'
 import { coordinatorFromEnvironment, localRankFromEnvironment, rankHintsFromEnvironment } from './scheduler-environment.js'
 import { insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
@@ -84,7 +85,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       rankHint: hints.rank,
       worldSizeHint: hints.worldSize,
       hintSource: hints.source,
-      task: argv.task,
+      task: argv.task !== undefined ? resolveTaskPath(argv.task) : undefined,
       host,
       backend: argv.backend,
       joinTimeoutMs: argv['join-timeout-ms'],

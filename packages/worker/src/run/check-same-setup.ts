@@ -1,13 +1,29 @@
 /**
  * Catch mismatches before step 0 (docs/style.md, "Errors"): rank 0 broadcasts its backend
- * name and gradient layout; every rank compares them with its own and fails naming the
- * first differing tensor, both shapes and both ranks. Mixed backends are refused because
- * their float results differ, so replicas would drift apart.
+ * name, task fingerprint and gradient layout; every rank compares them with its own and fails
+ * naming what differs, both ranks and their hosts (for a layout, the first differing tensor
+ * and both shapes). Mixed backends are refused because their float results differ, so
+ * replicas would drift apart.
  */
 import { compareLayouts, ConfigError, type GradientLayout, type ProcessGroup } from '@ringtrain/core'
+import { firstDifferingField, type TaskFingerprint } from '../task/task-fingerprint.js'
 
-export async function checkSameSetup(group: ProcessGroup, layout: GradientLayout, backend: string): Promise<void> {
-  const rank0 = await group.broadcastValue({ backend, layout }, { step: 0 })
+/** The task as this rank loaded it. */
+export interface LoadedTask {
+  path: string
+  fingerprint: TaskFingerprint
+}
+
+export async function checkSameSetup(group: ProcessGroup, layout: GradientLayout, backend: string, task: LoadedTask, hosts: readonly string[]): Promise<void> {
+  const rank0 = await group.broadcastValue({ backend, layout, task }, { step: 0 })
+  const differing = firstDifferingField(rank0.task.fingerprint, task.fingerprint)
+  if (differing !== undefined) {
+    const where = (rank: number, path: string) => `rank ${rank} (host ${hosts[rank] ?? '?'}, task ${path})`
+    throw new ConfigError(
+      `${where(group.rank, task.path)} has another task than ${where(0, rank0.task.path)}: their '${differing}' differs. Every host must load the same task module; copy it from rank 0's host.`,
+      { rank: group.rank, field: differing, expected: rank0.task.fingerprint[differing], got: task.fingerprint[differing] },
+    )
+  }
   if (rank0.backend !== backend) {
     throw new ConfigError(
       `rank ${group.rank} computes on backend '${backend}' but rank 0 on '${rank0.backend}'; a job refuses to mix backends because their float results differ. Pass the same --backend to every worker.`,

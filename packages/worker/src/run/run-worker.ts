@@ -12,6 +12,7 @@
  *
  * Any error is reported to the coordinator as a typed error and ends the process non-zero.
  */
+import { existsSync } from 'node:fs'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { ConfigError, createZmqTransport, DistError, endpointsFromWire, endpointsToWire, ProcessGroup, type JobConfig, type JobSecurity, type Transport } from '@ringtrain/core'
@@ -19,6 +20,7 @@ import { CoordinatorClient } from '../control/coordinator-client.js'
 import { selectBackend } from '../backends/select-backend.js'
 import { selfTest } from '../backends/self-test.js'
 import { loadTask } from '../task/load-task.js'
+import { taskFingerprint } from '../task/task-fingerprint.js'
 import type { Task } from '../task/define-task.js'
 import type { ResizeAnswer, ResizeChange } from '../task/task-spec.js'
 import { Replica } from '../train/replica.js'
@@ -117,7 +119,13 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     const device = process.env['CUDA_VISIBLE_DEVICES'] === undefined ? '' : ` with CUDA_VISIBLE_DEVICES=${process.env['CUDA_VISIBLE_DEVICES']}`
     log.info(`computes on backend ${backend.name} (${backend.description})${device}; self-test passed.`)
 
-    const task = await loadTask(config.task)
+    const taskPath = options.task ?? config.task
+    if (options.task !== undefined) log.info(`loads the task from its own path ${options.task} (the coordinator's: ${config.task}); ranks compare fingerprints before step 0.`)
+    else if (!existsSync(taskPath)) {
+      throw new ConfigError(`the task ${taskPath} (the coordinator's path) does not exist on ${hostname()}. Put the task there, or start this worker with --task PATH naming its copy on this machine.`, { task: taskPath, host: hostname() })
+    }
+    const task = await loadTask(taskPath)
+    const loadedTask = { path: taskPath, fingerprint: taskFingerprint(task) }
     const replica = await Replica.create(task, { baseLearningRate: config.learningRate, seed: config.seed })
     // Rank 0 writes outputs into --out itself only where it sees the coordinator's folder.
     const local = await sharesOutDir(config)
@@ -135,7 +143,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
         await transport.connect(peers.map((addresses, r) => endpointsFromWire(r, addresses)), { rank, worldSize })
         // Every collective of this round goes through the group, which numbers them in call order.
         const group = new ProcessGroup(transport, { round, timeoutMs: config.stepTimeoutMs, onPosition: client.setPosition.bind(client) })
-        await checkSameSetup(group, replica.layout, backend.name)
+        await checkSameSetup(group, replica.layout, backend.name, loadedTask, client.assignment.hosts)
         if (stateFrom !== undefined) {
           // A later round of an elastic job: every rank takes a survivor's state.
           ;({ start, batchSize: resizedBatch } = await shareState(group, replica, stateFrom, start, log, resizedBatch))
