@@ -3,6 +3,7 @@
  * of 240 samples, batch 4): a worker killed with SIGKILL, and a worker that joins late.
  */
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { expect, test } from 'vitest'
 import { cliTestTimeout, runCli, startCli, waitForExit, waitForOutput } from '../helpers/run-cli.js'
@@ -20,6 +21,15 @@ interface Summary {
   rounds: { round: number; worldSize: number; firstStep?: number; why: string; members: string[] }[]
   lost?: { rank: number; round: number; pid: number }[]
 }
+/** A TCP port that was free a moment ago. */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
 const summaryOf = (out: string) => JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as Summary
 
 /** Every sample index the task's batches asked for, over all processes that logged into `dir`. */
@@ -69,8 +79,10 @@ test('a fourth worker joins a running elastic job at a step boundary and trains 
   const hold = join(tempDir('ringtrain-elastic-hold-'), 'hold')
   writeFileSync(hold, '')
   const env = { RINGTRAIN_TEST_STEP_MS: '150', RINGTRAIN_TEST_HOLD_FILE: hold }
-  const worker = () => startCli(['worker', '--coordinator', endpoint, '--job-id', 'grow', '--secret-file', key], { env })
-  const first = [worker(), worker(), worker()]
+  const worker = (flags: string[] = []) => startCli(['worker', '--coordinator', endpoint, '--job-id', 'grow', '--secret-file', key, ...flags], { env })
+  // The first worker's data port is fixed (a firewall opens only it): it binds it again for round 1.
+  const dataPort = await freePort()
+  const first = [worker(['--transport', 'tcp', '--data-port', String(dataPort)]), worker(), worker()]
   await waitForOutput(coordinator, /Round 0 starts with 3 workers/)
   await Promise.all(first.map((w) => waitForOutput(w, /trains 1 epoch/)))
   const late = worker()
@@ -85,6 +97,8 @@ test('a fourth worker joins a running elastic job at a step boundary and trains 
   expect(summary.rounds[1]!.firstStep).toBeGreaterThan(0)
   expect(summary).toMatchObject({ workers: 4, replicasIdentical: true })
   expect(late.output()).toMatch(/takes rank 0's state: step [1-9]\d*, epoch 0\./)
+  expect(first[0]!.output()).toContain(`listens for its ring peers on tcp://127.0.0.1:${dataPort}, with the job key`)
+  expect(first[0]!.output()).toContain(`listens for its ring peers again on tcp://127.0.0.1:${dataPort}, for the next round.`)
   expect(coordinator.output()).toMatch(/joined the running job; the workers take it in at the next step boundary/)
 }, cliTestTimeout(undefined, 2))
 

@@ -186,6 +186,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       await checkpointer?.flush()
       await transport.close()
       transport = await createZmqTransport(transportOptions)
+      log.info(`listens for its ring peers again on ${[transport.endpoints.tcp, transport.endpoints.ipc].filter(Boolean).join(' and ')}, for the next round.`)
       await client.rejoin(endpointsToWire(transport.endpoints), config.elasticTimeoutMs + config.stepTimeoutMs)
     }
     const { rank, worldSize } = client.assignment
