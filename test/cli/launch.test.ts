@@ -1,6 +1,6 @@
 /** The `ringtrain` command as a user runs it: examples end to end, flags, and signals. */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, onTestFinished, test } from 'vitest'
 import * as tf from '@tensorflow/tfjs'
@@ -61,6 +61,9 @@ describe('ringtrain launch', () => {
     const out = tempOut()
     const run = await runCli(['launch', '-n', '3', 'examples/linear-regression', '--gpus-per-node', '2', '--backend', 'cpu', '--epochs', '1', '--out', out, '--quiet'])
     expect(run.code, run.output).toBe(0)
+    // More workers than cores (CI has 2) is allowed, with one warning; up to the core count, none.
+    const warnings = run.output.match(/warning: -n 3 starts more workers than this machine has CPU cores \(\d+\)/g) ?? []
+    expect(warnings).toHaveLength(availableParallelism() < 3 ? 1 : 0)
     // Local ranks 0, 1, 2 on 2 GPUs: devices 0, 1, 0.
     for (const [worker, device] of [[0, 0], [1, 1], [2, 0]]) {
       expect(run.output).toMatch(new RegExp(`\\[worker ${worker}\\] .*computes on backend cpu .*with CUDA_VISIBLE_DEVICES=${device}; self-test passed`))
@@ -79,6 +82,11 @@ describe('ringtrain launch', () => {
     const zero = await runCli(['launch', '-n', '0', 'examples/linear-regression'])
     expect(zero.code).toBe(2)
     expect(zero.output).toContain('-n/--workers must be an integer ≥ 1; got 0.')
+    const typed = await runCli(['launch', '-n', 'abc', 'examples/linear-regression'])
+    expect(typed.code).toBe(2)
+    expect(typed.output).toContain("-n/--workers must be an integer ≥ 1; got 'abc' (not a number).")
+    const epochs = await runCli(['launch', '-n', '1', 'examples/linear-regression', '--epochs=two'])
+    expect(epochs.output).toContain("--epochs must be a positive integer; got 'two' (not a number).")
     const lr = await runCli(['launch', '-n', '1', 'examples/linear-regression', '--lr', '-1'])
     expect(lr.code).toBe(2)
     expect(lr.output).toContain('ConfigError [E_CONFIG]: --lr must be a positive number; got -1.')

@@ -1,9 +1,9 @@
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, test } from 'vitest'
 import type * as TF from '@tensorflow/tfjs'
-import { defineTask, tf } from '@ringtrain/worker'
+import { defineTask, fileHandler, loadModel, tf } from '@ringtrain/worker'
 import { Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
 import { disposeBatch, regressionBatch, regressionTask } from './fixtures/tiny-tasks.ts'
 
@@ -18,21 +18,6 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true })
 })
 
-/** A minimal file-reading IOHandler: what tfjs-node's `file://` loader does. */
-function fromDirectory(dir: string): TF.io.IOHandler {
-  return {
-    load: async () => {
-      const modelJson = JSON.parse(await readFile(join(dir, 'model.json'), 'utf8')) as TF.io.ModelJSON
-      return tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
-        const buffers = await Promise.all(manifest.flatMap((group) => group.paths.map((p) => readFile(join(dir, p)))))
-        const bytes = Buffer.concat(buffers)
-        const weightData = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)
-        return [manifest.flatMap((group) => group.weights), weightData]
-      })
-    },
-  }
-}
-
 describe('saveModel', () => {
   test('a LayersModel loads back with tf.loadLayersModel and predicts the same', async () => {
     const replica = await Replica.create(regressionTask('adam'), { seed: 5 })
@@ -45,7 +30,7 @@ describe('saveModel', () => {
     expect(modelJson.weightsManifest[0].paths).toEqual(['weights.bin'])
     expect(modelJson.weightsManifest[0].weights.map((w: { name: string }) => w.name)).toEqual(replica.layout.entries.map((e) => e.name))
 
-    const loaded = await tf.loadLayersModel(fromDirectory(dir))
+    const loaded = await tf.loadLayersModel(fileHandler(dir))
     const x = batch.x as TF.Tensor
     const expected = replica.predict(x)
     const got = loaded.predict(x) as TF.Tensor
@@ -64,7 +49,7 @@ describe('saveModel', () => {
     await first.saveModel(dir)
     await second.saveModel(dir)
     expect(await readdir(parent)).toEqual(['model'])
-    const loaded = await tf.loadLayersModel(fromDirectory(dir))
+    const loaded = await tf.loadLayersModel(fileHandler(dir))
     const savedWeights = loaded.getWeights().map((w) => Array.from(w.dataSync()))
     expect(savedWeights.flat()).toEqual(Array.from(second.readWeights()))
     loaded.dispose()
@@ -96,11 +81,33 @@ describe('saveModel', () => {
       { name: 'b', shape: [1], dtype: 'float32' },
       { name: 'frozen', shape: [], dtype: 'float32' },
     ])
-    const bytes = await readFile(join(dir, 'weights.bin'))
-    const weights = tf.io.decodeWeights(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength), specs)
+    const weights = (await loadModel(dir)) as TF.NamedTensorMap
+    expect(Object.keys(weights)).toEqual(['w', 'b', 'frozen'])
     expect(Array.from(weights.w!.dataSync())).toEqual([1, 2, 3])
     expect(Array.from(weights.frozen!.dataSync())).toEqual([7])
     tf.dispose(Object.values(weights))
     replica.dispose()
+  })
+
+  test('loadModel gives the LayersModel back; bad folders fail naming the file', async () => {
+    const replica = await Replica.create(regressionTask('sgd'), { seed: 3 })
+    const dir = join(root, 'load')
+    await replica.saveModel(dir)
+    const model = await loadModel(dir)
+    expect(model).toBeInstanceOf(tf.LayersModel)
+    const x = tf.tensor2d([[0.5, -1, 2]])
+    const got = (model as TF.LayersModel).predict(x) as TF.Tensor
+    const expected = replica.predict(x)
+    expect(Array.from(got.dataSync())).toEqual(Array.from(expected.dataSync()))
+    tf.dispose([x, got, expected])
+    ;(model as TF.LayersModel).dispose()
+    replica.dispose()
+
+    await expect(loadModel(join(root, 'nothing-here'))).rejects.toThrow(/no saved model in \S+nothing-here: could not read \S+model\.json \(ENOENT\)/)
+    const truncated = join(root, 'truncated')
+    await mkdir(truncated, { recursive: true })
+    await writeFile(join(truncated, 'model.json'), await readFile(join(dir, 'model.json')))
+    await writeFile(join(truncated, 'weights.bin'), new Uint8Array(4))
+    await expect(loadModel(truncated)).rejects.toThrow(/the weight files of \S+truncated hold 4 bytes, but model\.json's manifest needs \d+; the model is incomplete\./)
   })
 })

@@ -7,6 +7,7 @@ import { benchCommand } from './commands/bench.js'
 import { coordinatorCommand } from './commands/coordinator.js'
 import { keygenCommand } from './commands/keygen.js'
 import { launchCommand } from './commands/launch.js'
+import { withTypedValue } from './commands/typed-value.js'
 import { workerCommand } from './commands/worker.js'
 
 /** The version of this install, from @ringtrain/cli's package.json. */
@@ -29,7 +30,8 @@ await cli
     // `Name [CODE]: message`; flags yargs itself refuses print the usage first. Either way:
     // exit code 2, no stack trace for bad input.
     if (error && 'code' in error && String(error.code).startsWith('E_')) {
-      process.stderr.write(`${error.name} [${String(error.code)}]: ${error.message}\n`)
+      const flag = (error as { context?: { flag?: unknown } }).context?.flag
+      process.stderr.write(`${error.name} [${String(error.code)}]: ${withTypedValue(error.message, flag, hideBin(process.argv), { workers: ['n'] })}\n`)
       if (String(error.code) === 'E_CONFIG') process.stderr.write(`(ringtrain ${hideBin(process.argv)[0] ?? ''} --help lists the options.)\n`)
     } else if (error && message !== error.message) {
       throw error // not a flag problem: a bug, show its stack

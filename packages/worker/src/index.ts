@@ -30,5 +30,6 @@ export { measureStepMs, buildBenchModel } from './backends/measure-step.js'
 export type { BenchModelName, MeasureStepOptions, StepTiming } from './backends/measure-step.js'
 
 // The worker process.
+export { fileHandler, loadModel } from './checkpoint/load-model.js'
 export { runWorker } from './run/run-worker.js'
 export type { WorkerOptions } from './run/run-worker.js'

@@ -4,6 +4,7 @@
  * checkpoint); a second one stops every process at once. The exit code says whether the job
  * succeeded (0), failed (1), or was interrupted (130 / 143).
  */
+import { availableParallelism } from 'node:os'
 import type { CommandModule } from 'yargs'
 import { checkWorkers, jobConfigWithOutDir, withJobOptions, type JobArgs } from './job-options.js'
 
@@ -24,6 +25,8 @@ export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': n
   handler: async (argv) => {
     const { launch } = await import('../launch/launch.js')
     const config = await jobConfigWithOutDir(argv, (line) => process.stderr.write(`[launcher] ${line}\n`))
+    const cores = availableParallelism()
+    if (argv.workers > cores) process.stderr.write(`[launcher] warning: -n ${argv.workers} starts more workers than this machine has CPU cores (${cores}); they share the cores, so each step computes slower than with ${cores} or fewer workers.\n`)
     process.exitCode = await launch(config, { gpusPerNode: argv['gpus-per-node'], quiet: argv.quiet, encryptLocal: argv['encrypt-local'], maxRestarts: argv['max-restarts'] })
   },
 }
