@@ -41,3 +41,12 @@ test('a CommonJS-scoped .ts task outside the repo fails with a hint to make it a
   expect(run.output).toContain("could not be imported: Cannot find module '@ringtrain/worker'")
   expect(run.output).toContain('Task modules are ES modules: name the file .mts (or .mjs), or put a package.json with "type": "module" beside it.')
 }, cliTestTimeout())
+
+test('a syntax error in a plain .mjs task names the file, line and column, the message and the line (Node\'s own parser)', async () => {
+  const dir = userFolder()
+  const file = join(dir, 'broken.mjs')
+  writeFileSync(file, "import { defineTask } from '@ringtrain/worker'\nexport default defineTask({\n  epochs: 1,,\n})\n")
+  const run = await runCli(['launch', '-n', '1', file, '--out', join(dir, 'out'), '--quiet', '--backend', 'cpu'])
+  expect(run.code).toBe(1)
+  expect(run.output).toContain(`task '${file}' could not be imported: ${file}:3:13: Unexpected token ',' (line 3: epochs: 1,,)`)
+}, cliTestTimeout())

@@ -1,4 +1,7 @@
-import { beforeAll, describe, expect, test } from 'vitest'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { beforeAll, describe, expect, onTestFinished, test } from 'vitest'
 import { tf } from '@ringtrain/worker'
 import { loadTask, Replica } from '@ringtrain/worker/unstable-internals-do-not-import'
 
@@ -52,6 +55,16 @@ describe('loadTask', () => {
     expect(error.message).toBe(
       `task '${fixtures}/task-bad-optimizer.ts': optimizer 'adamw' is not one of sgd, momentum, nesterov, adam, adamax, adagrad, adadelta, rmsprop.`,
     )
+  })
+
+  // The .mjs case, which Node's own parser reports, is in test/cli/task-errors.test.ts: this
+  // runner parses .mjs files itself.
+  test('a syntax error in a TypeScript task names the file, line and column, the message and the line itself', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ringtrain-bad-task-'))
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }))
+    const ts = join(dir, 'broken.mts')
+    writeFileSync(ts, "import { defineTask } from '@ringtrain/worker'\nexport default defineTask({\n  model: () => ,\n})\n")
+    expect((await errorOf(ts)).message).toBe(`task '${ts}' could not be imported: ${ts}:3:15: Unexpected "," (line 3: model: () => ,)`)
   })
 
   test('names a file that does not exist', async () => {

@@ -4,6 +4,7 @@ import { pathToFileURL } from 'node:url'
 import { ConfigError } from '@ringtrain/core'
 import { isTask, type Task } from './define-task.js'
 import { describeValue } from './describe-value.js'
+import { describeImportError } from './import-error.js'
 
 /**
  * Imports the task module at `path` (relative to the working directory; `.ts` works when
@@ -20,7 +21,7 @@ export async function loadTask(path: string): Promise<Task> {
     module = (await import(pathToFileURL(absolute).href)) as Record<string, unknown>
   } catch (cause) {
     if (cause instanceof ConfigError) throw cause
-    const reason = cause instanceof Error ? (cause.message.split('\n')[0] ?? '') : String(cause)
+    const reason = describeImportError(cause, absolute)
     throw new ConfigError(`task '${path}' could not be imported: ${reason}${hintFor(reason)}`, { task: path, file: absolute }, { cause })
   }
   const task = module.default
