@@ -12,6 +12,8 @@ import { eventFromReceipt } from './rendezvous/events.js'
 import { decide, initialState } from './rendezvous/decide.js'
 import type { CoordinatorEvent, Failure, JobSummary, RendezvousAction, RendezvousEvent } from './rendezvous/types.js'
 import { JobFiles } from './job-files.js'
+import { TensorBoardWriter } from './tensorboard/event-file.js'
+import { scalarsOf } from './tensorboard/scalars.js'
 
 export interface CoordinatorOptions {
   /** ROUTER endpoint; tcp://127.0.0.1:0 (the default) picks a free port on loopback. */
@@ -29,6 +31,8 @@ export interface CoordinatorOptions {
   tickIntervalMs?: number
   /** How long a worker's non-zero exit waits for its own WorkerFailed before failing the job. */
   exitGraceMs?: number
+  /** Also write the scalars as a TensorBoard event file in this folder (tensorboard/event-file.ts). */
+  tensorboardDir?: string
 }
 
 export interface CoordinatorResult {
@@ -90,6 +94,8 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     throw error
   }
   const jobFiles = files
+  const tensorboard = options.tensorboardDir === undefined ? undefined : TensorBoardWriter.open(options.tensorboardDir, (error) => log(error.message))
+  if (tensorboard !== undefined) log(`TensorBoard scalars go to ${tensorboard.path} (tensorboard --logdir ${options.tensorboardDir}).`)
   // Rank 0 writes its outputs itself only where it finds this token (the same folder);
   // otherwise it streams them here.
   let outToken: string | undefined
@@ -116,7 +122,10 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     switch (action.kind) {
       case 'send': void server.send(action.to, action.message); break
       case 'broadcast': for (const to of action.to) void server.send(to, action.message); break
-      case 'writeMetricsLine': jobFiles.writeMetricsLine(action.line); break
+      case 'writeMetricsLine':
+        jobFiles.writeMetricsLine(action.line)
+        tensorboard?.scalars(action.line.step, scalarsOf(action.line))
+        break
       case 'log': log(action.line); break
       case 'writeOutputPart': sink.part(action.message); break
       case 'commitOutput': {
@@ -151,6 +160,8 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     } catch (error) {
       result = withOutputFailure(result, error as DistError)
     }
+    if (result.summary !== undefined) tensorboard?.scalars(result.summary.steps, Object.fromEntries(Object.entries(result.summary.eval).map(([name, value]) => [`eval/${name}`, value])))
+    await tensorboard?.close()
     let summaryWritten = false
     try {
       if (result.summary !== undefined) {

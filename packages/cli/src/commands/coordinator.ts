@@ -58,7 +58,7 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
       // Progress as launch shows it: a bar on a terminal, a plain line every few seconds otherwise.
       const progress = new ProgressBar()
       coordinator = await startCoordinator(config, {
-        bind: argv.bind, security, log: (line: string) => progress.log(line),
+        bind: argv.bind, security, log: (line: string) => progress.log(line), tensorboardDir: argv.tensorboard,
         onEvent: (event) => {
           if (event.type === 'metrics') progress.update(event.progress)
           if (event.type === 'done' || event.type === 'failed') progress.finish()

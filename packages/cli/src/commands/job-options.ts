@@ -28,6 +28,7 @@ export function withJobOptions<T>(y: Argv<T>) {
     .option('resume', { type: 'string', describe: 'continue the run in this output folder from its newest complete checkpoint (outputs go there too)' })
     .option('on-nonfinite', { choices: ON_NONFINITE_MODES, default: 'stop' as const, describe: 'a step whose gradient holds NaN or Inf: stop the job naming the step and ranks, or skip that step on every rank' })
     .option('check-replicas-every', { type: 'number', default: 500, describe: 'compare parameter hashes across ranks every this many steps (0: never)' })
+    .option('tensorboard', { type: 'string', describe: 'also write loss, learning rate, samples/s and evaluation as TensorBoard scalars into this folder (tensorboard --logdir DIR)' })
     .check((argv) => {
       const positive = (flag: string, value: unknown, integer = true) => {
         if (value === undefined) return
@@ -92,6 +93,7 @@ export interface JobArgs {
   'elastic-timeout-ms'?: number
   'on-nonfinite'?: OnNonFinite
   'check-replicas-every'?: number
+  tensorboard?: string
 }
 
 /**

@@ -27,6 +27,6 @@ export const launchCommand: CommandModule<object, JobArgs & { 'gpus-per-node': n
     const config = await jobConfigWithOutDir(argv, (line) => process.stderr.write(`[launcher] ${line}\n`))
     const cores = availableParallelism()
     if (argv.workers > cores) process.stderr.write(`[launcher] warning: -n ${argv.workers} starts more workers than this machine has CPU cores (${cores}); they share the cores, so each step computes slower than with ${cores} or fewer workers.\n`)
-    process.exitCode = await launch(config, { gpusPerNode: argv['gpus-per-node'], quiet: argv.quiet, encryptLocal: argv['encrypt-local'], maxRestarts: argv['max-restarts'] })
+    process.exitCode = await launch(config, { gpusPerNode: argv['gpus-per-node'], quiet: argv.quiet, encryptLocal: argv['encrypt-local'], maxRestarts: argv['max-restarts'], tensorboardDir: argv.tensorboard })
   },
 }

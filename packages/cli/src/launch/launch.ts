@@ -19,6 +19,8 @@ export interface LaunchOptions {
   encryptLocal?: boolean
   /** Elastic jobs: lost local workers started again, in all (default 3). */
   maxRestarts?: number
+  /** Also write TensorBoard scalars into this folder. */
+  tensorboardDir?: string
 }
 
 export async function launch(config: JobConfig, options: LaunchOptions): Promise<number> {
@@ -42,6 +44,7 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
     bind: 'tcp://127.0.0.1:0',
     security,
     log,
+    ...(options.tensorboardDir !== undefined ? { tensorboardDir: options.tensorboardDir } : {}),
     onEvent: (event: CoordinatorEvent) => {
       if (event.type === 'metrics' && !options.quiet) progress.update(event.progress)
       // A job that ended (or failed) takes no restarted worker.
