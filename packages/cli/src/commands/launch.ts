@@ -8,7 +8,7 @@
 import type { CommandModule } from 'yargs'
 import { ConfigError } from '@ringtrain/core'
 import { parseHostList, placeWorkers, readHostfile, type HostSlots } from '../launch/remote-hosts.js'
-import { DEFAULT_SSH_COMMAND, splitCommandLine } from '../launch/ssh-workers.js'
+import { DEFAULT_SSH_COMMAND, remoteEnvironment, splitCommandLine } from '../launch/ssh-workers.js'
 import { checkWorkers, jobConfigWithOutDir, withJobOptions, type JobArgs } from './job-options.js'
 import { hostOf, isLoopbackHost } from './security-options.js'
 
@@ -73,6 +73,7 @@ function hostsOf(argv: { hosts?: string; hostfile?: string }): HostSlots[] | und
 function checkHosts(argv: Partial<LaunchArgs>): true {
   if (argv.hosts !== undefined && argv.hostfile !== undefined) throw new ConfigError('--hosts and --hostfile both name the machines: pass one of them.', { flag: 'hosts', expected: 'one of --hosts, --hostfile', got: 'both' })
   splitCommandLine(argv['ssh-command'] ?? DEFAULT_SSH_COMMAND, 'ssh-command')
+  remoteEnvironment(argv.env ?? [])
   if (argv['remote-command']?.trim() === '') throw new ConfigError("--remote-command is empty: expected how the other machines run ringtrain, e.g. 'npx ringtrain'.", { flag: 'remote-command', expected: 'a command', got: '' })
   if (argv.bind !== undefined && !/^tcp:\/\/[^:\s/]+:\d+$/.test(argv.bind)) throw new ConfigError(`--bind must look like tcp://HOST:PORT (port 0: any free one); got '${argv.bind}'.`, { flag: 'bind', expected: 'tcp://HOST:PORT', got: argv.bind })
   const hosts = hostsOf(argv)

@@ -9,7 +9,7 @@ import { routedAddress } from '../commands/routed-address.js'
 import { Children } from './children.js'
 import { ProgressBar } from './progress.js'
 import { addressOf, placeWorkers, type HostSlots, type Placement } from './remote-hosts.js'
-import { DEFAULT_SSH_COMMAND, splitCommandLine, sshWorkerCommand } from './ssh-workers.js'
+import { DEFAULT_SSH_COMMAND, remoteEnvironment, splitCommandLine, sshWorkerCommand } from './ssh-workers.js'
 import { workerCommand } from './worker-command.js'
 
 export interface LaunchOptions {
@@ -175,17 +175,4 @@ async function addressToward(host: string): Promise<string> {
   } catch (cause) {
     throw new ConfigError(`this machine has no route to ${host} (${(cause as Error).message}); pass --bind tcp://ADDRESS:PORT with an address of this machine that ${host} reaches.`, { flag: 'hosts', expected: 'a host this machine can reach', got: host }, { cause })
   }
-}
-
-/** `--env NAME` (its value here) or `--env NAME=VALUE`, as mpirun -x. */
-export function remoteEnvironment(specs: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const result: Record<string, string> = {}
-  for (const spec of specs) {
-    const match = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$/s.exec(spec)
-    if (match === null) throw new ConfigError(`--env '${spec}': expected NAME or NAME=VALUE (a variable name of letters, digits and _).`, { flag: 'env', expected: 'NAME or NAME=VALUE', got: spec })
-    const value = match[2] ?? env[match[1]!]
-    if (value === undefined) throw new ConfigError(`--env ${spec}: ${spec} is not set in the launcher's environment; set it, or pass --env ${spec}=VALUE.`, { flag: 'env', expected: 'a variable set here', got: spec })
-    result[match[1]!] = value
-  }
-  return result
 }

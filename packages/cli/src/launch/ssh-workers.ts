@@ -89,3 +89,16 @@ export function splitCommandLine(text: string, flag: string): string[] {
   if (words.length === 0) throw new ConfigError(`--${flag} is empty: expected a command, e.g. '${DEFAULT_SSH_COMMAND}'.`, { flag, expected: 'a command', got: text })
   return words
 }
+
+/** `--env NAME` (its value here) or `--env NAME=VALUE`, as mpirun -x. */
+export function remoteEnvironment(specs: string[], env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const result: Record<string, string> = {}
+  for (const spec of specs) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)(?:=(.*))?$/s.exec(spec)
+    if (match === null) throw new ConfigError(`--env '${spec}': expected NAME or NAME=VALUE (a variable name of letters, digits and _).`, { flag: 'env', expected: 'NAME or NAME=VALUE', got: spec })
+    const value = match[2] ?? env[match[1]!]
+    if (value === undefined) throw new ConfigError(`--env ${spec}: ${spec} is not set in the launcher's environment; set it, or pass --env ${spec}=VALUE.`, { flag: 'env', expected: 'a variable set here', got: spec })
+    result[match[1]!] = value
+  }
+  return result
+}
