@@ -41,7 +41,7 @@ export { resolveJobConfig, JOB_CONFIG_DEFAULTS, BACKEND_NAMES, ON_NONFINITE_MODE
 export type { JobConfig, JobConfigInput, BackendName, OnNonFinite } from './protocol/job-config.js'
 export { openControlServer, connectControlClient } from './transport/control-socket.js'
 // Job security: keys, and how sockets use them (Note [Job security]).
-export { generateJobKey, readJobKeyFile, writeJobKeyFile, writePrivateKeyFile } from './security/job-key.js'
+export { formatJobKey, generateJobKey, parseJobKey, readJobKeyFile, writeJobKeyFile, writePrivateKeyFile } from './security/job-key.js'
 export type { JobKey } from './security/job-key.js'
 export { INSECURE } from './security/socket-security.js'
 export type { JobSecurity } from './security/socket-security.js'

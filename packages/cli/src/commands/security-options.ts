@@ -5,6 +5,7 @@
  */
 import type { Argv } from 'yargs'
 import { ConfigError, INSECURE, readJobKeyFile, type JobSecurity } from '@ringtrain/core'
+import { readJobKeyFromStdin } from './key-from-stdin.js'
 
 export interface SecurityArgs {
   'secret-file'?: string
@@ -14,7 +15,7 @@ export interface SecurityArgs {
 
 export function withSecurityOptions<T>(y: Argv<T>) {
   return y
-    .option('secret-file', { type: 'string', describe: 'the job key (ringtrain keygen --out FILE); the coordinator and every worker need the same file, mode 0600' })
+    .option('secret-file', { type: 'string', describe: 'the job key (ringtrain keygen --out FILE); the coordinator and every worker need the same file, mode 0600 (--secret-file=-: its JSON line from stdin)' })
     .option('insecure', { type: 'boolean', default: false, describe: 'run without a key: anyone who reaches the ports can join, read or stop the job' })
     .option('encrypt-local', { type: 'boolean', default: false, describe: 'encrypt the ring between workers of one machine too (costs about half the bandwidth; the same on every worker)' })
     .check((argv) => {
@@ -47,7 +48,7 @@ export function hostOf(endpoint: string): string {
 export function jobSecurityFrom(argv: SecurityArgs, listen: { who: string; flag: string; value: string; host: string }, withoutKey: () => JobSecurity): JobSecurity {
   if (argv.insecure) return INSECURE
   const file = argv['secret-file']
-  if (file !== undefined) return { mode: 'key', key: readJobKeyFile(file), encryptLocal: argv['encrypt-local'] }
+  if (file !== undefined) return { mode: 'key', key: file === '-' ? readJobKeyFromStdin() : readJobKeyFile(file), encryptLocal: argv['encrypt-local'] }
   if (!isLoopbackHost(listen.host)) {
     throw new ConfigError(`The ${listen.who} would listen beyond this machine (${listen.flag} ${listen.value}) without a job key: anyone who reaches it could join the job, read its weights and gradients, or stop it. ${MAKE_A_KEY}`, { flag: listen.flag, expected: 'a loopback address, --secret-file or --insecure', got: listen.value })
   }

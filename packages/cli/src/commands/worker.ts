@@ -6,6 +6,7 @@ import type { CommandModule } from 'yargs'
 import { BACKEND_NAMES, ConfigError } from '@ringtrain/core'
 import { resolveTaskPath } from '../launch/resolve-task.js'
 import { routedAddress } from './routed-address.js'
+import { stopWithStdin } from './stop-with-stdin.js'
 import { coordinatorFromEnvironment, localRankFromEnvironment, rankHintsFromEnvironment } from './scheduler-environment.js'
 import { insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
 
@@ -21,6 +22,7 @@ interface WorkerArgs extends SecurityArgs {
   'join-timeout-ms': number
   transport: 'auto' | 'tcp' | 'ipc'
   'data-port': number
+  'stop-with-stdin': boolean
 }
 
 
@@ -39,6 +41,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       .option('host', { type: 'string', describe: "address other workers reach this one on (default: this machine's address on the route to the coordinator)" })
       .option('transport', { choices: ['auto', 'tcp', 'ipc'] as const, default: 'auto' as const, describe: 'ring links: ipc to peers provably on this machine (same kernel, network and mount namespace) and tcp to the others (auto), tcp only, or ipc only (every peer on this machine)' })
       .option('data-port', { type: 'number', default: 0, describe: 'TCP port of this worker\'s data socket (0: any free one), for firewalls' })
+      .option('stop-with-stdin', { type: 'boolean', default: false, describe: 'exit when stdin ends: for launchers that start the worker over ssh (launch --hosts), so that it ends with its connection' })
       .option('join-timeout-ms', { type: 'number', default: 330_000, describe: "how long to wait for the coordinator to assign a rank (keep it at least the coordinator's --join-timeout-ms)" })
       .check((argv) => {
         argv.coordinator ??= coordinatorFromEnvironment()
@@ -68,6 +71,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
       throw new ConfigError('A worker needs the job\'s key: pass --secret-file FILE with the coordinator\'s key (the file given to the coordinator, or the one it printed when it made its own), or --insecure when the coordinator runs with --insecure.', { flag: 'secret-file', expected: '--secret-file or --insecure', got: 'neither' })
     })
     if (security.mode === 'insecure') process.stderr.write(`[worker pid ${process.pid}] ${insecureWarning('worker', `its data socket on ${host}`)}\n`)
+    if (argv['stop-with-stdin']) stopWithStdin()
     // A terminal's Ctrl-C reaches the launcher's whole process group: the launcher turns the
     // first into a graceful stop through the coordinator, so its workers must not die of it.
     if (process.env['RINGTRAIN_LAUNCHER_PID'] !== undefined) {

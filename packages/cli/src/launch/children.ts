@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { createInterface } from 'node:readline'
 
 export interface ChildExit {
-  index: number
+  label: string
   pid: number
   code: number | null
   signal: NodeJS.Signals | null
@@ -17,21 +17,33 @@ export class Children {
   private readonly children: ChildProcess[] = []
   private readonly exits: Promise<ChildExit>[] = []
 
-  constructor(private readonly onLine: (index: number, line: string) => void) {}
+  constructor(private readonly onLine: (label: string, line: string) => void) {}
 
-  start(index: number, command: string, args: string[], env: NodeJS.ProcessEnv): ChildProcess {
-    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  /**
+   * `label` names the child in its relayed lines. `stdin`: written to the child's stdin,
+   * which then stays open until the child exits (or this process does). `ownGroup`: the
+   * child leads a process group of its own, so that a terminal's Ctrl-C does not reach it.
+   */
+  start(label: string, command: string, args: string[], env: NodeJS.ProcessEnv, options: { stdin?: string; ownGroup?: boolean } = {}): { child: ChildProcess; exit: Promise<ChildExit> } {
+    const child = spawn(command, args, { env, stdio: [options.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], detached: options.ownGroup ?? false })
     this.children.push(child)
-    for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream! }).on('line', (line) => this.onLine(index, line))
+    if (options.stdin !== undefined) {
+      // A child that exits early closes the pipe: the write fails, and its exit tells why.
+      child.stdin!.on('error', () => {})
+      child.stdin!.write(options.stdin)
     }
-    this.exits.push(
-      new Promise((resolve) => {
-        child.on('exit', (code, signal) => resolve({ index, pid: child.pid ?? -1, code, signal }))
-        child.on('error', () => resolve({ index, pid: child.pid ?? -1, code: 127, signal: null }))
-      }),
-    )
-    return child
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream! }).on('line', (line) => this.onLine(label, line))
+    }
+    const exit = new Promise<ChildExit>((resolve) => {
+      child.on('exit', (code, signal) => resolve({ label, pid: child.pid ?? -1, code, signal }))
+      child.on('error', (error) => {
+        this.onLine(label, `could not start ${command}: ${error.message}`)
+        resolve({ label, pid: child.pid ?? -1, code: 127, signal: null })
+      })
+    })
+    this.exits.push(exit)
+    return { child, exit }
   }
 
   /** Resolves with each child's exit, in start order. */

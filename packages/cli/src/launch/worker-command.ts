@@ -5,8 +5,8 @@
 import { fileURLToPath } from 'node:url'
 
 const cliMain = fileURLToPath(new URL('../main.ts', import.meta.url))
-const tsxLoader = import.meta.resolve('tsx')
 
 export function workerCommand(args: string[]): { command: string; args: string[] } {
-  return { command: process.execPath, args: ['--import', tsxLoader, cliMain, 'worker', ...args] }
+  // Resolved on use: modules that only build remote commands load without Node's import.meta.resolve (vitest's loader has none).
+  return { command: process.execPath, args: ['--import', import.meta.resolve('tsx'), cliMain, 'worker', ...args] }
 }
