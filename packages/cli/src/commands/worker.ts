@@ -64,6 +64,7 @@ export const workerCommand: CommandModule<object, WorkerArgs> = {
     const coordinator = argv.coordinator!
     const [, coordinatorHost, coordinatorPort] = /^tcp:\/\/([^:\s]+):(\d+)$/.exec(coordinator)!
     const host = argv.host ?? await routedAddress(coordinatorHost!, Number(coordinatorPort)).catch((error: Error) => {
+      if (error instanceof ConfigError) throw error
       throw new ConfigError(`this machine has no route to the coordinator's ${coordinatorHost} (${error.message}); pass --host with the address other workers reach this one on.`, { flag: 'host', got: coordinatorHost })
     })
     if (argv.host === undefined && host !== '127.0.0.1') process.stderr.write(`[worker pid ${process.pid}] listens for its peers on ${host}, this machine's address on the route to the coordinator (--host to choose another).\n`)
