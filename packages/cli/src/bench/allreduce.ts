@@ -18,6 +18,7 @@
  * 2(N−1)/N × bytes at R (every rank sends and receives that much over its own link).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, generateJobKey, writePrivateKeyFile } from '@ringtrain/core'
 import type { ParentMessage, RankMessage } from './allreduce-rank.js'
@@ -26,6 +27,8 @@ import { measureTcp, type TcpFigure } from './tcp-ring.js'
 
 const rankScript = fileURLToPath(new URL('./allreduce-rank.ts', import.meta.url))
 const WARMUP = 3
+/** On the bed an iteration takes up to seconds, and the raw TCP check has already run over the links. */
+const WARMUP_ON_BED = 2
 
 export interface AllReduceFigure {
   op: 'allreduce'
@@ -42,6 +45,10 @@ export interface AllReduceFigure {
   boundMs?: number
   boundRatio?: number
   testbedHosts?: number
+  /** CPU time of a rank process (all threads) per wall second of the timed iterations, median over ranks: 1 = one core busy. */
+  rankCpu?: number
+  /** The machine's 1-minute load average when the case ended (other work shows here). */
+  load1?: number
 }
 
 interface Setup { secure: boolean; encryptLocal: boolean; link: 'ipc' | 'tcp'; keyFile?: string; bed?: Testbed }
@@ -76,7 +83,7 @@ export async function run(argv: Record<string, unknown>): Promise<void> {
         for (const bytes of sizes) {
           // A slow link must not hit the ranks' deadline: ten times the bound, at least a minute.
           const timeoutMs = Math.max(60_000, setup.bed ? 10 * ringBoundMs(workers, bytes, setup.bed.linkMbit) : 0)
-          const figure = await measure(ranks, { type: 'run', bytes, warmup: WARMUP, iterations, segmentBytes, timeoutMs }, setup)
+          const figure = await measure(ranks, { type: 'run', bytes, warmup: setup.bed ? WARMUP_ON_BED : WARMUP, iterations, segmentBytes, timeoutMs }, setup)
           console.log(json ? JSON.stringify(figure) : formatRow(figure))
         }
       } finally {
@@ -167,9 +174,13 @@ async function measure(ranks: Rank[], message: Extract<ParentMessage, { type: 'r
   const busGBps = ((2 * (workers - 1)) / workers) * message.bytes / (medianMs / 1000) / 1e9
   const round = (x: number, digits: number) => Number(x.toFixed(digits))
   const figure: AllReduceFigure = { op: 'allreduce', workers, bytes: message.bytes, medianMs: round(medianMs, 3), p90Ms: round(slowest[Math.floor(slowest.length * 0.9)]!, 3), busGBps: round(busGBps, 3), security: describeSecurity(setup), link: setup.link }
-  if (!setup.bed) return figure
+  const cpu = results.map((r) => r.cpuShare).sort((a, b) => a - b)
+  const rankCpu = round(cpu[Math.floor(cpu.length / 2)]!, 2)
+  const load1 = round(loadavg()[0]!, 2)
+  if (!setup.bed) return { ...figure, rankCpu, load1 }
   const boundMs = ringBoundMs(workers, message.bytes, setup.bed.linkMbit)
-  return { ...figure, linkMbit: setup.bed.linkMbit, boundMs: round(boundMs, 3), boundRatio: round(medianMs / boundMs, 3), testbedHosts: setup.bed.hosts }
+  const { op, bytes, p90Ms, security, link } = figure
+  return { op, workers, bytes, linkMbit: setup.bed.linkMbit, medianMs: figure.medianMs, boundMs: round(boundMs, 3), boundRatio: round(medianMs / boundMs, 3), busGBps: figure.busGBps, p90Ms, security, link, testbedHosts: setup.bed.hosts, rankCpu, load1 }
 }
 
 /** Asks the ranks to exit, and waits for them (a bed is taken down only after), killing stragglers after 5 s. */

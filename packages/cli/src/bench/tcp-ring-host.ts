@@ -7,7 +7,8 @@
  *  2. ← `{ type: 'go', to, ms }`: connects to `to` (or sends nothing when absent) and writes
  *     1 MiB buffers for `ms` milliseconds, then ends the connection;
  *  3. → `{ type: 'received', bytes, ms }`: what arrived from the peer that connected to us,
- *     counted from its first byte to its end (a host no peer sends to never answers);
+ *     counted from SETTLE_MS after its first byte to its end, so that neither TCP's start nor
+ *     the burst a full tbf bucket lets through counts (a host no peer sends to never answers);
  *  4. exits when the parent disconnects.
  */
 import { createServer, connect } from 'node:net'
@@ -19,15 +20,20 @@ export const TCP_CHECK_PORT = 5299
 const send = (message: TcpHostMessage) => process.send!(message)
 const fail = (error: Error) => { send({ type: 'failed', message: `${process.env['RINGTRAIN_TCP_LISTEN']}: ${error.message}` }); process.exit(1) }
 
+const SETTLE_MS = 500
 const server = createServer((socket) => {
   let bytes = 0
-  let first = 0
+  let first: number | undefined
+  let mark: { at: number; bytes: number } | undefined
   socket.on('data', (chunk: Buffer) => {
-    if (bytes === 0) first = performance.now()
+    const now = performance.now()
+    first ??= now
+    if (!mark && now - first >= SETTLE_MS) mark = { at: now, bytes }
     bytes += chunk.length
   })
   socket.on('end', () => {
-    send({ type: 'received', bytes, ms: performance.now() - first })
+    const from = mark ?? { at: first ?? performance.now(), bytes: 0 }
+    send({ type: 'received', bytes: bytes - from.bytes, ms: performance.now() - from.at })
     server.close()
   })
   socket.on('error', fail)

@@ -8,7 +8,7 @@
  *    own pattern (each host sends and receives at full rate): on a small machine, the CPU
  *    that forwards all of it shows here.
  * Each figure is Mbit/s of payload per link (for `ring`, the median link and the slowest),
- * and its fraction of --link-mbit.
+ * over the last 2 s of a 2.5 s stream (tcp-ring-host.ts), and its fraction of --link-mbit.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
@@ -32,7 +32,7 @@ export interface TcpFigure {
 }
 
 /** Streams for `ms` on `hosts` hosts of the bed (1..hosts) in `pattern`; resolves with its figure. */
-export async function measureTcp(bed: Testbed, hosts: number, pattern: TcpFigure['pattern'], ms = 2_000): Promise<TcpFigure> {
+export async function measureTcp(bed: Testbed, hosts: number, pattern: TcpFigure['pattern'], ms = 2_500): Promise<TcpFigure> {
   const children: ChildProcess[] = []
   try {
     const inboxes = Array.from({ length: hosts }, (_, i) => {
@@ -55,7 +55,7 @@ export async function measureTcp(bed: Testbed, hosts: number, pattern: TcpFigure
     const received = await Promise.all(receivers.map((i) => inboxes[i]!('received'))) as Extract<TcpHostMessage, { type: 'received' }>[]
     const rates = received.map((r) => (r.bytes * 8) / (r.ms / 1000) / 1e6).sort((a, b) => a - b)
     const mbit = rates[Math.floor(rates.length / 2)]!
-    return { op: 'tcp', pattern, workers: hosts, linkMbit: bed.linkMbit, mbit: Math.round(mbit), slowestMbit: Math.round(rates[0]!), linkFraction: Number((mbit / bed.linkMbit).toFixed(3)), seconds: ms / 1000 }
+    return { op: 'tcp', pattern, workers: hosts, linkMbit: bed.linkMbit, mbit: Math.round(mbit), slowestMbit: Math.round(rates[0]!), linkFraction: Number((mbit / bed.linkMbit).toFixed(3)), seconds: (ms - 500) / 1000 }
   } finally {
     for (const child of children) child.kill('SIGKILL')
   }
