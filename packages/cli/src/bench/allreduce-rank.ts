@@ -19,7 +19,7 @@ export type ParentMessage =
 export type RankMessage =
   | { type: 'endpoints'; endpoints: BoundZmqTransport['endpoints'] }
   | { type: 'ready' }
-  | { type: 'result'; timesMs: number[]; checked: boolean; cpuShare: number }
+  | { type: 'result'; timesMs: number[]; checked: boolean; cpuMs: number }
   | { type: 'failed'; message: string }
 
 const rank = Number(process.env['RINGTRAIN_BENCH_RANK'])
@@ -54,13 +54,12 @@ async function handle(message: ParentMessage): Promise<void> {
 }
 
 /** Averages (as training does) so values stay (W+1)/2 however often it runs. */
-async function timeAllReduce(run: Extract<ParentMessage, { type: 'run' }>): Promise<{ timesMs: number[]; checked: boolean; cpuShare: number }> {
+async function timeAllReduce(run: Extract<ParentMessage, { type: 'run' }>): Promise<{ timesMs: number[]; checked: boolean; cpuMs: number }> {
   const data = new Float32Array(run.bytes / 4).fill(rank + 1)
   const timesMs: number[] = []
   let cpuFrom = process.cpuUsage()
-  let wallFrom = performance.now()
   for (let i = 0; i < run.warmup + run.iterations; i++) {
-    if (i === run.warmup) [cpuFrom, wallFrom] = [process.cpuUsage(), performance.now()]
+    if (i === run.warmup) cpuFrom = process.cpuUsage()
     await group.barrier({ step: i, timeoutMs: run.timeoutMs })
     const started = performance.now()
     await group.allReduce(data, { step: i, average: true, segmentBytes: run.segmentBytes, timeoutMs: run.timeoutMs })
@@ -68,7 +67,8 @@ async function timeAllReduce(run: Extract<ParentMessage, { type: 'run' }>): Prom
   }
   const expected = Math.fround((worldSize + 1) / 2)
   const checked = data.length === 0 || (data[0] === expected && data[data.length - 1] === expected)
-  // This process's CPU time (all its threads: JavaScript, libzmq's I/O threads with CURVE) over the timed part's wall time.
+  // This process's CPU time over the timed iterations (barriers included): all its threads,
+  // JavaScript and libzmq's I/O threads (CURVE), and the kernel's work on its behalf.
   const cpu = process.cpuUsage(cpuFrom)
-  return { timesMs, checked, cpuShare: (cpu.user + cpu.system) / 1000 / (performance.now() - wallFrom) }
+  return { timesMs, checked, cpuMs: (cpu.user + cpu.system) / 1000 }
 }

@@ -18,7 +18,7 @@
  * 2(N−1)/N × bytes at R (every rank sends and receives that much over its own link).
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process'
-import { loadavg } from 'node:os'
+import { availableParallelism, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { ConfigError, generateJobKey, writePrivateKeyFile } from '@ringtrain/core'
 import type { ParentMessage, RankMessage } from './allreduce-rank.js'
@@ -45,8 +45,14 @@ export interface AllReduceFigure {
   boundMs?: number
   boundRatio?: number
   testbedHosts?: number
-  /** CPU time of a rank process (all threads) per wall second of the timed iterations, median over ranks: 1 = one core busy. */
-  rankCpu?: number
+  /** CPU time of one rank (all its threads) per iteration, ms, median over ranks. */
+  rankCpuMs?: number
+  /**
+   * All ranks' CPU time per iteration spread over this machine's cores, ms: no iteration can
+   * be faster while the ranks share these cores (the test bed's do); above boundMs, the CPU
+   * and not the link is the limit. Kernel work in softirq context is not all counted.
+   */
+  cpuFloorMs?: number
   /** The machine's 1-minute load average when the case ended (other work shows here). */
   load1?: number
 }
@@ -174,13 +180,15 @@ async function measure(ranks: Rank[], message: Extract<ParentMessage, { type: 'r
   const busGBps = ((2 * (workers - 1)) / workers) * message.bytes / (medianMs / 1000) / 1e9
   const round = (x: number, digits: number) => Number(x.toFixed(digits))
   const figure: AllReduceFigure = { op: 'allreduce', workers, bytes: message.bytes, medianMs: round(medianMs, 3), p90Ms: round(slowest[Math.floor(slowest.length * 0.9)]!, 3), busGBps: round(busGBps, 3), security: describeSecurity(setup), link: setup.link }
-  const cpu = results.map((r) => r.cpuShare).sort((a, b) => a - b)
-  const rankCpu = round(cpu[Math.floor(cpu.length / 2)]!, 2)
+  const iterations = slowest.length
+  const cpu = results.map((r) => r.cpuMs / iterations).sort((a, b) => a - b)
+  const rankCpuMs = round(cpu[Math.floor(cpu.length / 2)]!, 1)
+  const cpuFloorMs = round(cpu.reduce((a, b) => a + b, 0) / availableParallelism(), 1)
   const load1 = round(loadavg()[0]!, 2)
-  if (!setup.bed) return { ...figure, rankCpu, load1 }
+  if (!setup.bed) return { ...figure, rankCpuMs, cpuFloorMs, load1 }
   const boundMs = ringBoundMs(workers, message.bytes, setup.bed.linkMbit)
   const { op, bytes, p90Ms, security, link } = figure
-  return { op, workers, bytes, linkMbit: setup.bed.linkMbit, medianMs: figure.medianMs, boundMs: round(boundMs, 3), boundRatio: round(medianMs / boundMs, 3), busGBps: figure.busGBps, p90Ms, security, link, testbedHosts: setup.bed.hosts, rankCpu, load1 }
+  return { op, workers, bytes, linkMbit: setup.bed.linkMbit, medianMs: figure.medianMs, boundMs: round(boundMs, 3), boundRatio: round(medianMs / boundMs, 3), busGBps: figure.busGBps, p90Ms, security, link, testbedHosts: setup.bed.hosts, rankCpuMs, cpuFloorMs, load1 }
 }
 
 /** Asks the ranks to exit, and waits for them (a bed is taken down only after), killing stragglers after 5 s. */
