@@ -13,13 +13,13 @@ import { createZmqTransport, INSECURE, ProcessGroup, readJobKeyFile, type BoundZ
 
 export type ParentMessage =
   | { type: 'connect'; all: BoundZmqTransport['endpoints'][] }
-  | { type: 'run'; bytes: number; warmup: number; iterations: number; segmentBytes?: number }
+  | { type: 'run'; bytes: number; warmup: number; iterations: number; segmentBytes?: number; timeoutMs: number }
   | { type: 'exit' }
 
 export type RankMessage =
   | { type: 'endpoints'; endpoints: BoundZmqTransport['endpoints'] }
   | { type: 'ready' }
-  | { type: 'result'; timesMs: number[]; checked: boolean }
+  | { type: 'result'; timesMs: number[]; checked: boolean; cpuMs: number }
   | { type: 'failed'; message: string }
 
 const rank = Number(process.env['RINGTRAIN_BENCH_RANK'])
@@ -30,7 +30,9 @@ const send = (message: RankMessage) => process.send!(message)
 const keyFile = process.env['RINGTRAIN_BENCH_SECRET_FILE']
 const security: JobSecurity = keyFile ? { mode: 'key', key: readJobKeyFile(keyFile), encryptLocal: process.env['RINGTRAIN_BENCH_ENCRYPT_LOCAL'] === '1' } : INSECURE
 const ipc = process.env['RINGTRAIN_BENCH_LINK'] !== 'tcp'
-const transport = await createZmqTransport({ rank, worldSize, host: '127.0.0.1', port: 0, security, ipc })
+// On the test bed: this host's address (each rank runs on a host of its own).
+const host = process.env['RINGTRAIN_BENCH_HOST'] ?? '127.0.0.1'
+const transport = await createZmqTransport({ rank, worldSize, host, port: 0, security, ipc })
 const group = new ProcessGroup(transport, { round: 0, timeoutMs: 60_000 })
 process.on('disconnect', () => void transport.close().finally(() => process.exit(0)))
 process.on('message', (message: ParentMessage) => {
@@ -52,16 +54,21 @@ async function handle(message: ParentMessage): Promise<void> {
 }
 
 /** Averages (as training does) so values stay (W+1)/2 however often it runs. */
-async function timeAllReduce(run: Extract<ParentMessage, { type: 'run' }>): Promise<{ timesMs: number[]; checked: boolean }> {
+async function timeAllReduce(run: Extract<ParentMessage, { type: 'run' }>): Promise<{ timesMs: number[]; checked: boolean; cpuMs: number }> {
   const data = new Float32Array(run.bytes / 4).fill(rank + 1)
   const timesMs: number[] = []
+  let cpuFrom = process.cpuUsage()
   for (let i = 0; i < run.warmup + run.iterations; i++) {
-    await group.barrier({ step: i })
+    if (i === run.warmup) cpuFrom = process.cpuUsage()
+    await group.barrier({ step: i, timeoutMs: run.timeoutMs })
     const started = performance.now()
-    await group.allReduce(data, { step: i, average: true, segmentBytes: run.segmentBytes })
+    await group.allReduce(data, { step: i, average: true, segmentBytes: run.segmentBytes, timeoutMs: run.timeoutMs })
     if (i >= run.warmup) timesMs.push(performance.now() - started)
   }
   const expected = Math.fround((worldSize + 1) / 2)
   const checked = data.length === 0 || (data[0] === expected && data[data.length - 1] === expected)
-  return { timesMs, checked }
+  // This process's CPU time over the timed iterations (barriers included): all its threads,
+  // JavaScript and libzmq's I/O threads (CURVE), and the kernel's work on its behalf.
+  const cpu = process.cpuUsage(cpuFrom)
+  return { timesMs, checked, cpuMs: (cpu.user + cpu.system) / 1000 }
 }

@@ -15,6 +15,8 @@ export const benchCommand: CommandModule = {
       .option('secure', { choices: ['on', 'off'] as const, default: 'on' as const, describe: 'allreduce: ranks hold a job key (as jobs do), or none' })
       .option('encrypt-local', { type: 'boolean', default: false, describe: 'allreduce: encrypt the same-host ring too' })
       .option('link', { choices: ['ipc', 'tcp'] as const, default: 'ipc' as const, describe: 'allreduce: same-host ranks talk over ipc (as jobs do) or loopback tcp' })
+      .option('testbed-hosts', { type: 'number', describe: 'allreduce, scaling: run one rank (worker) per emulated host of a test bed of this many hosts (scripts/testbed.sh; needs root), over tcp' })
+      .option('link-mbit', { type: 'number', describe: 'with --testbed-hosts: the rate of every link, Mbit/s both ways (tbf); allreduce then reports boundMs, the ring\'s time at that rate' })
       .option('json', { type: 'boolean', default: false, describe: 'print one JSON line per case' }),
   handler: async (argv) => {
     const kind = argv['kind'] as string
