@@ -170,6 +170,8 @@ export interface WorkerDone extends Envelope<typeof MessageType.WorkerDone> {
   checkpointStep?: number
   /** Optimizer steps skipped for a non-finite gradient (`--on-nonfinite skip`). Absent from older workers. */
   skippedSteps?: number
+  /** Peak resident memory of the worker process so far, in bytes (`process.resourceUsage().maxRSS`). Absent from older workers. */
+  maxRssBytes?: number
 }
 
 /** worker → coordinator: the worker hit an error and stops. `rank` is absent before assignment. */

@@ -35,7 +35,7 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.BarrierRequest]: { rank: 'int', round: 'int', name: 'string' },
   [MessageType.BarrierRelease]: { round: 'int', name: 'string' },
   [MessageType.StepMetrics]: { rank: 'int', round: 'int', step: 'int', epoch: 'int', loss: 'number', learningRate: 'number', samples: 'int', computeMs: 'number', allReduceMs: 'number', bytesSent: 'int', totalSteps: 'int?', epochs: 'int?', skippedSteps: 'int?' },
-  [MessageType.WorkerDone]: { rank: 'int', steps: 'int', epochs: 'int?', parameterHash: 'string', finalLoss: 'number', eval: 'metricSums', evalExamples: 'int?', backend: 'string', skippedSteps: 'int?', stopReason: 'string?', checkpointDir: 'string?', checkpointStep: 'int?' },
+  [MessageType.WorkerDone]: { rank: 'int', steps: 'int', epochs: 'int?', parameterHash: 'string', finalLoss: 'number', eval: 'metricSums', evalExamples: 'int?', backend: 'string', skippedSteps: 'int?', stopReason: 'string?', checkpointDir: 'string?', checkpointStep: 'int?', maxRssBytes: 'int?' },
   [MessageType.WorkerFailed]: { rank: 'int?', error: 'wireError' },
   [MessageType.Abort]: { reason: 'string', error: 'wireError?' },
   [MessageType.Shutdown]: { reason: 'string' },

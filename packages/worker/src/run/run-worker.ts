@@ -172,8 +172,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     }
     const { position: _position, stopped, ended: _ended, ...report } = result
     const checkpoint = checkpointer?.lastCommitted
+    const maxRssBytes = process.resourceUsage().maxRSS * 1024
     await client.done({
-      ...report, parameterHash: replica.parameterHash(), ...evalSums, backend: backend.name,
+      ...report, parameterHash: replica.parameterHash(), ...evalSums, backend: backend.name, maxRssBytes,
       ...(stopped ? { stopReason: stopReason ?? 'asked to stop' } : {}),
       ...(checkpoint ? { checkpointDir: checkpoint.dir, checkpointStep: checkpoint.step } : {}),
     })
@@ -182,7 +183,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       log.error(`stopped after training: ${aborted} ${await resumeHint(config.outDir, checkpointer?.lastCommitted)}`)
       return 1
     }
-    log.info('finished; shutting down.')
+    log.info(`finished (peak memory ${(maxRssBytes / 2 ** 20).toFixed(0)} MiB resident); shutting down.`)
     return 0
   } catch (error) {
     if (aborted) {
