@@ -28,3 +28,5 @@ export type { CheckpointSnapshot, LoadedCheckpoint } from './checkpoint/checkpoi
 export { Checkpointer } from './checkpoint/checkpointer.js'
 export { decodeRows } from './data/stored-samples.js'
 export type { FieldEncoding, FieldLayout, StoredRows, StoredSamples } from './data/stored-samples.js'
+export { DataRequests, servedDataset, feedFor } from './data/served-dataset.js'
+export type { DataClient } from './data/served-dataset.js'

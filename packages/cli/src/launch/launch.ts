@@ -2,7 +2,7 @@
  * The launcher: runs the coordinator in this process, starts `worldSize` workers as child
  * processes, relays their output, draws progress, and stops everything on a signal.
  */
-import { startCoordinator, type CoordinatorEvent } from '@ringtrain/coordinator'
+import { startCoordinator, type CoordinatorEvent, type DataSource } from '@ringtrain/coordinator'
 import { generateJobKey, writePrivateKeyFile, type JobConfig, type JobSecurity } from '@ringtrain/core'
 import { Children } from './children.js'
 import { ProgressBar } from './progress.js'
@@ -18,6 +18,8 @@ export interface LaunchOptions {
   encryptLocal?: boolean
   /** Elastic jobs: lost local workers started again, in all (default 3). */
   maxRestarts?: number
+  /** `--serve-data`: the task's data, which the coordinator sends to the workers. */
+  dataSource?: DataSource
 }
 
 export async function launch(config: JobConfig, options: LaunchOptions): Promise<number> {
@@ -41,6 +43,7 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, security
     bind: 'tcp://127.0.0.1:0',
     security,
     log,
+    dataSource: options.dataSource,
     onEvent: (event: CoordinatorEvent) => {
       if (event.type === 'metrics' && !options.quiet) progress.update(event.progress)
       // A job that ended (or failed) takes no restarted worker.

@@ -19,6 +19,7 @@ import { CoordinatorClient } from '../control/coordinator-client.js'
 import { selectBackend } from '../backends/select-backend.js'
 import { selfTest } from '../backends/self-test.js'
 import { loadTask } from '../task/load-task.js'
+import { withServedData } from '../data/served-dataset.js'
 import type { Task } from '../task/define-task.js'
 import type { ResizeAnswer, ResizeChange } from '../task/task-spec.js'
 import { Replica } from '../train/replica.js'
@@ -100,7 +101,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     const device = process.env['CUDA_VISIBLE_DEVICES'] === undefined ? '' : ` with CUDA_VISIBLE_DEVICES=${process.env['CUDA_VISIBLE_DEVICES']}`
     log.info(`computes on backend ${backend.name} (${backend.description})${device}; self-test passed.`)
 
-    const task = await loadTask(config.task)
+    const loaded = await loadTask(config.task)
+    // --serve-data: the coordinator sends this rank's samples; the task's loaders never run here.
+    const task = config.serveData === true ? withServedData(loaded, client, Math.max(config.stepTimeoutMs, 60_000)) : loaded
     const replica = await Replica.create(task, { baseLearningRate: config.learningRate, seed: config.seed })
     // Rank 0 writes outputs into --out itself only where it sees the coordinator's folder.
     const local = await sharesOutDir(config)
