@@ -67,7 +67,7 @@ test('workers that cannot see the data files train on samples the coordinator se
   expect(summary(out).steps).toBe(summary(local).steps)
   expect(summary(out).eval).toEqual(summary(local).eval)
   expect(summary(out).maxRssBytes.length, 'each rank reports its peak memory').toBe(2)
-}, cliTestTimeout(undefined, 3))
+}, cliTestTimeout(undefined, 4))
 
 test('a coordinator whose data cannot load fails before any worker joins, naming the task, the split and the file', async () => {
   const missing = join(tempDir('ringtrain-served-missing-'), 'nothing-here')

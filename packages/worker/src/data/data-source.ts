@@ -3,7 +3,7 @@
  * stored rows the coordinator sends (packages/coordinator/src/data-server.ts). The
  * coordinator sees only this plain interface: it knows nothing of tfjs or data sets.
  */
-import { ConfigError, DistError, type DataSplit, type WireFieldLayout } from '@ringtrain/core'
+import { ConfigError, DATA_CHUNK_BYTES, DistError, type DataSplit, type WireFieldLayout } from '@ringtrain/core'
 import { loadTask } from '../task/load-task.js'
 import type { Dataset } from './dataset.js'
 import { rowBytes, type FieldLayout, type StoredSamples } from './stored-samples.js'
@@ -20,8 +20,9 @@ export interface TaskDataSource {
  * Loads the task at `taskPath` and its data sets (train, and eval when it has one).
  *
  * @throws ConfigError (`E_CONFIG`) naming the task and the split when a loader fails (a
- *   missing file, say), or returns a data set without stored samples (one written by hand
- *   without `stored`: it cannot be served); a loader's own DistError passes through.
+ *   missing file, say), returns a data set without stored samples (one written by hand
+ *   without `stored`: it cannot be served), or one whose samples are each over
+ *   DATA_CHUNK_BYTES; a loader's own DistError passes through.
  */
 export async function loadDataSource(taskPath: string): Promise<TaskDataSource> {
   const task = await loadTask(taskPath)
@@ -39,6 +40,10 @@ export async function loadDataSource(taskPath: string): Promise<TaskDataSource> 
     }
     if (dataset?.stored === undefined) {
       throw new ConfigError(`${what} returned a data set without stored samples, which cannot be served; use a built-in loader (arrayDataset, csvDataset, jsonLinesDataset, idxDataset, mnistDataset), or run without --serve-data.`, { task: task.name, split })
+    }
+    const sampleBytes = rowBytes(dataset.stored.inputs) + rowBytes(dataset.stored.targets)
+    if (sampleBytes > DATA_CHUNK_BYTES) {
+      throw new ConfigError(`${what}: one sample is ${sampleBytes} bytes stored; --serve-data sends samples of at most ${DATA_CHUNK_BYTES} bytes. Give the workers the data files instead.`, { task: task.name, split, expected: `≤ ${DATA_CHUNK_BYTES}`, got: sampleBytes })
     }
     splits.set(split, { length: dataset.length, stored: dataset.stored })
   }
