@@ -26,7 +26,7 @@ describe('control messages', () => {
   test('keep their wire type numbers (never renumber: they are the protocol)', () => {
     expect(MessageType).toEqual({
       JoinRequest: 1, Assignment: 2, Reject: 3, Heartbeat: 4, BarrierRequest: 5, BarrierRelease: 6,
-      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12, Alive: 13, StopRequest: 14, Regroup: 15, OutputPart: 16, OutputCommit: 17, OutputAck: 18, OutputRequest: 19,
+      StepMetrics: 7, WorkerDone: 8, WorkerFailed: 9, Abort: 10, Shutdown: 11, KeepAlive: 12, Alive: 13, StopRequest: 14, Regroup: 15, OutputPart: 16, OutputCommit: 17, OutputAck: 18, OutputRequest: 19, DataRequest: 20, DataChunk: 21,
     })
   })
 
@@ -54,12 +54,19 @@ describe('control messages', () => {
       controlMessage(MessageType.OutputAck, jobId, { target: 'checkpoint', step: 40, path: '/out/checkpoints/step-0000040' }),
       controlMessage(MessageType.OutputRequest, jobId, { rank: 0, round: 0, path: '/out/checkpoints/step-0000040' }),
       controlMessage(MessageType.WorkerDone, jobId, { rank: 0, steps: 40, parameterHash: 'abc', finalLoss: 0.1, eval: {}, backend: 'cpu', stopReason: 'SIGINT', checkpointDir: '/out/checkpoints/step-0000040', checkpointStep: 40, skippedSteps: 1 }),
+      controlMessage(MessageType.DataRequest, jobId, { rank: 1, round: 0, split: 'train', requestId: 0 }),
+      controlMessage(MessageType.DataRequest, jobId, { rank: 1, round: 0, split: 'eval', requestId: 3, indices: new Uint8Array(new Uint32Array([5, 0, 7]).buffer) }),
+      controlMessage(MessageType.DataChunk, jobId, { split: 'train', requestId: 0, length: 8000, inputLayout: { shape: [28, 28, 1], encoding: { type: 'lookup', values: [0, 0.5, 1] } }, targetLayout: { shape: [10], encoding: { type: 'oneHot', classes: 10 } } }),
+      controlMessage(MessageType.DataChunk, jobId, { split: 'eval', requestId: 3, inputs: new Uint8Array([1, 2, 3]), targets: new Uint8Array([4]) }),
+      controlMessage(MessageType.DataChunk, jobId, { split: 'train', requestId: 4, error: { name: 'DistError', code: 'E_DATA', message: 'rank 1 asked for sample 9000', context: {} } }),
       controlMessage(MessageType.Alive, jobId, { token: 'a1b2', step: 3, op: 12, collective: 'allReduce', phase: 'reduce-scatter, ring step 1 of 2, from rank 0', waitingFor: 0, inPhaseMs: 4200 }),
     ]
     for (const message of messages) {
       const back = roundTrip(message) as ControlMessage & { data?: Uint8Array }
       // msgpack gives bytes back as a Buffer (a Uint8Array): compare the bytes.
       if (back.data !== undefined) back.data = Uint8Array.from(back.data)
+      const fields = back as unknown as Record<string, unknown>
+      for (const field of ['indices', 'inputs', 'targets']) if (fields[field] instanceof Uint8Array) fields[field] = Uint8Array.from(fields[field])
       expect(back).toEqual(message)
     }
   })
@@ -152,6 +159,13 @@ describe('validation at the edge', () => {
   test('refuses an Assignment whose job config breaks a rule, naming the field', () => {
     const message = controlMessage(MessageType.Assignment, config.jobId, { rank: 0, worldSize: 1, localRank: 0, localWorldSize: 1, round: 0, peers: [[]], hosts: ['a'], config: { ...config, batchSize: 0 } })
     expect(rejection(encode(message)).message).toMatch(/batchSize must be an integer greater than zero when set, got 0/)
+  })
+
+  test('refuses a DataRequest for an unknown split and a DataChunk whose layout is not one', () => {
+    const request = { ...controlMessage(MessageType.DataRequest, config.jobId, { rank: 0, round: 0, split: 'train', requestId: 1 }), split: 'validation' }
+    expect(rejection(encode(request)).message).toBe(`the coordinator got a DataRequest from worker 3f2a whose split is wrong: expected 'train' or 'eval', got "validation". Dropped it.`)
+    const chunk = controlMessage(MessageType.DataChunk, config.jobId, { split: 'train', requestId: 1, length: 3, inputLayout: { shape: [-1], encoding: { type: 'float32' } } })
+    expect(rejection(encode(chunk)).message).toMatch(/whose inputLayout is wrong: expected a field layout/)
   })
 
   test('refuses values that are not maps (a number, an array)', () => {

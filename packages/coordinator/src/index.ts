@@ -4,3 +4,4 @@ export type { Coordinator, CoordinatorOptions, CoordinatorResult } from './serve
 export type {
   CoordinatorEvent, Failure, JobSummary, MetricsLine, Participant, Phase, ProgressSample, RankPosition, StallReport, WaitingWorker,
 } from './rendezvous/types.js'
+export type { DataSource, DataDescription } from './data-server.js'

@@ -2,3 +2,4 @@
 export { decide, initialState } from './rendezvous/decide.js'
 export type { Decision, RendezvousAction, RendezvousEvent, RendezvousState } from './rendezvous/types.js'
 export { OutputSink, writeOutToken } from './output-sink.js'
+export { answerDataRequest } from './data-server.js'

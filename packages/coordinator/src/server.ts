@@ -5,7 +5,7 @@
  * back are carried out here. A failed write of metrics.jsonl or summary.json fails the job
  * with an `OutputWriteError` (docs/design.md, "Output files and write errors").
  */
-import { ConfigError, MessageType, OUT_TOKEN_FILE, controlMessage, openControlServer, errorFromWire, type DistError, type JobConfig, type JobSecurity } from '@ringtrain/core'
+import { ConfigError, MessageType, OUT_TOKEN_FILE, controlMessage, openControlServer, errorFromWire, type DataRequest, type DistError, type JobConfig, type JobSecurity } from '@ringtrain/core'
 import { hostname } from 'node:os'
 import { OutputSink, sendCheckpoint, writeOutToken } from './output-sink.js'
 import { eventFromReceipt } from './rendezvous/events.js'
@@ -14,6 +14,7 @@ import type { CoordinatorEvent, Failure, JobSummary, RendezvousAction, Rendezvou
 import { JobFiles } from './job-files.js'
 import { TensorBoardWriter } from './tensorboard/event-file.js'
 import { scalarsOf } from './tensorboard/scalars.js'
+import { answerDataRequest, dataChunk, type DataSource } from './data-server.js'
 
 export interface CoordinatorOptions {
   /** ROUTER endpoint; tcp://127.0.0.1:0 (the default) picks a free port on loopback. */
@@ -33,6 +34,8 @@ export interface CoordinatorOptions {
   exitGraceMs?: number
   /** Also write the scalars as a TensorBoard event file in this folder (tensorboard/event-file.ts). */
   tensorboardDir?: string
+  /** `--serve-data`: the task's data, which participants fetch with DataRequest (data-server.ts). */
+  dataSource?: DataSource
 }
 
 export interface CoordinatorResult {
@@ -84,7 +87,12 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
     jobId: config.jobId,
     security: options.security,
     log,
-    onReceive: (receipt) => (files === undefined ? early.push(eventFromReceipt(receipt)) : apply(eventFromReceipt(receipt))),
+    onReceive: (receipt) => {
+      // Data requests are answered here, off the rendezvous: they change no state.
+      if (receipt.kind === 'message' && receipt.message.type === MessageType.DataRequest) return serveData(receipt.from, receipt.message)
+      if (files === undefined) early.push(eventFromReceipt(receipt))
+      else apply(eventFromReceipt(receipt))
+    },
   }).catch((error: unknown) => { throw bindError(bind, error) })
   try {
     // A failed line stops the job: its workers hear an Abort naming the path and the error.
@@ -110,6 +118,13 @@ export async function startCoordinator(config: JobConfig, options: CoordinatorOp
   const timer = setInterval(() => apply({ kind: 'tick' }), tickIntervalMs)
   log(`Job ${JSON.stringify(config.jobId)} waits for ${config.worldSize} worker(s) on ${server.endpoint}; metrics go to ${jobFiles.metricsPath}.`)
   for (const event of early.splice(0)) apply(event)
+
+  /** Answers a participant's DataRequest; one from any other connection is logged and dropped. */
+  function serveData(from: string, request: DataRequest): void {
+    const participant = state.participants[from]
+    if (participant === undefined) return log(`Dropped a DataRequest from ${from.slice(0, 8)}, which is not a worker of this job's round.`)
+    void server.send(from, dataChunk(config.jobId, answerDataRequest(options.dataSource, request, participant.rank))).catch((error: unknown) => log(`Could not send samples to rank ${participant.rank}: ${(error as Error).message}`))
+  }
 
   function apply(event: RendezvousEvent): void {
     if (settled) return

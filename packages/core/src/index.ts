@@ -31,10 +31,11 @@ export { stepsPerEpoch, batchIndices } from './sharding/batches.js'
 export { evalShard } from './sharding/eval-shard.js'
 export { mulberry32, seededPermutation } from './sharding/mulberry32.js'
 // Control plane: messages between coordinator and workers, their validation, the job config.
-export { MessageType, messageTypeName, controlMessage, OUTPUT_PART_BYTES } from './protocol/messages.js'
+export { MessageType, messageTypeName, controlMessage, OUTPUT_PART_BYTES, DATA_CHUNK_BYTES } from './protocol/messages.js'
 export type {
   ControlMessage, MessageFields, JoinRequest, JoinResponse, Assignment, Reject, Heartbeat, Alive, BarrierRequest,
   BarrierRelease, StepMetrics, MetricSum, WorkerDone, WorkerFailed, Abort, Shutdown, OutputPart, OutputCommit, OutputAck, OutputRequest, OutputTarget,
+  DataRequest, DataChunk, DataSplit, WireFieldLayout,
 } from './protocol/messages.js'
 export { MAX_CONTROL_MESSAGE_BYTES } from './protocol/validate.js'
 export { resolveJobConfig, JOB_CONFIG_DEFAULTS, BACKEND_NAMES, ON_NONFINITE_MODES } from './protocol/job-config.js'

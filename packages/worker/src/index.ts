@@ -22,6 +22,8 @@ export type { IdxDatasetOptions } from './data/idx-dataset.js'
 export { mnistDataset, MNIST_TRAIN_LENGTH, MNIST_TEST_LENGTH } from './data/mnist-dataset.js'
 export type { MnistDatasetOptions } from './data/mnist-dataset.js'
 export type { OneHotClasses } from './data/cells.js'
+export { loadDataSource } from './data/data-source.js'
+export type { TaskDataSource } from './data/data-source.js'
 
 // Compute backends.
 export { selectBackend, cudaVisibleDevicesFor } from './backends/select-backend.js'

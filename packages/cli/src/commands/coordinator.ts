@@ -4,9 +4,10 @@ import type { CommandModule } from 'yargs'
 import { generateJobKey, writePrivateKeyFile } from '@ringtrain/core'
 import { ProgressBar } from '../launch/progress.js'
 import { checkWorkers, jobConfigWithOutDir, withJobOptions, type JobArgs } from './job-options.js'
+import { serveDataOption, withServedData } from './serve-data.js'
 import { hostOf, insecureWarning, jobSecurityFrom, withSecurityOptions, type SecurityArgs } from './security-options.js'
 
-export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & { bind: string }> = {
+export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & { bind: string; 'serve-data': boolean }> = {
   command: 'coordinator <task>',
   describe: 'Run the coordinator of a job; start workers with `ringtrain worker --coordinator …`',
   builder: (y) =>
@@ -16,6 +17,7 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
         .option('workers', { alias: 'n', type: 'number', demandOption: true, describe: 'number of workers to wait for' })
         .option('bind', { type: 'string', default: 'tcp://127.0.0.1:29400', describe: 'endpoint to listen on; another machine\'s workers need an address of this one (and --secret-file)' })
         .option('job-id', { type: 'string', default: 'ringtrain', describe: 'name of the job, which workers must present (a name, not a secret)' })
+        .option('serve-data', serveDataOption)
         .check(checkWorkers),
     )) as never,
   handler: async (argv) => {
@@ -53,12 +55,12 @@ export const coordinatorCommand: CommandModule<object, JobArgs & SecurityArgs & 
     process.on('SIGTERM', onSignal)
     try {
       // Inside the try: a run folder that cannot be made still removes the key file.
-      const config = await jobConfigWithOutDir(argv, (line) => process.stderr.write(`[coordinator] ${line}\n`))
+      const { config, dataSource } = await withServedData(await jobConfigWithOutDir(argv, (line) => process.stderr.write(`[coordinator] ${line}\n`)), argv['serve-data'], (line) => process.stderr.write(`[coordinator] ${line}\n`))
       if (security.mode === 'insecure') process.stderr.write(`[coordinator] ${insecureWarning('coordinator', argv.bind)}\n`)
       // Progress as launch shows it: a bar on a terminal, a plain line every few seconds otherwise.
       const progress = new ProgressBar()
       coordinator = await startCoordinator(config, {
-        bind: argv.bind, security, log: (line: string) => progress.log(line), tensorboardDir: argv.tensorboard,
+        bind: argv.bind, security, log: (line: string) => progress.log(line), tensorboardDir: argv.tensorboard, dataSource,
         onEvent: (event) => {
           if (event.type === 'metrics') progress.update(event.progress)
           if (event.type === 'done' || event.type === 'failed') progress.finish()

@@ -10,6 +10,7 @@ import type { CommandModule } from 'yargs'
 import { ConfigError } from '@ringtrain/core'
 import { parseHostList, placeWorkers, readHostfile, type HostSlots } from '../launch/remote-hosts.js'
 import { DEFAULT_SSH_COMMAND, remoteEnvironment, splitCommandLine } from '../launch/ssh-workers.js'
+import { serveDataOption, withServedData } from './serve-data.js'
 import { checkWorkers, jobConfigWithOutDir, withJobOptions, type JobArgs } from './job-options.js'
 import { hostOf, isLoopbackHost } from './security-options.js'
 
@@ -24,6 +25,7 @@ interface LaunchArgs extends JobArgs {
   'remote-command'?: string
   bind?: string
   env?: string[]
+  'serve-data': boolean
 }
 
 export const launchCommand: CommandModule<object, LaunchArgs> = {
@@ -44,14 +46,16 @@ export const launchCommand: CommandModule<object, LaunchArgs> = {
         .option('quiet', { type: 'boolean', default: false, describe: 'no progress bar, only the summary' })
         .option('max-restarts', { type: 'number', default: 3, describe: 'elastic mode (--min-workers): lost workers are started again, this many times in all' })
         .option('encrypt-local', { type: 'boolean', default: false, describe: 'encrypt the ring between the workers of one machine too (they authenticate with the job key either way)' })
+        .option('serve-data', serveDataOption)
         .check(checkHosts)
         .check(checkWorkers),
     ) as never,
   handler: async (argv) => {
     const { launch } = await import('../launch/launch.js')
-    const config = await jobConfigWithOutDir(argv, (line) => process.stderr.write(`[launcher] ${line}\n`))
+    const log = (line: string) => process.stderr.write(`[launcher] ${line}\n`)
+    const { config, dataSource } = await withServedData(await jobConfigWithOutDir(argv, log), argv['serve-data'], log)
     const cores = availableParallelism()
-    if (argv.workers > cores) process.stderr.write(`[launcher] warning: -n ${argv.workers} starts more workers than this machine has CPU cores (${cores}); they share the cores, so each step computes slower than with ${cores} or fewer workers.\n`)
+    if (argv.hosts === undefined && argv.hostfile === undefined && argv.workers > cores) process.stderr.write(`[launcher] warning: -n ${argv.workers} starts more workers than this machine has CPU cores (${cores}); they share the cores, so each step computes slower than with ${cores} or fewer workers.\n`)
     process.exitCode = await launch(config, {
       gpusPerNode: argv['gpus-per-node'],
       quiet: argv.quiet,
@@ -63,6 +67,7 @@ export const launchCommand: CommandModule<object, LaunchArgs> = {
       bind: argv.bind,
       remoteEnv: argv.env,
       tensorboardDir: argv.tensorboard,
+      dataSource,
     })
   },
 }

@@ -3,7 +3,7 @@
  * processes (on other machines over ssh, with `hosts`), relays their output, draws
  * progress, and stops everything on a signal.
  */
-import { startCoordinator, type CoordinatorEvent } from '@ringtrain/coordinator'
+import { startCoordinator, type CoordinatorEvent, type DataSource } from '@ringtrain/coordinator'
 import { ConfigError, formatJobKey, generateJobKey, writePrivateKeyFile, type JobConfig, type JobKey } from '@ringtrain/core'
 import { routedAddress } from '../commands/routed-address.js'
 import { Children } from './children.js'
@@ -35,6 +35,8 @@ export interface LaunchOptions {
   bind?: string
   /** Environment variables set for remote workers: NAME (its value here) or NAME=VALUE. */
   remoteEnv?: string[]
+  /** `--serve-data`: the task's data, which the coordinator sends to the workers. */
+  dataSource?: DataSource
 }
 
 /** How long a remote worker's failed ssh waits for the worker's own failure report before the launcher stops the job. */
@@ -70,6 +72,7 @@ async function launchWithKey(config: JobConfig, options: LaunchOptions, key: Job
     security: { mode: 'key', key, encryptLocal: options.encryptLocal ?? false },
     log,
     ...(options.tensorboardDir !== undefined ? { tensorboardDir: options.tensorboardDir } : {}),
+    dataSource: options.dataSource,
     onEvent: (event: CoordinatorEvent) => {
       if (event.type === 'metrics' && !options.quiet) progress.update(event.progress)
       // A job that ended (or failed) takes no restarted worker.

@@ -49,6 +49,7 @@ export function jobSummary(state: RendezvousState): JobSummary {
     skippedSteps: Math.max(0, ...reports.map((r) => r.skippedSteps ?? 0)),
     parameterHashes: hashes,
     backends: reports.map((r) => r.backend),
+    ...(reports.every((r) => r.maxRssBytes !== undefined) ? { maxRssBytes: reports.map((r) => r.maxRssBytes!) } : {}),
     dropped: { ...state.dropped },
     ...(state.stopRequested !== undefined ? { stopped: state.stopRequested } : {}),
     rounds: state.rounds,

@@ -297,6 +297,8 @@ export interface JobSummary {
   parameterHashes: string[]
   /** By rank. */
   backends: string[]
+  /** Peak resident memory of each rank's process (bytes, by rank), when every rank reported it. */
+  maxRssBytes?: number[]
   /**
    * Messages the coordinator did not act on, by why (see `DroppedCounts`): non-zero counts
    * mean something other than this job's workers reached the coordinator's port, or a

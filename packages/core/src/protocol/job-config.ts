@@ -74,6 +74,11 @@ export interface JobConfig {
    * coordinator's, on a shared file system); otherwise it streams them to the coordinator.
    */
   outToken?: string
+  /**
+   * `--serve-data`: the coordinator reads the task's data sets and sends each worker the
+   * samples of its shard (DataRequest, DataChunk); workers never call the task's loaders.
+   */
+  serveData?: boolean
 }
 
 /** The values of `JobConfig.onNonFinite` (and of `--on-nonfinite`). */
@@ -141,6 +146,7 @@ export function jobConfigProblem(value: unknown): string | undefined {
   if (rate !== undefined && (typeof rate !== 'number' || !(rate > 0) || !Number.isFinite(rate))) {
     return `learningRate must be a finite number greater than zero when set, got ${describe(rate)}.`
   }
+  if (config.serveData !== undefined && typeof config.serveData !== 'boolean') return `serveData must be true or false when set, got ${describe(config.serveData)}.`
   const options = config.taskOptions
   if (typeof options !== 'object' || options === null || Array.isArray(options)) return `taskOptions must be an object, got ${describe(options)}.`
   return undefined

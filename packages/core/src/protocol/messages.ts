@@ -31,6 +31,8 @@ export const MessageType = {
   OutputCommit: 17,
   OutputAck: 18,
   OutputRequest: 19,
+  DataRequest: 20,
+  DataChunk: 21,
 } as const
 export type MessageType = (typeof MessageType)[keyof typeof MessageType]
 
@@ -179,6 +181,8 @@ export interface WorkerDone extends Envelope<typeof MessageType.WorkerDone> {
   checkpointStep?: number
   /** Optimizer steps skipped for a non-finite gradient (`--on-nonfinite skip`). Absent from older workers. */
   skippedSteps?: number
+  /** Peak resident memory of the worker process so far, in bytes (`process.resourceUsage().maxRSS`). Absent from older workers. */
+  maxRssBytes?: number
 }
 
 /** worker → coordinator: the worker hit an error and stops. `rank` is absent before assignment. */
@@ -314,13 +318,60 @@ export interface OutputRequest extends Envelope<typeof MessageType.OutputRequest
   path: string
 }
 
+/** A data set split the coordinator serves (`--serve-data`). */
+export type DataSplit = 'train' | 'eval'
+
+/**
+ * How one field (inputs or targets) of a served sample is stored, as plain data:
+ * `shape` of one decoded sample, and `encoding` (`{ type: 'float32' }`,
+ * `{ type: 'lookup', values }` or `{ type: 'oneHot', classes }`; the worker's data sets
+ * define what each means).
+ */
+export interface WireFieldLayout {
+  shape: number[]
+  encoding: { type: string; values?: number[]; classes?: number }
+}
+
+/**
+ * worker → coordinator (`--serve-data`): the stored rows of samples `indices` (uint32,
+ * little-endian) of `split`, in that order; without `indices`, the split's description
+ * (length and layout). Answered by a DataChunk with the same `requestId`.
+ */
+export interface DataRequest extends Envelope<typeof MessageType.DataRequest> {
+  rank: number
+  round: number
+  split: DataSplit
+  requestId: number
+  indices?: Uint8Array
+}
+
+/**
+ * coordinator → worker: the answer to DataRequest `requestId`: the split's `length` and
+ * `inputs`/`targets` layouts (a description), or the rows asked for, each field's rows one
+ * after another (`inputs`, `targets`); or `error` (an index out of range, a split the
+ * task lacks).
+ */
+export interface DataChunk extends Envelope<typeof MessageType.DataChunk> {
+  split: DataSplit
+  requestId: number
+  length?: number
+  inputLayout?: WireFieldLayout
+  targetLayout?: WireFieldLayout
+  inputs?: Uint8Array
+  targets?: Uint8Array
+  error?: WireError
+}
+
+/** Most bytes of rows one DataRequest may ask for: a DataChunk stays under MAX_CONTROL_MESSAGE_BYTES. */
+export const DATA_CHUNK_BYTES = 512 * 1024
+
 /** The largest `data` of one OutputPart: a control message stays under MAX_CONTROL_MESSAGE_BYTES. */
 export const OUTPUT_PART_BYTES = 512 * 1024
 
 export type ControlMessage =
   | JoinRequest | Assignment | Reject | Heartbeat | BarrierRequest | BarrierRelease
   | StepMetrics | WorkerDone | WorkerFailed | Abort | Shutdown | KeepAlive | Alive | StopRequest | Regroup
-  | OutputPart | OutputCommit | OutputAck | OutputRequest
+  | OutputPart | OutputCommit | OutputAck | OutputRequest | DataRequest | DataChunk
 
 /** The fields of a message without its envelope: what a sender fills in. */
 export type MessageFields<M extends ControlMessage> = Omit<M, 'type' | 'version' | 'jobId'>

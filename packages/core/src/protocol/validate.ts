@@ -23,7 +23,7 @@ export interface ValidateExpectation {
   jobId?: string
 }
 
-type FieldKind = 'string' | 'int' | 'number' | 'strings' | 'endpointLists' | 'wireError' | 'metricSums' | 'jobConfig' | 'bytes' | 'outputTarget'
+type FieldKind = 'string' | 'int' | 'number' | 'strings' | 'endpointLists' | 'wireError' | 'metricSums' | 'jobConfig' | 'bytes' | 'outputTarget' | 'dataSplit' | 'fieldLayout'
 /** A kind ending in '?' is optional. */
 type Schema = Record<string, FieldKind | `${FieldKind}?`>
 
@@ -35,7 +35,7 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.BarrierRequest]: { rank: 'int', round: 'int', name: 'string' },
   [MessageType.BarrierRelease]: { round: 'int', name: 'string' },
   [MessageType.StepMetrics]: { rank: 'int', round: 'int', step: 'int', epoch: 'int', loss: 'number', learningRate: 'number', samples: 'int', computeMs: 'number', allReduceMs: 'number', bytesSent: 'int', totalSteps: 'int?', epochs: 'int?', skippedSteps: 'int?' },
-  [MessageType.WorkerDone]: { rank: 'int', steps: 'int', epochs: 'int?', parameterHash: 'string', finalLoss: 'number', eval: 'metricSums', evalExamples: 'int?', backend: 'string', skippedSteps: 'int?', stopReason: 'string?', checkpointDir: 'string?', checkpointStep: 'int?' },
+  [MessageType.WorkerDone]: { rank: 'int', steps: 'int', epochs: 'int?', parameterHash: 'string', finalLoss: 'number', eval: 'metricSums', evalExamples: 'int?', backend: 'string', skippedSteps: 'int?', stopReason: 'string?', checkpointDir: 'string?', checkpointStep: 'int?', maxRssBytes: 'int?' },
   [MessageType.WorkerFailed]: { rank: 'int?', error: 'wireError' },
   [MessageType.Abort]: { reason: 'string', error: 'wireError?' },
   [MessageType.Shutdown]: { reason: 'string' },
@@ -46,6 +46,8 @@ const SCHEMAS: Record<number, Schema> = {
   [MessageType.OutputCommit]: { rank: 'int', round: 'int', target: 'outputTarget', step: 'int', files: 'strings', sizes: 'strings', manifest: 'string?' },
   [MessageType.OutputAck]: { target: 'outputTarget', step: 'int', path: 'string?', error: 'wireError?' },
   [MessageType.OutputRequest]: { rank: 'int', round: 'int', path: 'string' },
+  [MessageType.DataRequest]: { rank: 'int', round: 'int', split: 'dataSplit', requestId: 'int', indices: 'bytes?' },
+  [MessageType.DataChunk]: { split: 'dataSplit', requestId: 'int', length: 'int?', inputLayout: 'fieldLayout?', targetLayout: 'fieldLayout?', inputs: 'bytes?', targets: 'bytes?', error: 'wireError?' },
   [MessageType.Alive]: { token: 'string', step: 'int', op: 'int?', collective: 'string?', phase: 'string?', waitingFor: 'int?', inPhaseMs: 'int?' },
 }
 
@@ -110,11 +112,22 @@ function fieldProblem(kind: FieldKind, x: unknown): string | undefined {
     case 'metricSums': return isMetricSums(x) ? undefined : 'a map of {sum, count} numbers'
     case 'bytes': return x instanceof Uint8Array ? undefined : 'bytes'
     case 'outputTarget': return x === 'checkpoint' || x === 'model' ? undefined : "'checkpoint' or 'model'"
+    case 'dataSplit': return x === 'train' || x === 'eval' ? undefined : "'train' or 'eval'"
+    case 'fieldLayout': return isFieldLayout(x) ? undefined : 'a field layout {shape: integers, encoding: {type, values?, classes?}}'
     case 'jobConfig': {
       const problem = jobConfigProblem(x)
       return problem === undefined ? undefined : `a job configuration (${problem.replace(/\.$/, '')})`
     }
   }
+}
+
+function isFieldLayout(x: unknown): boolean {
+  if (typeof x !== 'object' || x === null) return false
+  const { shape, encoding } = x as { shape?: unknown; encoding?: { type?: unknown; values?: unknown; classes?: unknown } }
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 0)) return false
+  if (typeof encoding !== 'object' || encoding === null || typeof encoding.type !== 'string') return false
+  if (encoding.values !== undefined && !(Array.isArray(encoding.values) && encoding.values.length <= 256 && encoding.values.every((v) => typeof v === 'number'))) return false
+  return encoding.classes === undefined || (Number.isSafeInteger(encoding.classes) && (encoding.classes as number) >= 1)
 }
 
 const isStrings = (x: unknown): x is string[] => Array.isArray(x) && x.every((s) => typeof s === 'string')

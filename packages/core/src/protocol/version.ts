@@ -12,6 +12,7 @@
  *    no longer depends on the compute thread.
  * 6: StopRequest (graceful stop), JobConfig's checkpoint, resume, non-finite and replica-check
  *    fields, WorkerDone's stopReason/checkpoint/skippedSteps, StepMetrics.skippedSteps.
- * 7: JoinRequest's rankHint, worldSizeHint and hintSource (ranks from schedulers).
+ * 7: JoinRequest's rankHint, worldSizeHint and hintSource (ranks from schedulers);
+ *    DataRequest and DataChunk (--serve-data), WorkerDone.maxRssBytes.
  */
 export const PROTOCOL_VERSION = 7

@@ -20,7 +20,7 @@
 import {
   CollectiveAbortedError, CollectiveTimeoutError, DistError, MessageType, OUTPUT_PART_BYTES, PeerLostError, connectControlClient, controlMessage, errorFromWire, type JobSecurity, type OutputTarget,
   messageTypeName, type Assignment, type ControlClient, type ControlMessage, type ControlReceipt, type JoinRequest, type MessageFields,
-  type StepMetrics, type WireError, type WorkerDone, type CollectivePosition,
+  type StepMetrics, type WireError, type WorkerDone, type CollectivePosition, type DataChunk, type DataRequest,
 } from '@ringtrain/core'
 import { randomBytes } from 'node:crypto'
 import { LivenessThread } from './liveness.js'
@@ -231,6 +231,12 @@ export class CoordinatorClient {
       this.mailbox.log(`${this.mailbox.prefix()} the coordinator ends round ${message.round}${message.atStepBoundary ? ' at the next step boundary' : ''}: ${message.reason}.`)
       callback({ round: message.round, reason: message.reason, atStepBoundary: message.atStepBoundary === 1 })
     }
+  }
+
+  /** `--serve-data`: asks the coordinator for samples; the answer comes to the `onDataChunk` callback. */
+  requestData(fields: Omit<MessageFields<DataRequest>, 'rank' | 'round'>, onDataChunk: (message: DataChunk) => void): Promise<void> {
+    this.mailbox.onDataChunk = onDataChunk
+    return this.send(MessageType.DataRequest, { ...fields, rank: this.rank, round: this.round })
   }
 
   /**

@@ -30,6 +30,8 @@ export class Mailbox {
   onStopRequest: (reason: string) => void = () => {}
   /** Called with each part of a checkpoint the coordinator sends (a resume whose checkpoint this machine does not see). */
   onOutputPart: (message: Extract<ControlMessage, { type: typeof MessageType.OutputPart }>) => void = (message) => this.log(`${this.prefix()} got part of ${message.file} that it did not ask for; ignored it.`)
+  /** Called with each DataChunk (`--serve-data`: samples this worker asked for). */
+  onDataChunk: (message: Extract<ControlMessage, { type: typeof MessageType.DataChunk }>) => void = (message) => this.log(`${this.prefix()} got samples of split '${message.split}' that it did not ask for; ignored them.`)
   /** Called when the coordinator ends a round (elastic mode). */
   onRegroup: (message: Extract<ControlMessage, { type: typeof MessageType.Regroup }>) => void = () => {}
 
@@ -50,6 +52,7 @@ export class Mailbox {
     if (message.type === MessageType.StopRequest) return this.onStopRequest(message.reason)
     if (message.type === MessageType.Regroup) return this.onRegroup(message)
     if (message.type === MessageType.OutputPart) return this.onOutputPart(message)
+    if (message.type === MessageType.DataChunk) return this.onDataChunk(message)
     if (message.type === MessageType.Abort || message.type === MessageType.Shutdown) this.end(message)
     this.deliver(message)
   }

@@ -3,6 +3,7 @@
  * Loaders (in-memory arrays, CSV, JSON lines, IDX, MNIST) all return this shape.
  */
 import type * as tf from '@tensorflow/tfjs'
+import type { StoredSamples } from './stored-samples.js'
 
 export interface Batch {
   /** Model input: one tensor, or one per input of a multi-input model. Leading dim = batch. */
@@ -24,4 +25,10 @@ export interface Dataset {
    * The caller disposes them.
    */
   batch(indices: ArrayLike<number>): Batch
+  /**
+   * The samples as stored, before they become float32 (every built-in loader has it; a
+   * Dataset written by hand may leave it out). `ringtrain coordinator --serve-data` reads
+   * rows through it and sends them to the workers, which decode them as `batch()` does.
+   */
+  readonly stored?: StoredSamples
 }

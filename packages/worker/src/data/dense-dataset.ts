@@ -1,6 +1,9 @@
 import * as tf from '@tensorflow/tfjs'
 import { DistError } from '@ringtrain/core'
 import type { Batch, Dataset } from './dataset.js'
+import { bytesOf, decodeRows, elementCount, memoryRows, type FieldLayout, type RowSource, type StoredSamples } from './stored-samples.js'
+
+export { elementCount } from './stored-samples.js'
 
 /** Samples kept as one contiguous `Float32Array` per field: row i is `[i·rowLength, (i+1)·rowLength)`. */
 export interface DenseSamples {
@@ -10,71 +13,90 @@ export interface DenseSamples {
   targetShape: readonly number[]
 }
 
-/** Number of elements in one sample of this shape (1 for `[]`). */
-export function elementCount(shape: readonly number[]): number {
-  return shape.reduce((product, dim) => product * dim, 1)
-}
-
 /**
- * A {@link Dataset} over dense samples. `batch()` gathers the rows into fresh
- * `Float32Array`s and makes the tensors at call time, on whichever tfjs backend is current
- * then. No tensor is kept between calls: see Note [Tensors belong to one backend].
- *
+ * A {@link Dataset} over dense float32 samples.
  * `source` names the data in errors (a file path, or the loader's name).
  *
  * @throws DistError (`E_DATA`) when inputs and targets hold different numbers of samples.
  */
 export function denseDataset(samples: DenseSamples, source: string): Dataset {
   const { inputs, targets } = samples
-  const inputShape = Object.freeze([...samples.inputShape])
-  const targetShape = Object.freeze([...samples.targetShape])
-  const inputLength = elementCount(inputShape)
-  const targetLength = elementCount(targetShape)
+  const inputLength = elementCount(samples.inputShape)
+  const targetLength = elementCount(samples.targetShape)
   const length = inputLength === 0 ? 0 : inputs.length / inputLength
   if (!Number.isInteger(length) || targets.length !== length * targetLength) {
     throw new DistError(
       'E_DATA',
-      `${source}: inputs hold ${inputs.length} values (${length} samples of [${inputShape}]) but targets hold ` +
-        `${targets.length} values; expected ${Math.floor(length) * targetLength} (samples of [${targetShape}]).`,
+      `${source}: inputs hold ${inputs.length} values (${length} samples of [${samples.inputShape}]) but targets hold ` +
+        `${targets.length} values; expected ${Math.floor(length) * targetLength} (samples of [${samples.targetShape}]).`,
       { expected: Math.floor(length) * targetLength, got: targets.length },
     )
   }
+  const float32 = { type: 'float32' } as const
+  return storedDataset({
+    length,
+    inputs: { shape: samples.inputShape, encoding: float32, rows: memoryRows(bytesOf(inputs), 4 * inputLength) },
+    targets: { shape: samples.targetShape, encoding: float32, rows: memoryRows(bytesOf(targets), 4 * targetLength) },
+  }, source)
+}
+
+/** A field of a {@link storedDataset}: its layout and where its rows are. */
+export interface StoredField extends FieldLayout {
+  rows: RowSource
+}
+
+/**
+ * A {@link Dataset} over stored samples (Note [Stored samples]). `batch()` gathers the
+ * stored rows, decodes them into fresh `Float32Array`s and makes the tensors at call time, on
+ * whichever tfjs backend is current then. No tensor is kept between calls: see
+ * Note [Tensors belong to one backend].
+ */
+export function storedDataset(fields: { length: number; inputs: StoredField; targets: StoredField }, source: string): Dataset {
+  const { length } = fields
+  const inputs = { ...fields.inputs, shape: Object.freeze([...fields.inputs.shape]) }
+  const targets = { ...fields.targets, shape: Object.freeze([...fields.targets.shape]) }
+  const stored: StoredSamples = {
+    inputs: { shape: inputs.shape, encoding: inputs.encoding },
+    targets: { shape: targets.shape, encoding: targets.encoding },
+    read(indices) {
+      checkIndices(indices, length, source)
+      return { inputs: gather(inputs.rows, indices), targets: gather(targets.rows, indices) }
+    },
+  }
   return {
     length,
-    inputShape,
-    targetShape,
+    inputShape: inputs.shape,
+    targetShape: targets.shape,
+    stored,
     batch(indices: ArrayLike<number>): Batch {
-      const x = gatherRows(inputs, inputLength, indices, length, source)
-      const y = gatherRows(targets, targetLength, indices, length, source)
+      const rows = stored.read(indices)
+      const x = decodeRows(inputs, rows.inputs, indices.length, source)
+      const y = decodeRows(targets, rows.targets, indices.length, source)
       return {
-        x: tf.tensor(x, [indices.length, ...inputShape], 'float32'),
-        y: tf.tensor(y, [indices.length, ...targetShape], 'float32'),
+        x: tf.tensor(x, [indices.length, ...inputs.shape], 'float32'),
+        y: tf.tensor(y, [indices.length, ...targets.shape], 'float32'),
       }
     },
   }
 }
 
+function gather(rows: RowSource, indices: ArrayLike<number>): Uint8Array {
+  const out = new Uint8Array(indices.length * rows.rowBytes)
+  rows.gather(indices, out)
+  return out
+}
+
 // Note [Tensors belong to one backend]
 // A tensor's bytes live in the backend that made it. Tensors made on cpu and then read by
 // wasm kernels (or kept across a tf.setBackend) can be read wrongly or moved at a bad time,
-// so loaders keep plain Float32Arrays and make tensors only inside batch(), on the
+// so loaders keep plain arrays and make tensors only inside batch(), on the
 // backend current at that call. Each batch gets fresh arrays: the cpu backend keeps the
 // array it is given without copying, so sharing one would let a later batch overwrite it.
 
 /**
- * Copies rows `indices[k]` of `data` (rows of `rowLength` elements) into a fresh array,
- * one `subarray` + `set` per row.
- *
  * @throws DistError (`E_DATA`) naming the index when one is not a sample of the data set.
  */
-export function gatherRows(
-  data: Float32Array,
-  rowLength: number,
-  indices: ArrayLike<number>,
-  length: number,
-  source: string,
-): Float32Array {
-  const out = new Float32Array(indices.length * rowLength)
+export function checkIndices(indices: ArrayLike<number>, length: number, source: string): void {
   for (let k = 0; k < indices.length; k++) {
     const index = indices[k]!
     if (!Number.isInteger(index) || index < 0 || index >= length) {
@@ -84,7 +106,5 @@ export function gatherRows(
         { expected: `0 … ${length - 1}`, got: index },
       )
     }
-    out.set(data.subarray(index * rowLength, (index + 1) * rowLength), k * rowLength)
   }
-  return out
 }

@@ -1,8 +1,9 @@
 import { DistError } from '@ringtrain/core'
 import type { Dataset } from './dataset.js'
 import { allInOrder } from './all-in-order.js'
-import { denseDataset } from './dense-dataset.js'
-import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, readIdx } from './read-idx.js'
+import { storedDataset } from './dense-dataset.js'
+import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, openIdxRows, readIdx } from './read-idx.js'
+import { memoryRows, type FieldEncoding } from './stored-samples.js'
 
 /** Arguments of {@link idxDataset}. */
 export interface IdxDatasetOptions {
@@ -21,7 +22,10 @@ export interface IdxDatasetOptions {
 }
 
 /**
- * Reads a pair of MNIST-format IDX files (images and labels) into a {@link Dataset}.
+ * Reads a pair of MNIST-format IDX files (images and labels) into a {@link Dataset}. Pixels
+ * and labels stay bytes until a batch is made (Note [Stored samples]); the pixels of a raw
+ * (not gzip) images file are not even read into memory: each batch reads its rows from the
+ * file.
  *
  * @throws DistError (`E_DATA`) naming the file and expected/got when a magic number,
  *   a byte length, the image and label counts, or a label (≥ `classes`) is wrong. When both
@@ -32,7 +36,7 @@ export async function idxDataset(options: IdxDatasetOptions): Promise<Dataset> {
   // Both files are read at once, but an error in the images file wins over one in the
   // labels file whatever read finished first: the same bad input always reports the same error.
   const [images, labels] = await allInOrder([
-    readIdx(options.images, IDX_IMAGES_MAGIC),
+    openIdxRows(options.images, IDX_IMAGES_MAGIC),
     readIdx(options.labels, IDX_LABELS_MAGIC),
   ])
   const [count = 0, rows = 0, cols = 0] = images.shape
@@ -44,27 +48,26 @@ export async function idxDataset(options: IdxDatasetOptions): Promise<Dataset> {
       { file: options.labels, expected: count, got: labelCount },
     )
   }
-  const inputs = Float32Array.from(images.values)
-  if (normalize) for (let i = 0; i < inputs.length; i++) inputs[i] = inputs[i]! / 255
-  const targetLength = oneHot ? classes : 1
-  const targets = new Float32Array(count * targetLength)
-  for (let i = 0; i < count; i++) {
-    const label = labels.values[i]!
-    if (!oneHot) {
-      targets[i] = label
-    } else if (label < classes) {
-      targets[i * classes + label] = 1
-    } else {
-      throw new DistError('E_DATA', `${options.labels}: label ${i}: expected a class in [0, ${classes}), got ${label}.`, {
+  if (oneHot) {
+    const bad = labels.values.findIndex((label) => label >= classes)
+    if (bad >= 0) {
+      throw new DistError('E_DATA', `${options.labels}: label ${bad}: expected a class in [0, ${classes}), got ${labels.values[bad]}.`, {
         file: options.labels,
-        item: i,
+        item: bad,
         expected: `< ${classes}`,
-        got: label,
+        got: labels.values[bad],
       })
     }
   }
-  return denseDataset(
-    { inputs, inputShape: flatten ? [rows * cols] : [rows, cols, 1], targets, targetShape: [targetLength] },
+  // Byte b becomes b / 255 (normalized) or b, rounded to float32: what the float32 copy held.
+  const byteValues = Array.from({ length: 256 }, (_, b) => (normalize ? b / 255 : b))
+  const targets: FieldEncoding = oneHot ? { type: 'oneHot', classes } : { type: 'lookup', values: Array.from({ length: 256 }, (_, b) => b) }
+  return storedDataset(
+    {
+      length: count,
+      inputs: { shape: flatten ? [rows * cols] : [rows, cols, 1], encoding: { type: 'lookup', values: byteValues }, rows: images.rows },
+      targets: { shape: [oneHot ? classes : 1], encoding: targets, rows: memoryRows(labels.values, 1) },
+    },
     options.images,
   )
 }

@@ -8,6 +8,7 @@ import { evalShard } from '@ringtrain/core'
 import type { Task } from '../task/define-task.js'
 import { yieldToEventLoop } from './yield-to-event-loop.js'
 import type { Replica } from '../train/replica.js'
+import { feedFor } from '../data/served-dataset.js'
 
 const evalBatchSize = 256
 
@@ -26,7 +27,9 @@ export async function evaluateShard(
   const data = await task.data.eval()
   const shard = evalShard({ length: data.length, rank: where.rank, worldSize: where.worldSize })
   const totals: Record<string, { sum: number; count: number }> = {}
+  const feed = feedFor(data, shard)
   for (let start = 0; start < shard.length; start += evalBatchSize) {
+    await feed.ready(start, Math.min(start + evalBatchSize, shard.length))
     // Compute is synchronous: give heartbeat timers a turn between batches.
     await yieldToEventLoop()
     const batch = data.batch(shard.subarray(start, start + evalBatchSize))
@@ -39,5 +42,6 @@ export async function evaluateShard(
       total.count += count
     }
   }
+  feed.close()
   return { eval: totals, evalExamples: data.length }
 }

@@ -21,6 +21,7 @@ import { selectBackend } from '../backends/select-backend.js'
 import { selfTest } from '../backends/self-test.js'
 import { loadTask } from '../task/load-task.js'
 import { taskFingerprint } from '../task/task-fingerprint.js'
+import { withServedData } from '../data/served-dataset.js'
 import type { Task } from '../task/define-task.js'
 import type { ResizeAnswer, ResizeChange } from '../task/task-spec.js'
 import { Replica } from '../train/replica.js'
@@ -124,8 +125,10 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     else if (!existsSync(taskPath)) {
       throw new ConfigError(`the task ${taskPath} (the coordinator's path) does not exist on ${hostname()}. Put the task there, or start this worker with --task PATH naming its copy on this machine.`, { task: taskPath, host: hostname() })
     }
-    const task = await loadTask(taskPath)
-    const loadedTask = { path: taskPath, fingerprint: taskFingerprint(task) }
+    const loaded = await loadTask(taskPath)
+    const loadedTask = { path: taskPath, fingerprint: taskFingerprint(loaded) }
+    // --serve-data: the coordinator sends this rank's samples; the task's loaders never run here.
+    const task = config.serveData === true ? withServedData(loaded, client, Math.max(config.stepTimeoutMs, 60_000)) : loaded
     const replica = await Replica.create(task, { baseLearningRate: config.learningRate, seed: config.seed })
     // Rank 0 writes outputs into --out itself only where it sees the coordinator's folder.
     const local = await sharesOutDir(config)
@@ -198,8 +201,9 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
     }
     const { position: _position, stopped, ended: _ended, ...report } = result
     const checkpoint = checkpointer?.lastCommitted
+    const maxRssBytes = process.resourceUsage().maxRSS * 1024
     await client.done({
-      ...report, parameterHash: replica.parameterHash(), ...evalSums, backend: backend.name,
+      ...report, parameterHash: replica.parameterHash(), ...evalSums, backend: backend.name, maxRssBytes,
       ...(stopped ? { stopReason: stopReason ?? 'asked to stop' } : {}),
       ...(checkpoint ? { checkpointDir: checkpoint.dir, checkpointStep: checkpoint.step } : {}),
     })
@@ -208,7 +212,7 @@ export async function runWorker(options: WorkerOptions): Promise<number> {
       log.error(`stopped after training: ${aborted} ${await resumeHint(config.outDir, checkpointer?.lastCommitted)}`)
       return 1
     }
-    log.info('finished; shutting down.')
+    log.info(`finished (peak memory ${(maxRssBytes / 2 ** 20).toFixed(0)} MiB resident); shutting down.`)
     return 0
   } catch (error) {
     if (aborted) {

@@ -14,6 +14,7 @@ import type { CheckpointSnapshot } from '../checkpoint/checkpoint-files.js'
 import type { CoordinatorClient } from '../control/coordinator-client.js'
 import type { Task } from '../task/define-task.js'
 import type { Replica } from '../train/replica.js'
+import { feedFor } from '../data/served-dataset.js'
 import { checkSamePlan } from './check-same-setup.js'
 import { NonFiniteGuard } from './nonfinite-guard.js'
 import { checkReplicas, replicaCheckDue } from './replica-check.js'
@@ -140,6 +141,8 @@ export async function trainLoop(context: {
     for (; epoch < epochs && step < totalSteps && ended === 'finished'; epoch++, startSample = 0, first = 0) {
       const shard = distributedSampler({ length: train.length, rank, worldSize, seed: config.seed, epoch, dropLast, startSample })
       const batches = stepsPerEpoch({ length: train.length, worldSize, batchSize, dropLast, startSample })
+      // Served data (--serve-data) arrives ahead of the batches that use it; local data is there.
+      const feed = feedFor(train, shard)
       for (let b = first; b < batches && step < totalSteps; b++) {
         const s = step
         log.step = s
@@ -149,6 +152,7 @@ export async function trainLoop(context: {
         await yieldToEventLoop()
         const started = performance.now()
         const indices = batchIndices(shard, b, batchSize, { dropLast })
+        await feed.ready(b * batchSize, b * batchSize + indices.length)
         const batch = train.batch(indices)
         const { loss, gradients } = replica.computeGradients(batch)
         disposeBatch(batch)
@@ -198,6 +202,7 @@ export async function trainLoop(context: {
         }
         if (ended !== 'finished') break
       }
+      feed.close()
     }
   } catch (error) {
     // Elastic mode: a collective that broke (a rank lost, the round ended) ends this round
